@@ -1,0 +1,292 @@
+"""The registry: every parameter affix knows, with its type, default and a one-line doc.
+
+This is the only place a default lives. Defaults are Postfix 3.7's (as `postconf -d` prints
+them, raw), except where `affix` notes why affix differs; docs/parameters.md is generated from
+this table (`affix conf -d` prints it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Kind(Enum):
+    STR = "string"
+    BOOL = "boolean"
+    INT = "integer"
+    SIZE = "size"  # bytes, plain integer in Postfix syntax
+    TIME = "time"  # integer with optional s/m/h/d/w unit
+    LIST = "list"  # separated by commas and/or whitespace, `{}` groups
+    MAPS = "maps"  # list of type:name table references
+    RESTRICTIONS = "restrictions"  # an smtpd restriction list
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: Kind
+    default: str
+    doc: str
+    unit: str = "s"  # default unit of a TIME parameter
+    affix: str = ""  # why affix's default or meaning differs from Postfix 3.7 ("" = same)
+
+
+def _p(name: str, kind: Kind, default: str, doc: str, **kw: str) -> Param:
+    return Param(name, kind, default, doc, **kw)
+
+
+S, B, I, Z, T, L, M, R = (
+    Kind.STR, Kind.BOOL, Kind.INT, Kind.SIZE, Kind.TIME, Kind.LIST, Kind.MAPS, Kind.RESTRICTIONS,
+)
+
+_LEVEL2 = "${{$compatibility_level} <level {2} ? {%s} : {%s}}"
+_LEVEL1 = "${{$compatibility_level} <level {1} ? {%s} : {%s}}"
+_LEVEL36 = "${{$compatibility_level} <level {3.6} ? {%s} : {%s}}"
+
+_ALL: tuple[Param, ...] = (
+    # --- identity and compatibility -------------------------------------------------------
+    _p("compatibility_level", S, "0", "Which release's safer defaults apply (3.7 recommended)."),
+    _p("config_directory", S, "/etc/affix", "Directory holding main.cf and master.cf.",
+       affix="affix looks in /etc/affix (Postfix: /etc/postfix); -c DIR selects another."),
+    _p("myhostname", S, "", "This host's fully-qualified name; computed from the system "
+       "hostname when empty."),
+    _p("mydomain", S, "", "This host's domain: $myhostname minus its first label."),
+    _p("myorigin", S, "$myhostname", "Domain appended to unqualified sender addresses."),
+    _p("mydestination", L, "$myhostname, localhost.$mydomain, localhost",
+       "Domains delivered locally."),
+    _p("mynetworks", L, "", "Trusted client networks; computed from mynetworks_style when empty."),
+    _p("mynetworks_style", S, _LEVEL2 % ("subnet", "host"),
+       "How mynetworks is computed: host, subnet or class."),
+    _p("inet_interfaces", L, "all", "Addresses the server listens on."),
+    _p("inet_protocols", L, "all", "IP versions used: all, ipv4, ipv6."),
+    _p("relay_domains", L, _LEVEL2 % ("$mydestination", ""),
+       "Domains this server relays mail to."),
+    _p("relayhost", S, "", "Next hop for non-local mail; empty means direct MX delivery."),
+    _p("mail_name", S, "affix", "The software name shown in the greeting and Received header.",
+       affix="Postfix says Postfix."),
+    _p("mail_version", S, "0.1.0", "The software version.", affix="affix's own version."),
+    _p("syslog_name", S, "${multi_instance_name?{$multi_instance_name}:{postfix}}",
+       "Name prefixed to every mail log line (kept as Postfix's so log tools work)."),
+    _p("multi_instance_name", S, "", "Name of this instance."),
+    _p("syslog_facility", S, "mail", "Syslog facility for the mail log."),
+    _p("maillog_file", S, "", "File the mail log is written to; empty means syslog "
+       "(stderr with start-fg).",
+       affix="With `affix start` and no maillog_file, the log goes to DATA_DIR/maillog."),
+    _p("affix_syslog", B, "no", "Also send the mail log to the local syslog socket.",
+       affix="affix-only parameter."),
+    _p("queue_directory", S, "/var/spool/affix", "Directory of the mail queue.",
+       affix="affix's own spool (Postfix: /var/spool/postfix)."),
+    _p("data_directory", S, "/var/lib/affix", "Directory for the pid file and caches.",
+       affix="affix keeps its pid file here."),
+    _p("affix_stop_grace_time", T, "30s", "How long `affix stop` lets open SMTP sessions finish.",
+       affix="affix-only parameter."),
+    _p("affix_dns_servers", L, "", "DNS resolvers (address or [address]:port) used instead of "
+       "/etc/resolv.conf.", affix="affix-only parameter: point DNSBL queries at a local resolver."),
+    _p("affix_dns_timeout", T, "5s", "Timeout of one DNS query.", affix="affix-only parameter."),
+    _p("parent_domain_matches_subdomains", L,
+       "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,"
+       "qmqpd_authorized_clients,relay_domains,smtpd_access_maps",
+       "Features where `domain` also matches its subdomains."),
+    _p("append_dot_mydomain", B, _LEVEL1 % ("yes", "no"),
+       "Append .$mydomain to user@host addresses."),
+    _p("recipient_delimiter", S, "", "Separator between user name and extension (user+ext)."),
+    _p("default_database_type", S, "hash", "Table type used when a command names no type."),
+    _p("soft_bounce", B, "no", "Turn permanent errors (5xx) into temporary ones (4xx)."),
+    _p("smtputf8_enable", B, _LEVEL1 % ("no", "yes"), "Support SMTPUTF8 (RFC 6531)."),
+    _p("strict_rfc821_envelopes", B, "no", "Require <> around MAIL/RCPT addresses."),
+    _p("allow_untrusted_routing", B, "no", "Allow source-routed addresses through access OK."),
+    _p("swap_bangpath", B, "yes", "Rewrite site!user into user@site."),
+    _p("allow_percent_hack", B, "yes", "Rewrite user%domain into user@domain."),
+    _p("show_user_unknown_table_name", B, "yes", "Name the table in User unknown replies."),
+    _p("delay_logging_resolution_limit", I, "2", "Decimals in delay= log fields."),
+    _p("respectful_logging", B, _LEVEL36 % ("no", "yes"), "Avoid words like master/slave."),
+    # --- master.cf defaults ----------------------------------------------------------------
+    _p("default_process_limit", I, "100", "Default maxproc of master.cf services."),
+    _p("max_idle", T, "100s", "Idle time before a daemon process exits."),
+    _p("max_use", I, "100", "Clients a daemon process serves before it exits."),
+    # --- smtpd: dialog ---------------------------------------------------------------------
+    _p("smtpd_banner", S, "$myhostname ESMTP $mail_name", "Text after 220 in the greeting."),
+    _p("smtpd_helo_required", B, "no", "Require HELO/EHLO before MAIL."),
+    _p("disable_vrfy_command", B, "no", "Disable VRFY (EXPN is never implemented)."),
+    _p("smtpd_discard_ehlo_keywords", L, "", "EHLO keywords not announced."),
+    _p("smtpd_discard_ehlo_keyword_address_maps", M, "", "Per-client EHLO keywords to discard."),
+    _p("smtpd_timeout", T, "${stress?{10}:{300}}s", "Timeout of one read or write."),
+    _p("smtpd_per_request_deadline", B, "yes",
+       "Make smtpd_timeout a deadline for a whole request, not for each read.",
+       affix="Postfix's default is no; yes protects against slowloris clients."),
+    _p("smtpd_min_data_rate", I, "500", "Minimum bytes/s during DATA with a per-request "
+       "deadline."),
+    _p("line_length_limit", I, "2048", "Longest command line or content line chunk."),
+    _p("header_size_limit", Z, "102400", "Longest logical header."),
+    _p("message_size_limit", Z, "10240000", "Largest message (0 = unlimited)."),
+    _p("smtpd_recipient_limit", I, "1000", "Recipients accepted per message."),
+    _p("smtpd_recipient_overshoot_limit", I, "1000", "Extra RCPTs not counted as errors."),
+    _p("smtpd_soft_error_limit", I, "10", "Errors after which each reply is delayed."),
+    _p("smtpd_hard_error_limit", I, "${stress?{1}:{20}}", "Errors after which the session ends."),
+    _p("smtpd_error_sleep_time", T, "1s", "Delay added per reply beyond the soft limit."),
+    _p("smtpd_junk_command_limit", I, "${stress?{1}:{100}}",
+       "HELO/NOOP/RSET/VRFY/ETRN beyond this count as errors."),
+    _p("smtpd_forbid_bare_newline", S, "normalize",
+       "Bare LF handling: no, normalize (yes), reject.",
+       affix="Postfix 3.9's default (3.7: no), against SMTP smuggling."),
+    _p("smtpd_forbid_bare_newline_reject_code", I, "550", "Reply code for a rejected bare LF."),
+    _p("smtpd_forbid_bare_newline_exclusions", L, "$mynetworks",
+       "Clients exempt from smtpd_forbid_bare_newline."),
+    _p("smtpd_forbid_unauth_pipelining", B, "yes",
+       "Disconnect clients that pipeline without PIPELINING.",
+       affix="Postfix 3.9's default (3.7: no), against SMTP smuggling."),
+    _p("smtpd_delay_open_until_valid_rcpt", B, "yes", "Assign the queue id at the first "
+       "accepted RCPT."),
+    _p("smtpd_peername_lookup", B, "yes", "Look up the client's hostname."),
+    _p("smtpd_client_connection_count_limit", I, "50", "Connections one client may hold."),
+    _p("smtpd_authorized_xclient_hosts", L, "", "Clients allowed to use XCLIENT."),
+    _p("smtpd_authorized_verp_clients", L, "$authorized_verp_clients",
+       "Clients allowed to use XVERP."),
+    _p("authorized_verp_clients", L, "$mynetworks", "Old name of smtpd_authorized_verp_clients."),
+    _p("smtpd_tls_security_level", S, "", "TLS: empty/none, may or encrypt."),
+    _p("smtpd_use_tls", B, "no", "Old form of smtpd_tls_security_level = may."),
+    _p("smtpd_enforce_tls", B, "no", "Old form of smtpd_tls_security_level = encrypt."),
+    _p("smtpd_tls_cert_file", S, "", "Server certificate (PEM)."),
+    _p("smtpd_tls_key_file", S, "$smtpd_tls_cert_file", "Server private key (PEM)."),
+    _p("smtpd_tls_chain_files", L, "", "Key and certificate chain files."),
+    _p("smtpd_tls_auth_only", B, "no", "Offer AUTH only after STARTTLS."),
+    _p("smtpd_tls_received_header", B, "no", "Record TLS details in the Received header."),
+    _p("smtpd_sasl_auth_enable", B, "no", "Offer SMTP AUTH."),
+    _p("smtpd_sasl_exceptions_networks", L, "", "Clients not offered AUTH."),
+    _p("broken_sasl_auth_clients", B, "no", "Also announce AUTH=MECH for old clients."),
+    _p("smtpd_sasl_authenticated_header", B, "no", "Name the SASL user in Received."),
+    _p("smtpd_reject_footer", S, "", "Text appended to 4xx/5xx replies."),
+    _p("smtpd_expansion_filter", S,
+       "\\t\\40!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_"
+       "`abcdefghijklmnopqrstuvwxyz{|}~",
+       "Characters allowed in $name expansions of reply templates."),
+    _p("smtpd_log_access_permit_actions", L, "", "Access actions that log a permit line."),
+    _p("smtpd_null_access_lookup_key", S, "<>", "Lookup key for the null sender."),
+    # --- smtpd: restrictions --------------------------------------------------------------
+    _p("smtpd_delay_reject", B, "yes", "Apply client/helo/sender restrictions at RCPT."),
+    _p("smtpd_client_restrictions", R, "", "Restrictions on the client host."),
+    _p("smtpd_helo_restrictions", R, "", "Restrictions on the HELO/EHLO name."),
+    _p("smtpd_sender_restrictions", R, "", "Restrictions on the MAIL FROM address."),
+    _p("smtpd_relay_restrictions", R,
+       _LEVEL1 % ("", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"),
+       "Relay control at RCPT, before smtpd_recipient_restrictions."),
+    _p("smtpd_recipient_restrictions", R, "", "Restrictions on the RCPT TO address."),
+    _p("smtpd_data_restrictions", R, "", "Restrictions on DATA."),
+    _p("smtpd_end_of_data_restrictions", R, "", "Restrictions after the end of data."),
+    _p("smtpd_etrn_restrictions", R, "", "Restrictions on ETRN."),
+    _p("smtpd_restriction_classes", L, "", "Names of parameters holding restriction lists."),
+    _p("smtpd_relay_before_recipient_restrictions", B, _LEVEL36 % ("no", "yes"),
+       "Evaluate the relay list before the recipient list."),
+    _p("smtpd_reject_unlisted_recipient", B, "yes", "Reject unknown recipients at RCPT."),
+    _p("smtpd_reject_unlisted_sender", B, "no", "Reject unknown local senders at MAIL."),
+    _p("smtpd_policy_service_timeout", T, "100s", "Policy service request timeout."),
+    _p("smtpd_policy_service_max_idle", T, "300s", "Idle time before a policy connection "
+       "closes."),
+    _p("smtpd_policy_service_default_action", S, "451 4.3.5 Server configuration problem",
+       "Reply when the policy service fails."),
+    _p("maps_rbl_domains", L, "", "Zones for the obsolete reject_maps_rbl."),
+    _p("default_rbl_reply", S,
+       "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using "
+       "$rbl_domain${rbl_reason?; $rbl_reason}",
+       "Reply template of DNSBL/RHSBL rejects."),
+    _p("rbl_reply_maps", M, "", "Per-zone reply templates."),
+    _p("reject_tempfail_action", S, "defer_if_permit", "Action on a temporary lookup failure."),
+    _p("unknown_helo_hostname_tempfail_action", S, "$reject_tempfail_action",
+       "Action when the HELO lookup fails temporarily."),
+    _p("unknown_address_tempfail_action", S, "$reject_tempfail_action",
+       "Action when a sender/recipient domain lookup fails temporarily."),
+    _p("unknown_client_hostname_tempfail_action", S, "$reject_tempfail_action",
+       "Action when the client name lookup fails temporarily."),
+    _p("unverified_sender_tempfail_action", S, "$reject_tempfail_action", "Verify tempfail."),
+    # --- reply codes ----------------------------------------------------------------------
+    _p("access_map_reject_code", I, "554", "Code of an access table REJECT."),
+    _p("access_map_defer_code", I, "450", "Code of an access table DEFER."),
+    _p("reject_code", I, "554", "Code of `reject`."),
+    _p("defer_code", I, "450", "Code of `defer`."),
+    _p("maps_rbl_reject_code", I, "554", "Code of DNSBL rejects ($rbl_code)."),
+    _p("relay_domains_reject_code", I, "554", "Code of reject_unauth_destination."),
+    _p("unknown_client_reject_code", I, "450", "Code of reject_unknown_client_hostname."),
+    _p("unknown_hostname_reject_code", I, "450", "Code of reject_unknown_helo_hostname."),
+    _p("unknown_address_reject_code", I, "450", "Code of reject_unknown_*_domain."),
+    _p("invalid_hostname_reject_code", I, "501", "Code of reject_invalid_helo_hostname."),
+    _p("non_fqdn_reject_code", I, "504", "Code of reject_non_fqdn_*."),
+    _p("unknown_local_recipient_reject_code", I, "550", "Code for an unknown local user."),
+    _p("unknown_relay_recipient_reject_code", I, "550", "Code for an unknown relay user."),
+    _p("unknown_virtual_alias_reject_code", I, "550", "Code for an unknown virtual alias."),
+    _p("unknown_virtual_mailbox_reject_code", I, "550", "Code for an unknown virtual user."),
+    _p("multi_recipient_bounce_reject_code", I, "550", "Code of "
+       "reject_multi_recipient_bounce."),
+    _p("plaintext_reject_code", I, "450", "Code of reject_plaintext_session."),
+    _p("unverified_sender_reject_code", I, "450", "Code of a failed sender verification."),
+    _p("unverified_recipient_reject_code", I, "450", "Code of a failed recipient verification."),
+    # --- local recipients, aliases, virtual -------------------------------------------------
+    _p("local_recipient_maps", M, "proxy:unix:passwd.byname $alias_maps",
+       "Tables of known local users (empty: accept any)."),
+    _p("alias_maps", M, "hash:/etc/aliases, nis:mail.aliases", "Alias tables."),
+    _p("alias_database", M, "hash:/etc/aliases", "Alias tables built by newaliases."),
+    _p("virtual_maps", M, "", "Old name of virtual_alias_maps."),
+    _p("virtual_alias_maps", M, "$virtual_maps", "Address rewriting for any domain."),
+    _p("virtual_alias_domains", L, "$virtual_alias_maps", "Virtual alias domains."),
+    _p("virtual_mailbox_domains", L, "$virtual_mailbox_maps", "Virtual mailbox domains."),
+    _p("virtual_mailbox_maps", M, "", "Virtual mailbox paths per address."),
+    _p("virtual_mailbox_base", S, "", "Prefix of virtual mailbox paths."),
+    _p("virtual_mailbox_limit", Z, "51200000", "Largest virtual mailbox file."),
+    _p("relay_recipient_maps", M, "", "Valid recipients in relay_domains."),
+    # --- cleanup ---------------------------------------------------------------------------
+    _p("header_checks", M, "", "Patterns applied to message headers."),
+    _p("mime_header_checks", M, "$header_checks", "Patterns applied to MIME headers."),
+    _p("nested_header_checks", M, "$header_checks", "Patterns for attached message headers."),
+    _p("body_checks", M, "", "Patterns applied to body lines."),
+    _p("body_checks_size_limit", Z, "51200", "Bytes per body part inspected."),
+    _p("hopcount_limit", I, "50", "Received headers after which mail is rejected as a loop."),
+    _p("always_add_missing_headers", B, "no", "Add missing From/Date/Message-Id to SMTP mail."),
+    _p("receive_override_options", L, "", "Turn off checks (no_header_body_checks, ...)."),
+    _p("enable_original_recipient", B, "yes", "Record the original recipient."),
+    # --- queue -----------------------------------------------------------------------------
+    _p("enable_long_queue_ids", B, "no", "Use long, non-repeating queue ids."),
+    _p("maximal_queue_lifetime", T, "5d", "Time a message may stay deferred.", unit="d"),
+    _p("bounce_queue_lifetime", T, "5d", "Time a bounce may stay deferred.", unit="d"),
+    _p("minimal_backoff_time", T, "300s", "Shortest retry interval."),
+    _p("maximal_backoff_time", T, "4000s", "Longest retry interval."),
+    _p("queue_run_delay", T, "300s", "Interval between deferred queue scans."),
+    _p("delay_warning_time", T, "0h", "Send a delay notice after this time (0: never).",
+       unit="h"),
+    _p("queue_minfree", Z, "0", "Free bytes the queue file system must keep."),
+    _p("default_destination_concurrency_limit", I, "20", "Parallel deliveries per destination."),
+    _p("local_destination_concurrency_limit", I, "2", "Parallel local deliveries per user."),
+    _p("content_filter", S, "", "Transport that receives all mail first."),
+    # --- local delivery --------------------------------------------------------------------
+    _p("home_mailbox", S, "", "Mailbox path relative to home; ending in / means Maildir."),
+    _p("mail_spool_directory", S, "/var/mail", "Directory of mbox spool files."),
+    _p("mailbox_size_limit", Z, "51200000", "Largest mailbox file (0 = unlimited)."),
+    _p("mailbox_command", S, "", "Program that delivers to mailboxes."),
+    _p("mailbox_transport", S, "", "Transport for mailbox delivery."),
+    _p("mailbox_delivery_lock", L, "fcntl, dotlock", "Locks used for mbox delivery."),
+    _p("deliver_lock_attempts", I, "20", "Attempts to take a mailbox lock."),
+    _p("deliver_lock_delay", T, "1s", "Delay between lock attempts."),
+    _p("stale_lock_time", T, "500s", "Age after which a dotlock is removed."),
+    _p("strict_mailbox_ownership", B, "yes", "Defer when an mbox is not the user's."),
+    _p("forward_path", L, "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+       ".forward files searched."),
+    _p("allow_mail_to_commands", L, "alias, forward", "Where |command deliveries are allowed."),
+    _p("allow_mail_to_files", L, "alias, forward", "Where /file deliveries are allowed."),
+    _p("default_privs", S, "nobody", "User for deliveries from root-owned aliases."),
+    _p("luser_relay", S, "", "Destination for unknown local users."),
+    _p("prepend_delivered_header", L, "command, file, forward", "Where Delivered-To is added."),
+    _p("owner_request_special", B, "yes", "Treat owner-x aliases specially."),
+    # --- SMTP client -----------------------------------------------------------------------
+    _p("smtp_helo_name", S, "$myhostname", "Name the outbound SMTP client sends in HELO."),
+    _p("smtp_connect_timeout", T, "30s", "Outbound connection timeout."),
+    _p("smtp_header_checks", M, "", "Header patterns applied by the SMTP client."),
+)
+
+PARAMS: dict[str, Param] = {p.name: p for p in _ALL}
+
+# Old spellings still honoured: old name -> current name (config.md §5).
+RENAMED: dict[str, str] = {
+    "virtual_maps": "virtual_alias_maps",
+    "authorized_verp_clients": "smtpd_authorized_verp_clients",
+    "fallback_relay": "smtp_fallback_relay",
+    "smtpd_client_connection_limit_exceptions": "smtpd_client_event_limit_exceptions",
+}
