@@ -36,7 +36,7 @@ def _p(name: str, kind: Kind, default: str, doc: str, **kw: str) -> Param:
     return Param(name, kind, default, doc, **kw)
 
 
-S, B, I, Z, T, L, M, R = (
+S, B, I, Z, T, L, M, R = (  # noqa: E741 - short names keep the table readable
     Kind.STR, Kind.BOOL, Kind.INT, Kind.SIZE, Kind.TIME, Kind.LIST, Kind.MAPS, Kind.RESTRICTIONS,
 )
 

@@ -1,0 +1,5 @@
+import sys
+
+from affix.cli.main import main
+
+sys.exit(main())
