@@ -106,3 +106,66 @@ def reloading(version: str, config_dir: str) -> None:
 
 def terminating() -> None:
     info("master", "terminating on signal 15")
+
+
+# --- smtpd ----------------------------------------------------------------------------------
+
+def _envelope_fields(sender: str | None, recipient: str | None, protocol: str | None,
+                     helo: str | None) -> str:
+    """`from=<S> to=<R> proto=P helo=<H>`, each present only when known."""
+    parts = []
+    if sender is not None:
+        parts.append(f"from=<{sender}>")
+    if recipient is not None:
+        parts.append(f"to=<{recipient}>")
+    if protocol:
+        parts.append(f"proto={protocol}")
+    if helo is not None:
+        parts.append(f"helo=<{helo}>")
+    return " ".join(parts)
+
+
+def connect(client: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"connect from {client}", syslog_name)
+
+
+def disconnect(client: str, stats: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"disconnect from {client} {stats}", syslog_name)
+
+
+def client_queued(queue_id: str, client: str, extra: str = "",
+                  syslog_name: str | None = None) -> None:
+    """`QID: client=NAME[ADDR]` when the queue file is opened (pflogsumm counts these)."""
+    info("smtpd", f"{queue_id}: client={client}{extra}", syslog_name)
+
+
+def smtpd_action(action: str, queue_id: str | None, stage: str, client: str, text: str,
+                 sender: str | None = None, recipient: str | None = None,
+                 protocol: str | None = None, helo: str | None = None,
+                 syslog_name: str | None = None) -> None:
+    """`QID: ACTION: STAGE from NAME[ADDR]: TEXT; from=<S> to=<R> proto=P helo=<H>`.
+
+    ACTION is reject, reject_warning, warn, info, hold, discard, filter, redirect, bcc or permit
+    (restrictions.md §3); fail2ban and pflogsumm parse these lines.
+    """
+    fields = _envelope_fields(sender, recipient, protocol, helo)
+    info("smtpd", f"{queue_id or 'NOQUEUE'}: {action}: {stage} from {client}: {text}; {fields}",
+         syslog_name)
+
+
+def lost_connection(stage: str, client: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"lost connection after {stage} from {client}", syslog_name)
+
+
+def timeout(stage: str, client: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"timeout after {stage} from {client}", syslog_name)
+
+
+def too_many_errors(stage: str, client: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"too many errors after {stage} from {client}", syslog_name)
+
+
+def improper_pipelining(stage: str, client: str, data: str,
+                        syslog_name: str | None = None) -> None:
+    info("smtpd", f"improper command pipelining after {stage} from {client}: {data}",
+         syslog_name)
