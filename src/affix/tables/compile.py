@@ -9,11 +9,13 @@ rather than changing it in place, which is what lets readers go without LMDB's l
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
 import lmdb
 
@@ -51,11 +53,25 @@ def collect(records: Iterable[tuple[str, str, int]], path: str, opts: Options,
 
 def compile_source(name: str, opts: Options, problems: list[Problem]) -> int:
     """Build NAME.lmdb from the text file NAME; returns the number of entries."""
-    text = read_text(name, name)
-    table = collect(source_records(text, name, problems), name, opts, problems)
-    write_index(index_path(name), table, new_mode=_mode_from_source(name),
-                size_hint=len(text))
+    with _no_gc():
+        text = read_text(name, name)
+        table = collect(source_records(text, name, problems), name, opts, problems)
+        write_index(index_path(name), table, new_mode=_mode_from_source(name),
+                    size_hint=len(text))
     return len(table)
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Building a million small tuples triggers the cyclic collector over and over, for
+    nothing (they hold no cycles); pausing it makes a large compile several times faster."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_index(name: str) -> dict[str, str]:
@@ -72,7 +88,9 @@ def read_index(name: str) -> dict[str, str]:
 def write_index(path: str, table: dict[str, str], new_mode: int = 0o644,
                 size_hint: int = 0) -> None:
     """Publish `table` as the LMDB file `path` (temp file, fsync, rename, fsync dir)."""
-    items = sorted((k.encode(_ENC, _ERR), v.encode(_ENC, _ERR)) for k, v in table.items())
+    # encode first, then sort by key alone: much faster than sorting (str, str) tuples
+    items = [(k.encode(_ENC, _ERR), v.encode(_ENC, _ERR)) for k, v in table.items()]
+    items.sort(key=itemgetter(0))
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
                                dir=directory)

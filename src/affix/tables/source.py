@@ -30,13 +30,18 @@ class Problem:
 
 def source_records(text: str, path: str, problems: list[Problem]) -> list[Record]:
     """Parse a table source. Malformed lines are skipped and appended to `problems`."""
+    lines = text.split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    if '"' not in text and text[:1] not in _BLANKS and "\n " not in text \
+            and "\n\t" not in text:
+        fast = _simple_records(lines, path, problems)
+        if fast is not None:
+            return fast
     records: list[Record] = []
     pending: str | None = None
     start = 0
     skipping = False  # inside a logical line that started with whitespace
-    lines = text.split("\n")
-    if lines and not lines[-1]:
-        lines.pop()
     for number, raw in enumerate(lines, 1):
         first = raw[:1]
         if not first or first in " \t\r\f\v":
@@ -58,6 +63,34 @@ def source_records(text: str, path: str, problems: list[Problem]) -> list[Record
         pending, start = raw, number
     if pending is not None:
         _record(pending, start, path, records, problems)
+    return records
+
+
+_BLANKS = (" ", "\t", "\r", "\f", "\v")
+
+
+def _simple_records(lines: list[str], path: str,
+                    problems: list[Problem]) -> list[Record] | None:
+    """source_records() for a source without quotes or continuation lines (the common case,
+    and much faster); None when a line turns out to start with other white space."""
+    records: list[Record] = []
+    append = records.append
+    mark = len(problems)
+    for number, raw in enumerate(lines, 1):
+        if not raw or raw[0] == "#":
+            continue
+        if raw[0] in "\r\f\v":
+            del problems[mark:]
+            return None
+        parts = raw.split(None, 1)
+        if len(parts) == 2:
+            key = parts[0]
+            if key[-1] == ":":
+                problems.append(Problem(
+                    path, number, 'record is in "key: value" format; is this an alias file?'))
+            append((key, parts[1].rstrip(), number))
+        else:
+            problems.append(Problem(path, number, "expected format: key whitespace value"))
     return records
 
 
@@ -89,7 +122,7 @@ def _split_quoted(text: str) -> list[str] | None:
     i = 0
     while i < len(text):
         c = text[i]
-        if in_quote and c == "\\":
+        if c == "\\":  # escapes the next character, inside quotes or not (as postmap does)
             i += 2
             continue
         if c == '"':
