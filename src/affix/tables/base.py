@@ -87,5 +87,6 @@ def read_text(path: str, spec: str) -> str:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise TableError(f"{spec}: open {path}: {e.strerror or e}") from e
+        prefix = "" if spec == path else f"{spec}: "
+        raise TableError(f"{prefix}open {path}: {e.strerror or e}") from e
     return data.decode("utf-8", "surrogateescape")

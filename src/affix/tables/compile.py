@@ -9,6 +9,7 @@ rather than changing it in place, which is what lets readers go without LMDB's l
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import os
 import stat
@@ -51,12 +52,15 @@ def collect(records: Iterable[tuple[str, str, int]], path: str, opts: Options,
     return table
 
 
-def compile_source(name: str, opts: Options, problems: list[Problem]) -> int:
-    """Build NAME.lmdb from the text file NAME; returns the number of entries."""
+def compile_source(name: str, opts: Options, problems: list[Problem],
+                   public: bool = False) -> int:
+    """Build NAME.lmdb from the text file NAME; returns the number of entries.
+    `public` (postmap -p): a new index gets mode 0644 whatever the source's mode."""
     with _no_gc():
         text = read_text(name, name)
         table = collect(source_records(text, name, problems), name, opts, problems)
-        write_index(index_path(name), table, new_mode=_mode_from_source(name),
+        write_index(index_path(name), table,
+                    new_mode=0o644 if public else _mode_from_source(name),
                     size_hint=len(text))
     return len(table)
 
@@ -158,3 +162,37 @@ def _fsync_dir(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Serialize read-modify-write updates (-i, -d) of tables in one directory."""
+    fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def add_records(name: str, records: Iterable[tuple[str, str, int]], where: str,
+                opts: Options, problems: list[Problem]) -> int:
+    """postmap -i: add entries to NAME.lmdb (created when missing); returns entries added."""
+    path = index_path(name)
+    with _locked(path), _no_gc():
+        table = read_index(name) if os.path.exists(path) else {}
+        before = len(table)
+        collect(records, where, opts, problems, table)
+        write_index(path, table, new_mode=_mode_from_source(name))
+    return len(table) - before
+
+
+def delete_keys(name: str, keys: Iterable[str], fold: bool = True) -> list[str]:
+    """postmap -d: remove keys from NAME.lmdb; returns the keys that were present."""
+    path = index_path(name)
+    with _locked(path), _no_gc():
+        table = read_index(name)
+        found = [k for k in keys if table.pop(k.lower() if fold else k, None) is not None]
+        if found:
+            write_index(path, table)
+    return found
