@@ -9,9 +9,13 @@ the offending line is skipped, as postmap does.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 Record = tuple[str, str, int]  # key, value, line where the logical line starts
+WS = " \t\r\n\f\v"  # Postfix splits on ASCII white space only (not NBSP, NEL, ...)
+_WS_SPLIT = re.compile(f"[{WS}]+")
+_PY_ONLY_WS = re.compile("[\x1c-\x1f]")  # str.split() also splits on these; Postfix doesn't
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ def source_records(text: str, path: str, problems: list[Problem]) -> list[Record
     lines = text.split("\n")
     if lines and not lines[-1]:
         lines.pop()
-    if '"' not in text and text[:1] not in _BLANKS and "\n " not in text \
+    if text.isascii() and '"' not in text and text[:1] not in _BLANKS \
+            and not _PY_ONLY_WS.search(text) and "\n " not in text \
             and "\n\t" not in text:
         fast = _simple_records(lines, path, problems)
         if fast is not None:
@@ -45,7 +50,7 @@ def source_records(text: str, path: str, problems: list[Problem]) -> list[Record
     for number, raw in enumerate(lines, 1):
         first = raw[:1]
         if not first or first in " \t\r\f\v":
-            stripped = raw.strip()
+            stripped = raw.strip(WS)
             if not stripped or stripped[0] == "#":
                 continue
             if pending is not None:
@@ -100,14 +105,14 @@ def _record(text: str, line: int, path: str, records: list[Record],
         parts = _split_quoted(text)
         if parts is None:
             problems.append(Problem(
-                path, line, f"unbalanced '\"' in '{text.strip()}' -- ignoring this line"))
+                path, line, f"unbalanced '\"' in '{text.strip(WS)}' -- ignoring this line"))
             return
     else:
-        parts = text.split(None, 1)
+        parts = _WS_SPLIT.split(text.strip(WS), 1)
     if len(parts) < 2:
         problems.append(Problem(path, line, "expected format: key whitespace value"))
         return
-    key, value = parts[0], parts[1].strip()
+    key, value = parts[0], parts[1].strip(WS)
     if key.endswith(":"):
         problems.append(Problem(
             path, line, 'record is in "key: value" format; is this an alias file?'))
@@ -117,7 +122,7 @@ def _record(text: str, line: int, path: str, records: list[Record],
 def _split_quoted(text: str) -> list[str] | None:
     """Split off a key that may contain "quoted parts" (kept, with `\\` escapes inside);
     None when a quote is not closed before the key ends."""
-    text = text.strip()
+    text = text.strip(WS)
     in_quote = False
     i = 0
     while i < len(text):
@@ -127,10 +132,10 @@ def _split_quoted(text: str) -> list[str] | None:
             continue
         if c == '"':
             in_quote = not in_quote
-        elif not in_quote and c.isspace():
+        elif not in_quote and c in WS:
             break
         i += 1
     if in_quote:
         return None
-    key, rest = text[:i], text[i:].strip()
+    key, rest = text[:i], text[i:].strip(WS)
     return [key, rest] if rest else [key]
