@@ -20,12 +20,11 @@ import getopt
 import sys
 from collections.abc import Iterator
 
-from affix.config.snapshot import load_config
 from affix.tables.base import TableError
-from affix.tables.compile import Options, add_records, compile_source, delete_keys
-from affix.tables.indexed import INDEXED_TYPES
 from affix.tables.opener import OPENERS, open_table, split_spec
-from affix.tables.source import Problem, source_records
+
+# The compile and config modules are imported only when needed: `map -q` should start fast.
+INDEXED_TYPES = ("hash", "btree", "lmdb")
 
 PROGRAM = "affix/map"
 
@@ -59,23 +58,32 @@ def _run(ctx, args: list[str]) -> int:  # noqa: ANN001
     unsupported = [o for o in ("-b", "-h", "-m", "-F") if o in flags]
     if unsupported:
         raise Fatal(f"option {unsupported[0]} is not supported by affix map")
-    config_dir = flags.get("-c", ctx.config_dir)
-    default_type = load_config(config_dir).get("default_database_type") or "hash"
     fold = "-f" not in flags
-    dups = "replace" if "-r" in flags else "ignore" if "-w" in flags else "warn"
-    build = Options(fold=fold, duplicates=dups)
     if not rest:
         raise Fatal("usage: affix map [options] [TYPE:]FILE...")
-    specs = [s if ":" in s else f"{default_type}:{s}" for s in rest]
+    specs = rest
+    if any(":" not in s for s in rest):
+        default_type = _default_type(flags.get("-c", ctx.config_dir))
+        specs = [s if ":" in s else f"{default_type}:{s}" for s in rest]
     if "-q" in flags:
         return _query(flags["-q"], specs, fold)
     if "-s" in flags:
         return _dump(specs, fold)
     if "-d" in flags:
         return _delete(flags["-d"], specs, fold)
+    from affix.tables.compile import Options
+
+    dups = "replace" if "-r" in flags else "ignore" if "-w" in flags else "warn"
+    build = Options(fold=fold, duplicates=dups)
     for spec in specs:
         _build(spec, build, "-i" in flags, "-p" in flags)
     return 0
+
+
+def _default_type(config_dir: str | None) -> str:
+    from affix.config.snapshot import load_config
+
+    return load_config(config_dir).get("default_database_type") or "hash"
 
 
 def _indexed(spec: str, verb: str) -> tuple[str, str]:
@@ -87,7 +95,10 @@ def _indexed(spec: str, verb: str) -> tuple[str, str]:
     return type_, name
 
 
-def _build(spec: str, build: Options, incremental: bool, public: bool) -> None:
+def _build(spec: str, build, incremental: bool, public: bool) -> None:  # noqa: ANN001
+    from affix.tables.compile import add_records, compile_source
+    from affix.tables.source import Problem, source_records
+
     _, name = _indexed(spec, "bulk-mode creation")
     problems: list[Problem] = []
     try:
@@ -142,6 +153,8 @@ def _dump(specs: list[str], fold: bool) -> int:
 
 
 def _delete(arg: str, specs: list[str], fold: bool) -> int:
+    from affix.tables.compile import delete_keys
+
     keys = list(_keys(arg))
     found = False
     for spec in specs:

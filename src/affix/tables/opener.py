@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from affix.config.snapshot import Config
 from affix.tables.base import Table, TableError
+
+if TYPE_CHECKING:
+    from affix.config.snapshot import Config
 
 # type -> function(spec, name, cfg, fold) -> Table; see _register below.
 Opener = Callable[[str, str, "Config | None", bool], Table]
