@@ -94,3 +94,36 @@ def test_maplist_first_hit_wins():
     assert maps.lookup("a") == "1"
     assert maps.lookup("b") == "3"
     assert maps.lookup("c") is None
+
+
+def test_empty_and_overlong_keys(tmp_path):
+    src = tmp_path / "t"
+    src.write_text(f"{'k' * 600} long\nok 1\n")
+    problems: list = []
+    assert compile_source(str(src), Options(), problems) == 1
+    assert str(problems[0]) == f"{src}, line 1: key is longer than 511 bytes: skipping this entry"
+    t = open_table(f"hash:{src}")
+    assert t.lookup("") is None
+    assert t.lookup("k" * 600) is None
+    assert t.lookup("OK") == "1"
+
+
+def test_undecodable_bytes_survive_compile_and_lookup(tmp_path):
+    src = tmp_path / "t"
+    src.write_bytes(b"caf\xe9 latin1\nna\xc3\xafve utf8\n")
+    compile_source(str(src), Options(), [])
+    t = open_table(f"hash:{src}")
+    assert t.lookup("caf\udce9") == "latin1"
+    assert t.lookup("NA\u00cfVE") == "utf8"
+
+
+def test_postfix_style_nul_terminated_lmdb_is_readable(tmp_path):
+    import lmdb
+
+    env = lmdb.open(str(tmp_path / "pf.lmdb"), subdir=False, lock=False)
+    with env.begin(write=True) as txn:
+        txn.put(b"example.com\0", b"REJECT\0")
+    env.close()
+    t = open_table(f"lmdb:{tmp_path / 'pf'}")
+    assert t.lookup("EXAMPLE.com") == "REJECT"
+    assert t.items() == [("example.com", "REJECT")]

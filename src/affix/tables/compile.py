@@ -21,7 +21,7 @@ from operator import itemgetter
 import lmdb
 
 from affix.tables.base import TableError, read_text
-from affix.tables.indexed import index_path
+from affix.tables.indexed import MAX_KEY_BYTES, index_path
 from affix.tables.source import Problem, source_records
 
 _ENC = "utf-8"
@@ -42,6 +42,10 @@ def collect(records: Iterable[tuple[str, str, int]], path: str, opts: Options,
     for key, value, line in records:
         if fold:
             key = key.lower()
+        if len(key) > MAX_KEY_BYTES // 4 and len(key.encode(_ENC, _ERR)) > MAX_KEY_BYTES:
+            problems.append(Problem(path, line, f"key is longer than {MAX_KEY_BYTES} bytes: "
+                                                "skipping this entry"))
+            continue
         if key in table:
             if mode == "replace":
                 table[key] = value

@@ -20,6 +20,7 @@ import lmdb
 from affix.tables.base import Table, TableError, empty_result, file_identity
 
 SUFFIX = ".lmdb"
+MAX_KEY_BYTES = 511  # LMDB's compiled-in key size limit
 INDEXED_TYPES = ("hash", "btree", "lmdb")
 _ENC = "utf-8"
 _ERR = "surrogateescape"
@@ -63,6 +64,8 @@ class IndexedTable(Table):
         self._txn = self._env.begin(buffers=False)
         self._nul = self._has_nul_keys()
         self._stale_warning(name)
+        if fold and not self._nul:
+            self.lookup = _folding_lookup(self._txn.get, spec)  # type: ignore[method-assign]
 
     def _has_nul_keys(self) -> bool:
         """Postfix-built LMDB files store a trailing NUL after keys and values; affix's don't.
@@ -83,7 +86,10 @@ class IndexedTable(Table):
         if self._fold:
             key = key.lower()
         raw = key.encode(_ENC, _ERR)
-        value = self._txn.get(raw + b"\0" if self._nul else raw)
+        try:
+            value = self._txn.get(raw + b"\0" if self._nul else raw)
+        except lmdb.BadValsizeError:
+            return None
         if value is None:
             return None
         if self._nul:
@@ -104,6 +110,29 @@ class IndexedTable(Table):
             self._txn.abort()
         finally:
             self._env.close()
+
+
+def _folding_lookup(get, spec: str):  # noqa: ANN001, ANN202
+    """The common case as a closure over the transaction's get: the lookup every smtpd
+    restriction makes, so it is kept to one encode, one get and one decode."""
+
+    def lookup(key: str) -> str | None:
+        try:
+            value = get(key.lower().encode())
+        except UnicodeEncodeError:  # undecodable input bytes, kept as surrogates
+            value = get(key.lower().encode(_ENC, _ERR))
+        except lmdb.BadValsizeError:  # the empty key: LMDB cannot store it, so not found
+            return None
+        if value:
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                return value.decode(_ENC, _ERR)
+        if value is None:
+            return None
+        raise empty_result(spec, key)
+
+    return lookup
 
 
 def _text(raw: bytes) -> str:
