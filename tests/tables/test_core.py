@@ -127,3 +127,14 @@ def test_postfix_style_nul_terminated_lmdb_is_readable(tmp_path):
     t = open_table(f"lmdb:{tmp_path / 'pf'}")
     assert t.lookup("EXAMPLE.com") == "REJECT"
     assert t.items() == [("example.com", "REJECT")]
+
+
+def test_cache_retries_a_composite_table_when_a_member_file_appears(tmp_path):
+    src = tmp_path / "t"
+    spec = f"unionmap:{{inline:{{a=x}}, hash:{src}}}"
+    cache = TableCache(None)
+    with pytest.raises(TableError):
+        cache.get(spec).lookup("a")
+    src.write_text("a y\n")
+    compile_source(str(src), Options(), [])
+    assert cache.get(spec).lookup("a") == "x,y"

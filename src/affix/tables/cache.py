@@ -9,6 +9,8 @@ raise TableError (a 4xx for the client), and which is retried when its file appe
 
 from __future__ import annotations
 
+import re
+
 from affix import log
 from affix.config.snapshot import Config, split_list
 from affix.tables.base import FileIdentity, Table, TableError, file_identity
@@ -33,14 +35,15 @@ class UnavailableTable(Table):
         return tuple(file_identity(p) for p in self._watch) != self._seen
 
 
-def _watched_files(spec: str) -> tuple[str, ...]:
-    """The files whose appearance or change may fix a table that failed to open."""
-    _, _, name = spec.partition(":")
-    if name.startswith("/") or name.startswith("."):
-        from affix.tables.indexed import index_path
+_PATHS = re.compile(r"[A-Za-z0-9_]+:([/.][^\s,{}]*)")
 
-        return (name, index_path(name))
-    return ()
+
+def _watched_files(spec: str) -> tuple[str, ...]:
+    """The files whose appearance or change may fix a table that failed to open (also those
+    named inside unionmap:{...} and pipemap:{...})."""
+    from affix.tables.indexed import index_path
+
+    return tuple(p for name in _PATHS.findall(spec) for p in (name, index_path(name)))
 
 
 class MapList:
