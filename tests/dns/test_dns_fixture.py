@@ -106,3 +106,10 @@ def test_fixture_clear_forgets_records_and_queries(dns_server):
 
 def test_fixture_main_cf_line_names_the_port(dns_server):
     assert dns_server.main_cf_line() == f"affix_dns_servers = 127.0.0.1:{dns_server.port}"
+
+
+def test_fixture_failure_for_one_type_only(dns_server):
+    dns_server.add("mixed.example", "A", "192.0.2.1")
+    dns_server.servfail("mixed.example", "MX")
+    assert _udp(dns_server, "mixed.example", "MX").rcode() == dns.rcode.SERVFAIL
+    assert _udp(dns_server, "mixed.example", "A").rcode() == dns.rcode.NOERROR
