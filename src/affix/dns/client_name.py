@@ -19,12 +19,22 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from enum import Enum
 
 import dns.reversename
 
 from affix.dns.names import valid_hostaddr
 from affix.dns.resolver import DnsAnswer, DnsStatus, Resolver
-from affix.policy.request import NameStatus
+
+
+class NameStatus(Enum):
+    """How a client name lookup ended (smtpd's and the restriction engine's view of it)."""
+
+    OK = "ok"
+    TEMP = "temp"  # temporary DNS failure
+    PERM = "perm"  # no PTR
+    FORGED = "forged"  # PTR does not resolve back to the address
+
 
 UNKNOWN = "unknown"
 _LOCALHOST = {"127.0.0.1", "::1"}
