@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from affix.policy.evaluation import TraceRecord
 from affix.policy.request import NameStatus, SessionState, Stage, Verdict
 from affix.tables import TableCache
 from affix.tables.compile import Options, compile_source
+
+MEMO = Path(__file__).resolve().parent.parent / "fixtures" / "memo"
 
 BASE_MAINCF = """\
 compatibility_level = 3.7
@@ -72,10 +75,19 @@ class Harness:
         return path
 
     def engine(self, maincf: str = "", base: str = BASE_MAINCF) -> RestrictionEngine:
-        text = base + self.dns.main_cf_line() + "\n" + maincf.replace("DIR", str(self.dir))
+        text = base + self.dns.main_cf_line() + "\n" + maincf.replace("%DIR%", str(self.dir))
         (self.dir / "main.cf").write_text(text)
         cfg = load_config(str(self.dir))
         return RestrictionEngine(cfg, TableCache(cfg), Resolver.from_config(cfg))
+
+    def memo_engine(self, name: str = "main.cf",
+                    edit: Callable[[str], str] = lambda text: text) -> RestrictionEngine:
+        """A main.cf from tests/fixtures/memo with its /etc/postfix tables in this test's
+        directory (compiled like `affix map` would); the DNS fixture line is appended."""
+        for table in ("reject_client", "reject_sender", "ok-ips", "header_checks"):
+            self.table(table, (MEMO / table).read_text())
+        text = edit((MEMO / name).read_text()).replace("/etc/postfix/", f"{self.dir}/")
+        return self.engine(text, base="")
 
     def session(self, **facts) -> SessionState:
         merged = {**DEFAULT_FACTS, **facts}

@@ -29,7 +29,7 @@ CASES = [
         "NOQUEUE: reject: RCPT from unknown[198.51.100.9]: 450 4.7.25 Client host rejected: "
         f"cannot find your hostname, [198.51.100.9]; {ENV}", id="unknown-client"),
     pytest.param(
-        "smtpd_client_restrictions = check_client_access texthash:DIR/reject_client",
+        "smtpd_client_restrictions = check_client_access texthash:%DIR%/reject_client",
         {"reject_client": "192.168.0.100 REJECT\n192.168.10 REJECT\n"}, MX,
         dict(client_addr="192.168.10.5", client_name="unknown", helo="pc5"),
         "554 5.7.1 <unknown[192.168.10.5]>: Client host rejected: Access denied",
@@ -45,7 +45,7 @@ CASES = [
         "NOQUEUE: reject: RCPT from mail.example.org[192.0.2.7]: 554 5.7.1 Service unavailable; "
         f"Client host [192.0.2.7] blocked using bl.spamcop.net; TXT-TEXT; {ENV}", id="rbl"),
     pytest.param(
-        "smtpd_sender_restrictions = hash:DIR/reject_sender",
+        "smtpd_sender_restrictions = hash:%DIR%/reject_sender",
         {"reject_sender": "spam@spam.com REJECT\nspam.org REJECT\n"}, MX,
         dict(sender="spam@spam.com"),
         "554 5.7.1 <spam@spam.com>: Sender address rejected: Access denied",
