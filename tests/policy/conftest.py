@@ -94,9 +94,14 @@ class Harness:
         return SessionState(**merged)
 
     def check(self, engine: RestrictionEngine, stage: Stage, state: SessionState) -> Run:
+        return asyncio.run(self.acheck(engine, stage, state))
+
+    async def acheck(self, engine: RestrictionEngine, stage: Stage,
+                     state: SessionState) -> Run:
+        """check() inside a running loop (for tests that run servers in the same loop)."""
         start = self.stream.tell()
         trace: list[TraceRecord] = []
-        verdict = asyncio.run(engine.check(stage, state, trace))
+        verdict = await engine.check(stage, state, trace)
         self.stream.seek(start)
         text = self.stream.read()
         return Run(verdict, [ln for ln in text.splitlines() if ln], trace)
