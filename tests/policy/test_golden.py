@@ -99,8 +99,8 @@ CASES = [
         "from=<a@example.org> to=<nobody@kororo.jp> proto=ESMTP helo=<mail.example.org>",
         id="implicit-unlisted-recipient"),
     pytest.param(
-        "smtpd_recipient_restrictions = check_recipient_access inline:{x@kororo.jp=550 5.1.1 "
-        "gone}", {}, MX, dict(client_addr="127.0.0.1", recipient="x@kororo.jp"),
+        "smtpd_recipient_restrictions = check_recipient_access inline:{{x@kororo.jp=550 5.1.1 "
+        "gone}}", {}, MX, dict(client_addr="127.0.0.1", recipient="x@kororo.jp"),
         "550 5.1.1 <x@kororo.jp>: Recipient address rejected: gone",
         "NOQUEUE: reject: RCPT from mail.example.org[127.0.0.1]: 550 5.1.1 <x@kororo.jp>: "
         "Recipient address rejected: gone; from=<a@example.org> to=<x@kororo.jp> proto=ESMTP "

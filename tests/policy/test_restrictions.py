@@ -120,7 +120,7 @@ CASES = [
     case("reject_unauth_destination_percent_hack", "reject_unauth_destination",
          dict(recipient="x%other.example@kororo.jp"),
          "554 5.7.1 <x%other.example@kororo.jp>: Relay access denied",
-         dict(recipient="x%kororo.jp@kororo.jp")),
+         dict(recipient="X@Kororo.JP.")),
     case("reject_unauth_destination_source_route", "reject_unauth_destination",
          dict(recipient="@kororo.jp:x@other.example"),
          "554 5.7.1 <@kororo.jp:x@other.example>: Relay access denied",
