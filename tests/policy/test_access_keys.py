@@ -86,32 +86,6 @@ def test_delimiter_at_start_of_localpart_is_not_an_extension():
         "+x@d.example", "d.example", "example", "+x@"]
 
 
-class DictTable:
-    """Only for the search-order rule; the engine tests use real tables."""
-
-    def __init__(self, entries: dict[str, str]):
-        self.entries = entries
-        self.asked: list[str] = []
-
-    def lookup(self, key: str) -> str | None:
-        self.asked.append(key)
-        return self.entries.get(key)
-
-
-def test_found_dunno_stops_the_search():
-    table = DictTable({"b.example.com": "DUNNO", "example.com": "REJECT"})
-    found = access.search(table, access.client_keys("a.b.example.com", "192.0.2.1"))
-    assert found == access.Found("b.example.com", "DUNNO")
-    assert table.asked == ["a.b.example.com", "b.example.com"]
-
-
-def test_found_hostname_entry_hides_the_address():
-    table = DictTable({"com": "OK", "192.0.2.1": "REJECT"})
-    found = access.search(table, access.client_keys("a.example.com", "192.0.2.1"))
-    assert found is not None and found.key == "com"
-    assert "192.0.2.1" not in table.asked
-
-
 @pytest.mark.parametrize("value, action", [
     ("OK", Permit("OK")),
     ("ok whatever", Permit("OK")),
