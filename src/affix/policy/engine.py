@@ -23,7 +23,6 @@ from affix.policy.policy_client import PolicyClient, PolicyEndpoint
 from affix.policy.registry import Result
 from affix.policy.request import SessionState, Stage, Verdict
 from affix.policy.response import add_footer
-from affix.policy.restrictions.unlisted import check_unlisted
 from affix.policy.template import expand_template
 from affix.policy.validate import check_restrictions, relay_rule_holds
 
@@ -75,11 +74,11 @@ class RestrictionEngine:
         return None, None
 
     def _warn_after_permit(self) -> None:
-        for param, items in self._lists.items():
-            if "permit" in [i.lower() for i in items[:-1]]:
-                rest = items[[i.lower() for i in items].index("permit") + 1]
+        for items in self._lists.values():
+            lowered = [i.lower() for i in items]
+            if "permit" in lowered[:-1]:
+                rest = items[lowered.index("permit") + 1]
                 log.warning("smtpd", f"restriction `{rest}' after `permit' is ignored")
-            del param
 
     def warn_once(self, key: str, text: str) -> None:
         """Deprecation warnings are logged once per process (per engine)."""
@@ -170,8 +169,7 @@ class RestrictionEngine:
         result = await ev.run_list(param)
         if param == L.SENDER and result is not Result.REJECT and \
                 self.cfg.bool("smtpd_reject_unlisted_sender") and not ev.unlisted_sender_checked:
-            ev.lst = L.list_context(param, ev.state, ev.recipient)
-            result = check_unlisted(ev, ev.state.sender, "Sender address")
+            result = await ev.run_one(param, "reject_unlisted_sender")
         saved[save] = ev.defer_if_permit
         return result
 
@@ -219,7 +217,7 @@ class RestrictionEngine:
             return
         if self.cfg.bool("smtpd_reject_unlisted_recipient") and \
                 not ev.unlisted_recipient_checked:
-            check_unlisted(ev, ev.recipient, "Recipient address")
+            await ev.run_one(L.RECIPIENT, "reject_unlisted_recipient")
 
     async def _finish(self, ev: Evaluation) -> Result:
         ev.warn_if_reject = 0

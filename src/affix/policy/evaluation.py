@@ -7,6 +7,7 @@ so the flag rules (restrictions.md §2) and the reply rules (§3) live in one pl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
@@ -17,6 +18,7 @@ from affix.policy.registry import Arg, Result, lookup
 from affix.policy.request import SessionState, Stage, Verdict
 from affix.policy.response import fix_dsn, make_reply, soft_bounce
 from affix.reply import Reply
+from affix.tables import TableError
 from affix.tables.access import Found, search
 
 if TYPE_CHECKING:
@@ -171,13 +173,12 @@ class Evaluation:
         self.server_error()
 
     # --- tables ---------------------------------------------------------------------------------
-    def search_table(self, spec: str, keys_for: object, reply_name: str) -> Found | None:
+    def search_table(self, spec: str, keys_for: Callable[[bool], list[str]],
+                     reply_name: str) -> Found | None:
         """Open `spec` (once per engine) and search the keys `keys_for(table.fixed)` gives."""
-        from affix.tables import TableError
-
         try:
             table = self.engine.tables.get(spec)
-            keys = keys_for(table.fixed)  # type: ignore[operator]
+            keys = keys_for(table.fixed)
             found = search(table, keys)
         except TableError as e:
             self.table_failure(e, reply_name)
@@ -219,6 +220,11 @@ class Evaluation:
             return Result.DUNNO
         finally:
             self.recursion -= 1
+
+    async def run_one(self, param: str, name: str) -> Result:
+        """One restriction outside any list (the implicit reject_unlisted_* checks)."""
+        self.lst = list_context(param, self.state, self.recipient)
+        return await self._one(name, None)
 
     async def _one(self, name: str, arg: str | None) -> Result:
         outer, self._notes, self._last_event = self._notes, [], ""
