@@ -51,6 +51,9 @@ class SessionState:
     tls_active: bool = False
     illegal_pipelining: bool = False
     syslog_name: str | None = None  # the service's syslog_name, for log lines
+    # The restriction engine's per-session data (defer_if_permit flags carried between
+    # stages with smtpd_delay_reject=no, the policy-service instance id); smtpd leaves it alone.
+    policy_data: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def client(self) -> str:
