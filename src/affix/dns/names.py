@@ -15,17 +15,19 @@ MAX_LABEL = 63  # RFC 1035 2.3.4
 MAX_NAME = 255  # Postfix VALID_HOSTNAME_LEN
 
 
-def valid_hostname(name: str) -> bool:
-    """ASCII letters, digits, `_` and inner `-`; labels 1..63; not all-numeric; <= 255."""
+def valid_hostname(name: str, utf8: bool = False) -> bool:
+    """Letters, digits, `_` and inner `-`; labels 1..63; not all-numeric; <= 255.
+
+    With `utf8` (SMTPUTF8 sessions) non-ASCII letters and digits count as letters too.
+    """
     if not name or len(name) > MAX_NAME:
         return False
-    labels = name.split(".")
-    for label in labels:
+    for label in name.split("."):
         if not label or len(label) > MAX_LABEL:
             return False
         if label.startswith("-") or label.endswith("-"):
             return False
-        if not all(c.isascii() and (c.isalnum() or c in "-_") for c in label):
+        if not all((c.isascii() or utf8) and (c.isalnum() or c in "-_") for c in label):
             return False
     # Postfix rejects names made of digits and dots only (they look like addresses).
     return any(not c.isdigit() for c in name.replace(".", ""))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from affix.config.snapshot import split_list
+from affix.dns.names import valid_hostaddr
 
 
 class _Lookup(Protocol):
@@ -27,15 +28,6 @@ class _Lookup(Protocol):
 
 
 # --- key order ---------------------------------------------------------------------------------
-
-def is_ip_address(text: str) -> bool:
-    """True for a bare IPv4 or IPv6 address (no brackets, no prefix length)."""
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
 
 def domain_keys(domain: str, parent_style: bool = True) -> list[str]:
     """`a.b.c`, then its parents `b.c`, `c` (or `.b.c`, `.c` without parent_style).
@@ -59,7 +51,7 @@ def host_keys(name: str, fixed: bool = True, parent_style: bool = True) -> list[
     if not fixed:
         return [name]
     name = name.lower()
-    if is_ip_address(name):
+    if valid_hostaddr(name):
         return [name]  # a bare address is looked up as itself only
     return domain_keys(name, parent_style)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 
+from affix.dns.names import valid_hostaddr
 from affix.policy.evaluation import Evaluation
 from affix.policy.registry import Result, obsolete, restriction
 from affix.policy.request import NameStatus
 from affix.tables import TableError
-from affix.tables.access import canonical_ip, is_ip_address
+from affix.tables.access import canonical_ip
 
 
 @restriction("permit_mynetworks")
@@ -40,12 +41,12 @@ def own_addresses_match(ev: Evaluation, addr: str) -> bool:
     for item in wanted:
         item = item.lower().strip("[]")
         if item == "all":
-            if is_ip_address(addr) and _is_local_address(addr):
+            if valid_hostaddr(addr) and _is_local_address(addr):
                 return True
         elif item == "loopback-only":
             if addr in ("127.0.0.1", "::1"):
                 return True
-        elif is_ip_address(item) and canonical_ip(item) == addr:
+        elif valid_hostaddr(item) and canonical_ip(item) == addr:
             return True
     return False
 
@@ -85,4 +86,4 @@ async def reject_unknown_reverse_client_hostname(ev: Evaluation, arg: str | None
 async def permit_naked_ip_address(ev: Evaluation, arg: str | None) -> Result:
     """Postfix 1 era: permit a client whose HELO is a bare IP address."""
     helo = ev.state.helo
-    return Result.OK if helo and is_ip_address(helo) else Result.DUNNO
+    return Result.OK if helo and valid_hostaddr(helo) else Result.DUNNO

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
+from affix.dns.names import valid_hostname
 from affix.policy.evaluation import Evaluation
-from affix.policy.names import domain_of, strip_one_dot, valid_hostname
+from affix.policy.names import domain_of, strip_one_dot
 from affix.policy.registry import Arg, Result, obsolete, restriction
 from affix.policy.response import parse_reply_text
 from affix.policy.restrictions.relay import authorized

@@ -6,10 +6,10 @@ reject_unknown_helo_hostname only asks whether the name exists in the DNS.
 
 from __future__ import annotations
 
+from affix.dns.names import valid_address_literal, valid_hostaddr, valid_hostname
 from affix.policy.evaluation import Evaluation
-from affix.policy.names import strip_one_dot, valid_address_literal, valid_hostname
+from affix.policy.names import strip_one_dot
 from affix.policy.registry import Result, restriction
-from affix.tables.access import is_ip_address
 
 HELO_CLASS = "Helo command"
 
@@ -30,7 +30,7 @@ async def reject_invalid_helo_hostname(ev: Evaluation, arg: str | None) -> Resul
     if helo.startswith("["):
         return _invalid_literal(ev, helo)
     name = strip_one_dot(helo)
-    if valid_hostname(name, ev.cfg.bool("smtputf8_enable")) or is_ip_address(name):
+    if valid_hostname(name, ev.cfg.bool("smtputf8_enable")) or valid_hostaddr(name):
         return Result.DUNNO
     return ev.reject(ev.cfg.int("invalid_hostname_reject_code"), "5.5.2",
                      f"<{helo}>: {HELO_CLASS} rejected: Invalid name")

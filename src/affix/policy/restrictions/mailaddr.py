@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from affix.dns.names import valid_hostname
 from affix.policy.evaluation import Evaluation
-from affix.policy.names import canonical_address, domain_of, strip_one_dot, valid_hostname
+from affix.policy.names import canonical_address, domain_of, strip_one_dot
 from affix.policy.registry import Result, restriction
 from affix.policy.restrictions.relay import is_final_domain
 from affix.tables import TableError
