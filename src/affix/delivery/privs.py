@@ -1,12 +1,12 @@
 """Whose privileges a delivery runs with.
 
-The rule (documented for admins in the report/docs): when affix runs as root, anything written
-inside a user's home directory (home_mailbox, .forward /file targets, |commands) is done by a
-child process running with that user's uid/gid and no supplementary groups (subprocess user=,
-group=, extra_groups=). Deliveries into mail_spool_directory (root-owned on a real system) are
-done by affix itself: the mbox or Maildir is created for the user (fchown) and every path is
-opened without following symlinks (mailbox.py). When affix is not root (tests, the embedded
-default config) everything runs as the current user, in-process.
+When affix runs as root, anything written inside a user's home directory (home_mailbox,
+.forward and alias /file targets, |commands) is done with that user's uid/gid and no
+supplementary groups: files by a forked child that drops privileges, commands through
+subprocess user=/group=/extra_groups=. Deliveries into mail_spool_directory (root-owned on a
+real system) are done by affix itself: the mbox or Maildir is created for the user (fchown)
+and every path is opened without following symlinks (mailbox.py). When affix is not root
+(tests, the embedded default config) everything runs as the current user, in-process.
 """
 
 from __future__ import annotations
@@ -15,14 +15,9 @@ import errno
 import json
 import os
 import pwd
-import subprocess
-import sys
 from dataclasses import dataclass
 
-import affix
 from affix.delivery import mailbox
-
-_SRC = os.path.dirname(os.path.dirname(os.path.abspath(affix.__file__)))
 
 
 @dataclass(frozen=True)
@@ -65,16 +60,35 @@ def owner_for(privs: Privs) -> tuple[int, int] | None:
 
 
 def run_file_op(privs: Privs, op: str, path: str, data: bytes, **kw: object) -> str:
-    """mailbox.append_mbox (op "mbox") or mailbox.deliver_maildir (op "maildir") as privs."""
+    """mailbox.append_mbox (op "mbox") or mailbox.deliver_maildir (op "maildir") as privs.
+
+    With another user's privileges the work is done in a forked child that drops to that
+    user's uid/gid (no supplementary groups) and reports back over a pipe; forking (rather
+    than starting an interpreter) works whatever the interpreter's location and permissions.
+    """
     if not needs_child(privs):
         return _do(op, path, data, kw)
-    request = json.dumps({"op": op, "path": path, "kw": kw}).encode() + b"\n"
-    env = {"PYTHONPATH": _SRC, "PATH": "/usr/bin:/bin", "HOME": privs.home}
-    proc = subprocess.run([sys.executable, "-m", "affix.delivery.privs"], input=request + data,
-                          capture_output=True, user=privs.uid, group=privs.gid, extra_groups=[],
-                          env=env, cwd="/", timeout=600, check=False)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into the caller's code
+        status = 0
+        try:
+            os.close(rfd)
+            os.setgroups([])
+            os.setgid(privs.gid)
+            os.setuid(privs.uid)
+            answer = _answer(op, path, data, kw)
+            os.write(wfd, json.dumps(answer).encode())
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as pipe:
+        raw = pipe.read()
+    os.waitpid(pid, 0)
     try:
-        answer = json.loads(proc.stdout.decode() or "{}")
+        answer = json.loads(raw.decode() or "{}")
     except ValueError:
         answer = {}
     if "ok" in answer:
@@ -85,31 +99,19 @@ def run_file_op(privs: Privs, op: str, path: str, data: bytes, **kw: object) -> 
     raise OSError(code, answer.get("error") or os.strerror(code), path)
 
 
+def _answer(op: str, path: str, data: bytes, kw: dict) -> dict:
+    try:
+        return {"ok": _do(op, path, data, kw)}
+    except mailbox.LockError as e:
+        return {"lock": True, "error": str(e)}
+    except OSError as e:
+        return {"errno": e.errno, "error": e.strerror}
+
+
 def _do(op: str, path: str, data: bytes, kw: dict) -> str:
     if op == "mbox":
-        kw = dict(kw)
-        kw["locks"] = tuple(kw.get("locks", ("fcntl", "dotlock")))  # type: ignore[arg-type]
         mailbox.append_mbox(path, data, **kw)  # type: ignore[arg-type]
         return path
     if op == "maildir":
         return mailbox.deliver_maildir(path, data, **kw)  # type: ignore[arg-type]
     raise ValueError(f"unknown file operation {op}")
-
-
-def _child() -> int:
-    """Child side of run_file_op: request line on stdin, then the data; JSON answer out."""
-    raw = sys.stdin.buffer.read()
-    head, _, data = raw.partition(b"\n")
-    req = json.loads(head)
-    try:
-        result = {"ok": _do(req["op"], req["path"], data, req["kw"])}
-    except mailbox.LockError as e:
-        result = {"lock": True, "error": str(e)}
-    except OSError as e:
-        result = {"errno": e.errno, "error": e.strerror}
-    sys.stdout.write(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child())
