@@ -37,7 +37,7 @@ def long_id(seconds: int, microseconds: int, inode: int) -> str:
 
 def make_id(now: float, inode: int, long_ids: bool) -> str:
     seconds = int(now)
-    micros = int((now - seconds) * 1_000_000) % 1_000_000
+    micros = round((now - seconds) * 1_000_000) % 1_000_000
     return long_id(seconds, micros, inode) if long_ids else short_id(micros, inode)
 
 
