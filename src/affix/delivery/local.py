@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from affix import log
 from affix.cleanup import headers as hdr
 from affix.config.snapshot import Config
 from affix.delivery import mailbox, privs
@@ -51,6 +52,7 @@ class LocalAgent:
         self.cfg = cfg
         self.submit = submit
         self.maps = DeliveryMaps(cfg)
+        self._reported = False
 
     def destination(self, recipient: str) -> str:
         return split_address(recipient)[0].lower()
@@ -61,9 +63,26 @@ class LocalAgent:
     async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
         return await asyncio.to_thread(self.deliver_sync, request)
 
+    def config_error(self) -> str | None:
+        """local(8)'s start-up checks (cleanup-and-delivery.md §4), which postconf does not make."""
+        mailbox_limit = self.cfg.size("mailbox_size_limit")
+        message_limit = self.cfg.size("message_size_limit")
+        if mailbox_limit and not message_limit:
+            return "mailbox_size_limit is limited but message_size_limit is unlimited"
+        if mailbox_limit and mailbox_limit < message_limit:
+            return "mailbox_size_limit is smaller than message_size_limit"
+        return None
+
     def deliver_sync(self, request: DeliveryRequest) -> list[Outcome]:
         r = request.recipient
         ctx = _Ctx(request, r.address, r.original or r.address)
+        problem = self.config_error()
+        if problem:
+            # local cannot start: the mail stays queued until the admin fixes main.cf
+            if not self._reported:
+                log.fatal("local", f"configuration error: {problem}")
+                self._reported = True
+            return [ctx.outcome("4.3.5", "mail system configuration error")]
         if self._looped(request.content, r.address):
             # local(8)'s own loop check, independent of the hop count (§2)
             return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
