@@ -26,7 +26,8 @@ from affix.queue.store import QueueFile, QueueStore
 from affix.reply import Reply
 
 # Origins of a message: how much cleanup trusts and fixes it.
-SMTP, LOCAL, INTERNAL = "smtp", "local", "internal"
+# requeue: `affix queue requeue` passes stored mail through again, content as it is.
+SMTP, LOCAL, INTERNAL, REQUEUE = "smtp", "local", "internal", "requeue"
 
 
 class SubmitError(Exception):
@@ -104,16 +105,17 @@ class Cleanup:
         """Everything but the disk writes: header fixes, checks, limits, the file image."""
         msg = hdr.split(b"".join(hdr.make(*_split_prepend(p)) for p in envelope.prepend)
                         + content)
-        if origin != INTERNAL:
+        trusted = origin in (INTERNAL, REQUEUE)
+        if not trusted:
             reject = self._hop_check(queue_id, msg)
             if reject:
                 return Prepared(None, reject)
-        result = self.checks.inspect(queue_id, envelope, msg) if origin != INTERNAL \
-            else CheckResult()
+        result = self.checks.inspect(queue_id, envelope, msg) if not trusted else CheckResult()
         if result.reject:
             return Prepared(None, result.reject)
         hdr.drop(msg, {h.lower() for h in self.cfg.list("message_drop_headers")})
-        if origin != SMTP or self.cfg.bool("always_add_missing_headers"):
+        if origin in (LOCAL, INTERNAL) or (origin == SMTP and
+                                           self.cfg.bool("always_add_missing_headers")):
             self._add_missing(queue_id, envelope, msg)
         self._log_ids(queue_id, msg)
         if envelope.discard or result.discard:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from affix import log
-from affix.cleanup.service import INTERNAL, Cleanup
+from affix.cleanup.service import REQUEUE, Cleanup
 from affix.config.snapshot import Config, load_config
 from affix.queue import qfile
 from affix.queue.envelope import Envelope
@@ -179,7 +179,7 @@ def _requeue(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
     if not pending:
         return False
     env = Envelope(**{**msg.envelope.__dict__, "recipients": pending, "prepend": []})
-    Cleanup(cfg, store).submit_sync(env, msg.content, INTERNAL)
+    Cleanup(cfg, store).submit_sync(env, msg.content, REQUEUE)
     store.delete(queue, qid)
     log.postsuper_event(qid, "requeued")
     return True
