@@ -166,10 +166,10 @@ def test_virtual_mailbox_delivery(tmp_path):
                                 f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
                                 f"virtual_mailbox_base = {tmp_path}/vmail\n")
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope("a@example.org", "alice@virt.test", "bob@virt.test",
-                                 "carol@virt.test"), message("virtual"))
+    qid = _deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test"),
+                   message("virtual"))
     [f] = (tmp_path / "vmail" / "virt.test" / "alice" / "new").iterdir()
-    assert f.read_text().startswith("Return-Path: <a@example.org>\nX-Original-To: "
+    assert f.read_text().startswith("Return-Path: <>\nX-Original-To: "
                                     "alice@virt.test\nDelivered-To: alice@virt.test\n")
     assert "Subject: virtual" in (tmp_path / "vmail" / "virt.test" / "bob").read_text()
     text = read_log(tmp_path)

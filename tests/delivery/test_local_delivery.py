@@ -134,10 +134,13 @@ def test_mailbox_size_limit_bounces_and_truncates_back(tmp_path):
     box.chmod(0o600)
     before = box.read_bytes()
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", RCPT), message("big", "y" * 1500 + "\n"))
+    _deliver(cfg, envelope("a@example.org", RCPT), message("big", "y" * 1500 + "\n"),
+             until_empty=False)
     assert box.read_bytes() == before
     assert (f"dsn=5.2.2, status=bounced (cannot update mailbox {box} for user {USER}. "
             "error writing message: File too large)") in read_log(tmp_path)
+    # the notice returns only the headers, so that it fits in message_size_limit
+    assert "sender non-delivery notification: " in read_log(tmp_path)
 
 
 def test_maildir_file_over_mailbox_size_limit_fails_with_efbig(tmp_path):

@@ -10,6 +10,7 @@ re-enter the queue here rather than writing queue files themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -185,7 +186,10 @@ class Cleanup:
         self.store.write(qf, prepared.data)
         self.store.commit(qf)
         if prepared.hold:
-            self.store.move(qf.queue_id, "incoming", "hold")
+            # The file is committed (the 250 is due); if the queue manager already moved it,
+            # it saw the hold flag and put it in hold itself.
+            with contextlib.suppress(FileNotFoundError):
+                self.store.move(qf.queue_id, "incoming", "hold")
 
     def _pickup_received(self, queue_id: str, envelope: Envelope) -> bytes:
         """What pickup prepends to a local submission (it always has a Received header)."""

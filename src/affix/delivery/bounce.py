@@ -73,7 +73,11 @@ def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
     host = cfg.get("myhostname")
     boundary = f"{queue_id}.{int(now)}/{host}"
     returned, ctype = content, "message/rfc822"
-    if kind == DELAYED or len(content) > cfg.size("bounce_size_limit"):
+    # Only the headers when the original is large, so that the notice itself stays within
+    # message_size_limit (a notice cleanup refuses would leave the message stuck in the queue).
+    room = cfg.size("message_size_limit") - 8192
+    if kind == DELAYED or len(content) > cfg.size("bounce_size_limit") or (
+            cfg.size("message_size_limit") and len(content) > room):
         msg = hdr.split(content)
         returned, ctype = b"".join(msg.headers), "text/rfc822-headers"
     delay_hours = (now - envelope.arrival) / 3600

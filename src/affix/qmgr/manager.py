@@ -161,10 +161,18 @@ class QueueManager:
                 await self._process(qid, timing)
         except FileNotFoundError:
             pass  # removed or moved by the queue tools while we worked on it
-        except Exception as e:  # never lose the loop over one message
-            log.qmgr_warning(f"{qid}: delivery attempt failed: {e!r}")
+        except Exception as e:  # never lose the loop over one message: retry it later
+            log.qmgr_warning(f"{qid}: delivery attempt failed: {e}")
+            await self._retry_later(qid)
         finally:
             self._inflight.pop(qid, None)
+
+    async def _retry_later(self, qid: str) -> None:
+        """After an unexpected failure (e.g. a notice cleanup refused), back to deferred."""
+        delay = self.cfg.time("minimal_backoff_time")
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self.store.move, qid, "active", "deferred",
+                                    time.time() + delay)
 
     # --- one message -------------------------------------------------------------------------
     async def _process(self, qid: str, timing: _Timing) -> None:
