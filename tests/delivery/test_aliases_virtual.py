@@ -177,3 +177,13 @@ def test_virtual_mailbox_delivery(tmp_path):
                      r".*status=sent \(delivered to maildir\)", text)
     assert "to=<bob@virt.test>, relay=virtual" in text and "(delivered to mailbox)" in text
     assert 'dsn=5.1.1, status=bounced (unknown user: "carol@virt.test")' in text
+
+
+def test_newaliases_builds_an_index_the_tables_area_can_read(tmp_path, affix):
+    from affix.tables import open_table
+    _alias_config(tmp_path, 'Postmaster: root\nteam: a, "|cmd x, y"\n')
+    result = affix("-c", str(tmp_path / "etc"), "newaliases")
+    assert result.returncode == 0, result.stderr
+    table = open_table(f"hash:{tmp_path}/aliases")
+    assert table.lookup("postmaster") == "root"
+    assert table.lookup("team") == 'a, "|cmd x, y"'  # split_alias_values reads it back

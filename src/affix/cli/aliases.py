@@ -1,17 +1,20 @@
-"""`affix newaliases`: check (and, once the tables area provides compile, build) every table
-listed in alias_database.
+"""`affix newaliases`: build every table listed in alias_database from its aliases(5) source.
 
-Seam: until affix.tables can compile `hash:` files, local delivery reads the aliases source
-file directly (delivery/maps.py), so this command validates the source and reports the first
-problem as `file:line: problem`, which is what an admin needs after editing /etc/aliases.
+The source (`name: value, value`) is parsed here (delivery/maps.py, which also reports the first
+problem as `file:line: problem`); the index is published by the tables area's write_index
+(NAME.lmdb, atomic rename). Lookups during delivery still read the source file directly
+(delivery/maps.py seam), so aliases work with or without a built index.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from affix.config.snapshot import load_config
 from affix.delivery.maps import MapError, parse_alias_source
+
+_INDEXED = ("hash", "btree", "lmdb")
 
 
 def run(ctx, args: list[str]) -> int:
@@ -24,8 +27,7 @@ def run(ctx, args: list[str]) -> int:
             status = 1
             continue
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                parse_alias_source(f.read(), path)
+            build(kind, path)
         except OSError as e:
             sys.stderr.write(f"affix newaliases: open {path}: {e.strerror}\n")
             status = 1
@@ -33,3 +35,16 @@ def run(ctx, args: list[str]) -> int:
             sys.stderr.write(f"affix newaliases: {e}\n")
             status = 1
     return status
+
+
+def build(kind: str, path: str) -> None:
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        aliases = parse_alias_source(f.read(), path)
+    if kind not in _INDEXED:
+        return  # texthash and friends are read from the source itself
+    from affix.tables.compile import write_index
+    from affix.tables.indexed import index_path
+
+    mode = 0o600 | (os.stat(path).st_mode & 0o044)
+    table = {k: ", ".join(f'"{x}"' if "," in x else x for x in v) for k, v in aliases.items()}
+    write_index(index_path(path), table, new_mode=mode)
