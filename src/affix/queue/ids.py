@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 
-# No vowels, so an id never spells a word; `z` is kept back as the long-id separator.
+# No vowels, so an id never spells a word; base 51 leaves out `z`, the long-id separator.
 _B52 = "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
 _B51 = _B52[:-1]
 
 _SHORT = re.compile(r"[0-9A-F]{6,}")
-_LONG = re.compile(r"[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+")
+# The time digits (base 52) may contain `z`; the inode digits (base 51) never do, so the last
+# `z` is the separator.
+_LONG = re.compile(r"[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]+")
 
 
 def _encode(value: int, alphabet: str, width: int = 1) -> str:
