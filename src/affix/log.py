@@ -195,6 +195,49 @@ def cleanup_write_error(queue_id: str, reason: str) -> None:
     warning("cleanup", f"{queue_id}: queue file write error: {reason}")
 
 
+# header_checks, mime_header_checks, nested_header_checks, body_checks
+# (cleanup-and-delivery.md §1)
+
+def _one_line(text: str) -> str:
+    """Control characters (a folded header's newline and tab) as `#012`/`#011`, the way
+    rsyslog writes them, so that every event stays one line of the log."""
+    if text.isprintable():
+        return text
+    return "".join(f"#{ord(c):03o}" if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+
+def cleanup_content_action(queue_id: str, action: str, context: str, line: str, origin: str,
+                           sender: str, recipient: str | None, protocol: str | None,
+                           helo: str | None, text: str) -> None:
+    """`QID: ACTION: CONTEXT LINE from ORIGIN; from=<S> to=<R> proto=P helo=<H>: TEXT`.
+
+    CONTEXT is header or body; LINE is cut at 200 characters; `: TEXT` only with a text.
+    """
+    fields = _envelope_fields(sender, recipient, protocol, helo)
+    tail = f": {text}" if text else ""
+    info("cleanup", f"{queue_id}: {action}: {context} {_one_line(line[:200])} from {origin}; "
+                    f"{fields}{tail}")
+
+
+def cleanup_map_lookup_problem(queue_id: str, table: str) -> None:
+    warning("cleanup", f"{queue_id}: {table} map lookup problem -- message not accepted, "
+                       "try again later")
+
+
+def cleanup_unknown_command(table: str, value: str) -> None:
+    warning("cleanup", f"unknown command in {table} map: {value}")
+
+
+def cleanup_action_needs(action: str, argument: str, table: str, need: str) -> None:
+    """An action whose argument is missing or malformed is ignored, with this warning."""
+    shown = f'"{argument}"' if argument else "(nothing)"
+    warning("cleanup", f"bad {action} argument {shown} in {table} map -- need {need}")
+
+
+def cleanup_bad_reject_dsn(text: str) -> None:
+    warning("cleanup", f"bad DSN action in {text} -- need 4.x.x or 5.x.x")
+
+
 def pickup_received(queue_id: str, uid: int, sender: str) -> None:
     """`QID: uid=UID from=<S>` for a local (sendmail) submission."""
     info("pickup", f"{queue_id}: uid={uid} from=<{sender}>")

@@ -22,7 +22,7 @@ class Message:
         return b"".join(self.headers) + self.body
 
 
-def _is_header_start(line: bytes) -> bool:
+def is_header(line: bytes) -> bool:
     """RFC 5322 2.2: a field name is printable ASCII except colon, followed by a colon."""
     name, colon, _ = line.partition(b":")
     return bool(colon) and bool(name) and all(33 <= c <= 126 for c in name)
@@ -38,7 +38,7 @@ def split(content: bytes) -> Message:
         line = content[pos:end]
         if line[:1] in (b" ", b"\t") and headers:
             headers[-1] += line if headers[-1].endswith(b"\n") else b"\n" + line
-        elif _is_header_start(line):
+        elif is_header(line):
             headers.append(line)
         else:
             break

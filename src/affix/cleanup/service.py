@@ -25,6 +25,7 @@ from affix.queue import qfile
 from affix.queue.envelope import Envelope, Recipient
 from affix.queue.store import QueueFile, QueueStore
 from affix.reply import Reply
+from affix.tables.cache import TableCache
 
 # Origins of a message: how much cleanup trusts and fixes it.
 # requeue: `affix queue requeue` passes stored mail through again, content as it is.
@@ -47,7 +48,7 @@ class Prepared:
 
 
 class Cleanup:
-    def __init__(self, cfg: Config, store: QueueStore, tables: object | None = None,
+    def __init__(self, cfg: Config, store: QueueStore, tables: TableCache | None = None,
                  notify: Callable[[], None] | None = None):
         self.cfg = cfg
         self.store = store
@@ -111,7 +112,8 @@ class Cleanup:
             reject = self._hop_check(queue_id, msg)
             if reject:
                 return Prepared(None, reject)
-        result = self.checks.inspect(queue_id, envelope, msg) if not trusted else CheckResult()
+        result = (self.checks.inspect(queue_id, envelope, msg, origin)
+                  if self._checked(origin) else CheckResult())
         if result.reject:
             return Prepared(None, result.reject)
         hdr.drop(msg, {h.lower() for h in self.cfg.list("message_drop_headers")})
@@ -130,6 +132,13 @@ class Cleanup:
             log.cleanup_size_exceeded(queue_id)
             return Prepared(None, replies.MESSAGE_TOO_BIG)
         return Prepared(data, replies.queued(queue_id), hold)
+
+    def _checked(self, origin: str) -> bool:
+        """Content checks apply to SMTP, local and re-queued mail; to mail affix makes itself
+        (bounces) only when internal_mail_filter_classes says so (default: never)."""
+        if origin == INTERNAL:
+            return "bounce" in self.cfg.list("internal_mail_filter_classes")
+        return True
 
     def _hop_check(self, queue_id: str, msg: hdr.Message) -> Reply | None:
         # cleanup-and-delivery.md §2: counted before header_checks, including smtpd's Received.

@@ -253,6 +253,11 @@ _ALL: tuple[Param, ...] = (
     _p("enable_original_recipient", B, "yes", "Record the original recipient."),
     _p("message_drop_headers", L, "bcc, content-length, resent-bcc, return-path",
        "Headers cleanup removes from every message."),
+    _p("mime_nesting_limit", I, "100", "Deepest MIME/attached-message nesting inspected."),
+    _p("disable_mime_input_processing", B, "no",
+       "Treat everything after the primary headers as body (no MIME parsing)."),
+    _p("internal_mail_filter_classes", L, "",
+       "Mail made by affix that content checks apply to (bounce, notify)."),
     # --- queue -----------------------------------------------------------------------------
     _p("enable_long_queue_ids", B, "no", "Use long, non-repeating queue ids."),
     _p("maximal_queue_lifetime", T, "5d", "Time a message may stay deferred.", unit="d"),
