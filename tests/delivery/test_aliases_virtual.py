@@ -19,7 +19,13 @@ from qhelp import (
     use_log,
 )
 
-from affix.delivery.maps import MapError, parse_alias_source
+from affix.delivery.aliases import (
+    AliasError,
+    build_alias_table,
+    parse_alias_source,
+    split_alias_values,
+)
+from affix.tables.compile import Options, compile_source
 
 
 @pytest.fixture
@@ -40,11 +46,18 @@ def _deliver(cfg, env, content):
     return run(go())
 
 
-def _alias_config(tmp_path, aliases, extra=""):
+def _alias_config(tmp_path, aliases, extra="", build=True):
+    """alias_maps = hash:ALIASES, built as `affix newaliases` builds it."""
     path = tmp_path / "aliases"
     path.write_text(aliases)
+    if build:
+        build_alias_table(f"hash:{path}")
     return make_config(tmp_path, f"alias_maps = hash:{path}\nalias_database = hash:{path}\n"
                                  + extra)
+
+
+def _postmap(path):
+    compile_source(str(path), Options(), [])
 
 
 def test_alias_to_a_user_forwards_as_a_new_message(tmp_path):
@@ -146,14 +159,15 @@ def test_unreadable_alias_database_defers(tmp_path):
 
 def test_alias_source_parser_handles_continuations_and_quotes():
     parsed = parse_alias_source('# x\nA: b, "|cmd a, b",\n  c\nd: e\n')
+    parsed = {k: split_alias_values(v) for k, v in parsed.items()}
     assert parsed == {"a": ["b", "|cmd a, b", "c"], "d": ["e"]}
-    with pytest.raises(MapError, match=r"aliases:1: missing colon"):
+    with pytest.raises(AliasError, match=r"aliases:1: missing colon"):
         parse_alias_source("broken line\n")
 
 
 def test_newaliases_reports_a_bad_line(tmp_path, affix):
     (tmp_path / "aliases").write_text("good: x\nbad line\n")
-    _alias_config(tmp_path, "good: x\nbad line\n")
+    _alias_config(tmp_path, "good: x\nbad line\n", build=False)
     result = affix("-c", str(tmp_path / "etc"), "newaliases")
     assert result.returncode == 1
     assert f"{tmp_path}/aliases:2: missing colon" in result.stderr
@@ -162,6 +176,7 @@ def test_newaliases_reports_a_bad_line(tmp_path, affix):
 def test_virtual_mailbox_delivery(tmp_path):
     (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
                                        "bob@virt.test    virt.test/bob\n")
+    _postmap(tmp_path / "vmailbox")
     cfg = make_config(tmp_path, f"virtual_mailbox_domains = virt.test\n"
                                 f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
                                 f"virtual_mailbox_base = {tmp_path}/vmail\n")

@@ -21,9 +21,11 @@ from affix.cleanup import headers as hdr
 from affix.config.snapshot import Config
 from affix.delivery import mailbox, privs
 from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
+from affix.delivery.aliases import split_alias_values
 from affix.delivery.command import command_env, run_command
-from affix.delivery.maps import DeliveryMaps, MapError, split_alias_values
+from affix.delivery.maps import DeliveryMaps
 from affix.queue.envelope import Envelope, Recipient
+from affix.tables.base import TableError
 
 Submit = Callable[[Envelope, bytes], str]  # cleanup.submit_sync: returns the new queue id
 _MAX_DEPTH = 100  # :include: nesting, as Postfix limits alias expansion depth
@@ -48,10 +50,11 @@ def split_address(address: str) -> tuple[str, str]:
 class LocalAgent:
     name = "local"
 
-    def __init__(self, cfg: Config, submit: Submit | None = None):
+    def __init__(self, cfg: Config, submit: Submit | None = None,
+                 maps: DeliveryMaps | None = None):
         self.cfg = cfg
         self.submit = submit
-        self.maps = DeliveryMaps(cfg)
+        self.maps = maps if maps is not None else DeliveryMaps(cfg)
         self._reported = False
 
     def destination(self, recipient: str) -> str:
@@ -86,7 +89,11 @@ class LocalAgent:
         if self._looped(request.content, r.address):
             # local(8)'s own loop check, independent of the hop count (§2)
             return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
-        return self._resolve(ctx)
+        try:
+            return self._resolve(ctx)
+        except TableError as e:  # e.g. mydestination names a table that cannot be read
+            log.warning("local", str(e))
+            return [ctx.outcome("4.3.0", "table lookup problem")]
 
     # --- resolution --------------------------------------------------------------------------
     def _split_ext(self, local: str) -> tuple[str, str]:
@@ -102,8 +109,9 @@ class LocalAgent:
         ctx = replace(ctx, extension=ext)
         for key in [local, user] if ext else [local]:
             try:
-                value = self.maps.lookup("alias_maps", key, alias_format=True)
-            except MapError:
+                value = self.maps.lookup("alias_maps", key)
+            except TableError as e:
+                log.warning("local", str(e))
                 return [ctx.outcome("4.3.0", "alias database unavailable")]
             if value is not None:
                 return self._expand(ctx, key, split_alias_values(value), "alias",
@@ -151,7 +159,7 @@ class LocalAgent:
         return local.lower() == key and (not domain or self._is_local_domain(domain))
 
     def _is_local_domain(self, domain: str) -> bool:
-        return domain.lower() in {d.lower() for d in self.cfg.list("mydestination")}
+        return self.maps.domain_in("mydestination", domain)
 
     def _own_mailbox(self, ctx: _Ctx, user: str) -> Outcome:
         user = split_address(user)[0].lower()
@@ -306,9 +314,10 @@ class LocalAgent:
         sender = env.sender
         if sender and self.cfg.bool("owner_request_special"):
             try:
-                if self.maps.lookup("alias_maps", f"owner-{key}", alias_format=True):
+                if self.maps.lookup("alias_maps", f"owner-{key}"):
                     sender = f"owner-{key}@{origin}"
-            except MapError:
+            except TableError as e:
+                log.warning("local", str(e))
                 return ctx.outcome("4.3.0", "alias database unavailable")
         rcpts = [Recipient(a if "@" in a else f"{a}@{origin}", ctx.orig) for a in addresses]
         new_env = Envelope(sender=sender, recipients=rcpts, arrival=env.arrival,

@@ -11,18 +11,20 @@ import asyncio
 import errno
 import os
 
+from affix import log
 from affix.config.snapshot import Config
 from affix.delivery import mailbox, privs
 from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
-from affix.delivery.maps import DeliveryMaps, MapError
+from affix.delivery.maps import DeliveryMaps
+from affix.tables.base import TableError
 
 
 class VirtualAgent:
     name = "virtual"
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, maps: DeliveryMaps | None = None):
         self.cfg = cfg
-        self.maps = DeliveryMaps(cfg)
+        self.maps = maps if maps is not None else DeliveryMaps(cfg)
 
     def destination(self, recipient: str) -> str:
         return recipient.lower()
@@ -49,7 +51,8 @@ class VirtualAgent:
             where = self._lookup("virtual_mailbox_maps", address)
             uid = self._lookup("virtual_uid_maps", address)
             gid = self._lookup("virtual_gid_maps", address)
-        except MapError:
+        except TableError as e:
+            log.warning("virtual", str(e))
             return out("4.3.0", "virtual mailbox map lookup problem")
         if where is None:
             return out("5.1.1", f'unknown user: "{address}"')

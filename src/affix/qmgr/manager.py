@@ -20,11 +20,14 @@ from affix.config.snapshot import Config
 from affix.delivery import bounce
 from affix.delivery.agent import BOUNCED, DEFERRED, SENT, Agent, DeliveryRequest, Outcome
 from affix.delivery.local import LocalAgent
+from affix.delivery.maps import DeliveryMaps
 from affix.delivery.smtp import SmtpAgent
 from affix.delivery.virtual import VirtualAgent
 from affix.qmgr.route import Router
 from affix.queue import qfile
+from affix.queue.envelope import Recipient
 from affix.queue.store import QueueStore
+from affix.tables.base import TableError
 
 _ACTIVE_LIMIT = 100  # messages delivered at once (Postfix's qmgr_message_active_limit is 20000)
 
@@ -36,9 +39,11 @@ class _Timing:
     from_incoming: bool
 
 
-def default_agents(cfg: Config, cleanup: Cleanup | None) -> dict[str, Agent]:
+def default_agents(cfg: Config, cleanup: Cleanup | None,
+                   maps: DeliveryMaps | None = None) -> dict[str, Agent]:
     submit = cleanup.submit_sync if cleanup is not None else None
-    return {"local": LocalAgent(cfg, submit), "virtual": VirtualAgent(cfg),
+    maps = maps if maps is not None else DeliveryMaps(cfg)
+    return {"local": LocalAgent(cfg, submit, maps), "virtual": VirtualAgent(cfg, maps),
             "smtp": SmtpAgent(cfg)}
 
 
@@ -53,8 +58,11 @@ class QueueManager:
         self.cfg = cfg
         self.store = store
         self.cleanup = cleanup if cleanup is not None else Cleanup(cfg, store)
-        self.agents = agents if agents is not None else default_agents(cfg, self.cleanup)
-        self.router = Router(cfg)
+        # one set of open tables for routing and the agents (a table file is opened once)
+        self.maps = DeliveryMaps(cfg)
+        self.agents = (agents if agents is not None
+                       else default_agents(cfg, self.cleanup, self.maps))
+        self.router = Router(self.maps)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._stopping = False
@@ -194,7 +202,10 @@ class QueueManager:
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,
                        timing: _Timing) -> list[Outcome]:
         rcpt = msg.envelope.recipients[index]
-        agent = self.agents[self.router.transport(rcpt.address)]
+        try:
+            agent = self.agents[self.router.transport(rcpt.address)]
+        except TableError as e:
+            return self._unresolved(msg, rcpt, timing, e)
         key = (agent.name, agent.destination(rcpt.address))
         sem = self._dest_sems.get(key)
         if sem is None:
@@ -217,6 +228,21 @@ class QueueManager:
                                 done - timing.arrival, (a, b, 0.0, done - handed), o.dsn,
                                 o.status, o.text, resolution)
         return outcomes
+
+    def _unresolved(self, msg: qfile.QueuedMessage, rcpt: Recipient, timing: _Timing,
+                    error: TableError) -> list[Outcome]:
+        """mydestination or virtual_mailbox_domains could not be searched: the recipient is
+        deferred, as Postfix's qmgr does when the address resolver fails."""
+        log.qmgr_warning(str(error))
+        outcome = Outcome(rcpt.address, DEFERRED, "4.3.0", "address resolver failure", "none",
+                          rcpt.original)
+        now = time.time()
+        a = (timing.activated - timing.arrival) if timing.from_incoming else 0.0
+        log.delivery_status("error", msg.queue_id, outcome.to, outcome.orig_to, outcome.relay,
+                            now - timing.arrival, (a, now - timing.arrival - a, 0.0, 0.0),
+                            outcome.dsn, outcome.status, outcome.text,
+                            self.cfg.int("delay_logging_resolution_limit"))
+        return [outcome]
 
     async def _record(self, msg: qfile.QueuedMessage, results: dict[int, list[Outcome]]) -> None:
         """Write each recipient's outcome: bounce log first, then the status byte."""
