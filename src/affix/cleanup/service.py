@@ -35,9 +35,10 @@ SMTP, LOCAL, INTERNAL, REQUEUE = "smtp", "local", "internal", "requeue"
 class SubmitError(Exception):
     """submit() refused a message; .reply says why (as smtpd would have been told)."""
 
-    def __init__(self, reply: Reply):
+    def __init__(self, reply: Reply, queue_id: str = ""):
         super().__init__(str(reply))
         self.reply = reply
+        self.queue_id = queue_id  # the id the refused message had (named in its log lines)
 
 
 @dataclass
@@ -93,7 +94,7 @@ class Cleanup:
             if prepared.data is None:
                 self.store.abandon(qf)
                 if prepared.reply.code >= 400:
-                    raise SubmitError(prepared.reply)
+                    raise SubmitError(prepared.reply, qf.queue_id)
                 return qf.queue_id  # discarded
             self._store(qf, prepared)
         except BaseException:

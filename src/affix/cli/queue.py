@@ -49,14 +49,15 @@ def run(ctx, args: list[str]) -> int:
     if command == "show" and len(rest) == 1:
         return show(store, rest[0])
     if command in _ACTIONS and rest:
-        _setup_log(cfg)
+        setup_log(cfg)
         return _bulk(cfg, store, command, rest)
     sys.stderr.write(USAGE)
     return 2
 
 
-def _setup_log(cfg: Config) -> None:
-    """Queue tool events go to the same mail log as the server's (maillog_file or DATA_DIR)."""
+def setup_log(cfg: Config) -> None:
+    """Queue tool (and sendmail) events go to the same mail log as the server's
+    (maillog_file or DATA_DIR)."""
     path = cfg.get("maillog_file") or os.path.join(cfg.get("data_directory"), "maillog")
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -225,7 +226,7 @@ def _bulk(cfg: Config, store: QueueStore, command: str, args: list[str]) -> int:
         log.postsuper_summary(text)
         sys.stderr.write(f"postsuper: {text}\n")
     if done and command in ("release", "requeue"):
-        _poke(cfg)
+        poke_server(cfg)
     return 0 if done or args[0] == "ALL" else 1
 
 
@@ -237,11 +238,13 @@ def flush(cfg: Config, store: QueueStore) -> int:
     for qid in list(store.iterate("deferred")):
         with contextlib.suppress(FileNotFoundError):
             store.set_next_attempt("deferred", qid, now)
-    _poke(cfg)
+    poke_server(cfg)
     return 0
 
 
-def _poke(cfg: Config) -> bool:
+def poke_server(cfg: Config) -> bool:
+    """Tell a running server's queue manager to look at the queue now (SIGUSR1 to the pid in
+    DATA_DIR/affix.pid); False when no server is running."""
     path = os.path.join(cfg.get("data_directory"), PID_FILE)
     try:
         with open(path) as f:
