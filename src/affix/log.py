@@ -169,3 +169,111 @@ def improper_pipelining(stage: str, client: str, data: str,
                         syslog_name: str | None = None) -> None:
     info("smtpd", f"improper command pipelining after {stage} from {client}: {data}",
          syslog_name)
+
+
+# --- cleanup --------------------------------------------------------------------------------
+
+def cleanup_message_id(queue_id: str, value: str, resent: bool = False) -> None:
+    """`QID: message-id=<...>` (or `resent-message-id=`), the header value as received."""
+    name = "resent-message-id" if resent else "message-id"
+    info("cleanup", f"{queue_id}: {name}={value}")
+
+
+def cleanup_hopcount_exceeded(queue_id: str) -> None:
+    warning("cleanup", f"{queue_id}: message rejected: hopcount exceeded")
+
+
+def cleanup_no_received(queue_id: str) -> None:
+    warning("cleanup", f"{queue_id}: message rejected: no Received: header")
+
+
+def cleanup_size_exceeded(queue_id: str) -> None:
+    warning("cleanup", f"{queue_id}: queue file size limit exceeded")
+
+
+def cleanup_write_error(queue_id: str, reason: str) -> None:
+    warning("cleanup", f"{queue_id}: queue file write error: {reason}")
+
+
+def pickup_received(queue_id: str, uid: int, sender: str) -> None:
+    """`QID: uid=UID from=<S>` for a local (sendmail) submission."""
+    info("pickup", f"{queue_id}: uid={uid} from=<{sender}>")
+
+
+# --- qmgr -----------------------------------------------------------------------------------
+
+def format_delay(seconds: float, resolution: int = 2) -> str:
+    """smtp-and-logs.md §4: two significant digits, at most `resolution` decimals, whole
+    seconds from 10 s up, trailing zeros dropped (0.0123 -> 0.01, 1.234 -> 1.2, 123.6 -> 124)."""
+    if seconds < 0:
+        seconds = 0.0
+    if seconds >= 10:
+        return str(int(seconds + 0.5))
+    decimals = 1
+    threshold = 1.0
+    while seconds < threshold and decimals < resolution:
+        decimals += 1
+        threshold /= 10
+    text = f"{seconds:.{min(decimals, resolution)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if float(text) >= 10:  # 9.96 rounded up to 10.0
+        text = "10"
+    return text or "0"
+
+
+def qmgr_active(queue_id: str, sender: str, size: int, nrcpt: int) -> None:
+    info("qmgr", f"{queue_id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue active)")
+
+
+def qmgr_removed(queue_id: str) -> None:
+    info("qmgr", f"{queue_id}: removed")
+
+
+def qmgr_expired(queue_id: str, sender: str, forced: bool = False) -> None:
+    status = "force-expired" if forced else "expired"
+    info("qmgr", f"{queue_id}: from=<{sender}>, status={status}, returned to sender")
+
+
+def qmgr_warning(text: str) -> None:
+    warning("qmgr", text)
+
+
+# --- delivery agents (local, virtual, smtp, error) ---------------------------------------------
+
+def delivery_status(program: str, queue_id: str, to: str, orig_to: str, relay: str,
+                    delay: float, delays: tuple[float, float, float, float], dsn: str,
+                    status: str, text: str, resolution: int = 2) -> None:
+    """`QID: to=<R>, [orig_to=<O>, ]relay=X, delay=D, delays=A/B/C/E, dsn=X.Y.Z, status=S (T)`.
+
+    pflogsumm depends on this exact field order (smtp-and-logs.md §5). orig_to only when it
+    differs from to, ignoring case.
+    """
+    orig = f"orig_to=<{orig_to}>, " if orig_to and orig_to.lower() != to.lower() else ""
+    d = "/".join(format_delay(x, resolution) for x in delays)
+    info(program, f"{queue_id}: to=<{to}>, {orig}relay={relay}, "
+                  f"delay={format_delay(delay, resolution)}, delays={d}, dsn={dsn}, "
+                  f"status={status} ({text})")
+
+
+# --- bounce ---------------------------------------------------------------------------------
+
+def bounce_notice(queue_id: str, kind: str, new_queue_id: str) -> None:
+    """kind: `non-delivery`, `delay` or `delivery status`."""
+    info("bounce", f"{queue_id}: sender {kind} notification: {new_queue_id}")
+
+
+def bounce_discarded(queue_id: str, sender: str) -> None:
+    """A failed notice to the null sender (a double bounce) is dropped, with this trace."""
+    info("bounce", f"{queue_id}: discarding undeliverable notice: from=<{sender}>")
+
+
+# --- postsuper (queue tools) -----------------------------------------------------------------
+
+def postsuper_event(queue_id: str, event: str) -> None:
+    """`QID: removed`, `QID: placed on hold`, `QID: released from hold`, `QID: requeued`."""
+    info("postsuper", f"{queue_id}: {event}")
+
+
+def postsuper_summary(text: str) -> None:
+    info("postsuper", text)

@@ -251,6 +251,8 @@ _ALL: tuple[Param, ...] = (
     _p("always_add_missing_headers", B, "no", "Add missing From/Date/Message-Id to SMTP mail."),
     _p("receive_override_options", L, "", "Turn off checks (no_header_body_checks, ...)."),
     _p("enable_original_recipient", B, "yes", "Record the original recipient."),
+    _p("message_drop_headers", L, "bcc, content-length, resent-bcc, return-path",
+       "Headers cleanup removes from every message."),
     # --- queue -----------------------------------------------------------------------------
     _p("enable_long_queue_ids", B, "no", "Use long, non-repeating queue ids."),
     _p("maximal_queue_lifetime", T, "5d", "Time a message may stay deferred.", unit="d"),
@@ -264,6 +266,14 @@ _ALL: tuple[Param, ...] = (
     _p("default_destination_concurrency_limit", I, "20", "Parallel deliveries per destination."),
     _p("local_destination_concurrency_limit", I, "2", "Parallel local deliveries per user."),
     _p("content_filter", S, "", "Transport that receives all mail first."),
+    _p("bounce_size_limit", Z, "50000", "Largest original message returned whole in a bounce."),
+    _p("notify_classes", L, "resource, software", "Problems reported to the postmaster."),
+    _p("bounce_notice_recipient", S, "postmaster", "Recipient of `bounce` class notices."),
+    _p("2bounce_notice_recipient", S, "postmaster", "Recipient of undeliverable bounces."),
+    _p("delay_notice_recipient", S, "postmaster", "Recipient of `delay` class notices."),
+    _p("affix_incoming_poll_time", T, "1s", "How often the queue manager looks for new mail "
+       "that no wake-up announced (e.g. from `affix sendmail` in another process).",
+       affix="affix-only parameter (Postfix's pickup and cleanup signal qmgr over a FIFO)."),
     # --- local delivery --------------------------------------------------------------------
     _p("home_mailbox", S, "", "Mailbox path relative to home; ending in / means Maildir."),
     _p("mail_spool_directory", S, "/var/mail", "Directory of mbox spool files."),
@@ -283,6 +293,11 @@ _ALL: tuple[Param, ...] = (
     _p("luser_relay", S, "", "Destination for unknown local users."),
     _p("prepend_delivered_header", L, "command, file, forward", "Where Delivered-To is added."),
     _p("owner_request_special", B, "yes", "Treat owner-x aliases specially."),
+    _p("command_time_limit", T, "1000s", "Longest run of a |command delivery."),
+    _p("local_command_shell", S, "", "Shell for |command deliveries; empty means /bin/sh -c."),
+    _p("virtual_uid_maps", M, "", "Owner (uid) of virtual mailboxes, per address."),
+    _p("virtual_gid_maps", M, "", "Group (gid) of virtual mailboxes, per address."),
+    _p("virtual_minimum_uid", I, "100", "Smallest uid virtual_uid_maps may give."),
     # --- SMTP client -----------------------------------------------------------------------
     _p("smtp_helo_name", S, "$myhostname", "Name the outbound SMTP client sends in HELO."),
     _p("smtp_connect_timeout", T, "30s", "Outbound connection timeout."),

@@ -1,0 +1,19 @@
+"""Every reply cleanup gives at the end of data (smtp-and-logs.md §2).
+
+These sit below smtpd in the layering, so smtpd/replies.py can re-export them; they are defined
+once, here.
+"""
+
+from __future__ import annotations
+
+from affix.reply import Reply
+
+# Postfix cleanup_strerror: the texts smtpd relays for each cleanup status.
+TOO_MANY_HOPS = Reply(554, "5.4.0", "Error: too many hops")
+MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Error: message file too big")
+WRITE_ERROR = Reply(451, "4.3.0", "Error: queue file write error")
+NO_RECEIVED = Reply(554, "5.4.0", "Error: no Received: header")  # non-SMTP input only
+
+
+def queued(queue_id: str) -> Reply:
+    return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
