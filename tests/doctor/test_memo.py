@@ -72,7 +72,8 @@ def test_memo_header_checks_deleting_received_reported_in_table(lab, memo_findin
 def test_memo_ok_ips_helo_table_holds_only_addresses(memo_findings):
     _lines, findings = memo_findings
     [f] = [f for f in findings if f.check == "AFX-RST-013"]
-    assert "only IP addresses" in f.message and "check_client_access" in f.fix
+    assert "only IP-address keys" in f.message and "check_client_access" in f.fix
+    assert "ok-ips:2" in f.message
 
 
 def test_memo_worst_severity_is_error(memo_findings):

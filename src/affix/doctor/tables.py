@@ -216,11 +216,11 @@ def helo_ip_keys(ctx: LintContext) -> Iterator[Finding]:
         numeric = [(k, line) for k, _v, line in records if _is_address(k)]
         if not numeric:
             continue
-        only = " (it holds only IP addresses)" if len(numeric) == len(records) else ""
-        lines = ", ".join(str(line) for _k, line in numeric[:5])
+        only = "only IP-address keys" if len(numeric) == len(records) else "IP-address keys"
+        path = (table_file(ref.spec) or ("", ref.spec))[1]
+        lines = ", ".join(f"{path}:{line}" for _k, line in numeric[:5])
         yield finding("AFX-RST-013", ref.where,
-                      f"check_helo_access table {ref.spec} contains IP-address keys "
-                      f"(line {lines}){only}",
+                      f"check_helo_access table {ref.spec} holds {only} ({lines})",
                       "HELO access is keyed by the HELO name, never the client address: "
                       "such an entry matches only a client that literally says HELO with "
                       "that address", f"use check_client_access {ref.spec} in "
