@@ -231,8 +231,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
             return None
         if i < 0 or i > limit:
             line = bytes(buf[:limit])
-            if i < 0:
-                del buf[:limit]
+            if i < 0:  # the whole buffer is part of this line; so is what comes next
+                buf.clear()
                 self.skipping = True
             else:
                 del buf[:i + 1]
