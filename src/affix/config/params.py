@@ -60,6 +60,8 @@ _ALL: tuple[Param, ...] = (
        "How mynetworks is computed: host, subnet or class."),
     _p("inet_interfaces", L, "all", "Addresses the server listens on."),
     _p("inet_protocols", L, "all", "IP versions used: all, ipv4, ipv6."),
+    _p("proxy_interfaces", L, "", "Addresses of a proxy or NAT in front of this server; "
+       "mail to them counts as local."),
     _p("relay_domains", L, _LEVEL2 % ("$mydestination", ""),
        "Domains this server relays mail to."),
     _p("relayhost", S, "", "Next hop for non-local mail; empty means direct MX delivery."),
@@ -185,6 +187,12 @@ _ALL: tuple[Param, ...] = (
        "closes."),
     _p("smtpd_policy_service_default_action", S, "451 4.3.5 Server configuration problem",
        "Reply when the policy service fails."),
+    _p("smtpd_policy_service_request_limit", I, "0",
+       "Requests per policy connection before it is reopened (0: no limit)."),
+    _p("smtpd_policy_service_try_limit", I, "2", "Attempts to ask a policy server."),
+    _p("smtpd_policy_service_retry_delay", T, "1s", "Delay between policy server attempts."),
+    _p("smtpd_policy_service_policy_context", S, "",
+       "policy_context attribute sent to policy servers."),
     _p("maps_rbl_domains", L, "", "Zones for the obsolete reject_maps_rbl."),
     _p("default_rbl_reply", S,
        "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using "
