@@ -95,6 +95,7 @@ def test_timeout_in_data_reports_bytes(smtpd):
     assert c.reply() == "421 4.4.2 mx.example.jp Error: timeout exceeded"
     assert server.wait_log("timeout after").endswith(
         "timeout after DATA (15 bytes) from unknown[127.0.0.1]")
+    server.wait_log("disconnect from")
     assert server.cleanup.abandoned == ["ABCDE1"]
 
 

@@ -58,7 +58,7 @@ class SmtpService:
         cached = self._settings
         if cached is not None and cached[0] is ctx.cfg:
             return cached[1]
-        settings = SmtpdSettings.from_config(ctx.cfg)
+        settings = SmtpdSettings.from_config(ctx.cfg, ctx.tables)
         if settings.tls_error and settings.tls_level != "none":
             log.warning("smtpd", f"TLS is not available: {settings.tls_error}",
                         settings.syslog_name)

@@ -26,6 +26,8 @@ from affix.smtpd.nullqueue import NullCleanup
 from affix.smtpd.settings import SmtpdSettings
 from affix.smtpd.stats import CommandStats
 from affix.smtpd.verbs import COMMANDS, Command, Verbs, escape
+from affix.tables.base import TableError
+from affix.tables.matchlist import MatchList
 
 if TYPE_CHECKING:
     from affix.smtpd.server import SessionContext, SmtpService
@@ -90,7 +92,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self.real_addr = addr
         self.state = SessionState(client_addr=addr, client_port=port,
                                   syslog_name=self.s.syslog_name)
-        self.xclient_ok = self.s.xclient_hosts.match("", addr)  # the real peer, not XCLIENT's
+        self.xclient_ok = False
         self.client_changed()
         if self.service is not None:
             self.service.session_opened(self)
@@ -134,8 +136,18 @@ class SmtpSession(Verbs, asyncio.Protocol):
     def client_changed(self) -> None:
         """Per-client settings, again after XCLIENT changed the client."""
         st = self.state
-        exempt = self.s.bare_newline_exclusions.match(st.client_name, st.client_addr)
+        if self.where == "CONNECT":  # XCLIENT never makes a client an authorized one
+            self.xclient_ok = self._listed(self.s.xclient_hosts, st.client_name, st.client_addr)
+        exempt = self._listed(self.s.bare_newline_exclusions, st.client_name, st.client_addr)
         self.bare_mode = "no" if exempt else self.s.bare_newline
+
+    def _listed(self, matchlist: MatchList, name: str, addr: str) -> bool:
+        """A client list lookup; a broken list means "not listed" (the stricter outcome)."""
+        try:
+            return matchlist.match_client(name, addr)
+        except TableError as e:
+            log.warning("smtpd", f"{matchlist.name}: {e}", self.s.syslog_name)
+            return False
 
     def start_tls(self) -> None:
         """After `220 Ready to start TLS`: handshake, then start over (RFC 3207 4.2)."""

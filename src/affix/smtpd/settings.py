@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 from affix.config.errors import ConfigError
 from affix.config.snapshot import Config
-from affix.smtpd.netlist import AddressList
+from affix.tables.matchlist import MatchList
 
 _BARE_NEWLINE = {"no": "no", "normalize": "normalize", "yes": "normalize", "reject": "reject"}
 
@@ -40,10 +41,10 @@ class SmtpdSettings:
     junk_limit: int
     bare_newline: str  # "no", "normalize" or "reject"
     bare_newline_code: int
-    bare_newline_exclusions: AddressList
+    bare_newline_exclusions: MatchList
     forbid_unauth_pipelining: bool
     peername_lookup: bool
-    xclient_hosts: AddressList
+    xclient_hosts: MatchList
     smtputf8: bool
     strict_rfc821: bool
     delay_reject: bool
@@ -52,7 +53,7 @@ class SmtpdSettings:
     tls_error: str | None  # why TLS is unavailable although requested
 
     @classmethod
-    def from_config(cls, cfg: Config) -> SmtpdSettings:
+    def from_config(cls, cfg: Config, tables: Any = None) -> SmtpdSettings:
         mode = cfg.get("smtpd_forbid_bare_newline").strip().lower()
         if mode not in _BARE_NEWLINE:
             raise ConfigError(f"bad smtpd_forbid_bare_newline value: {mode}",
@@ -83,11 +84,11 @@ class SmtpdSettings:
             junk_limit=cfg.int("smtpd_junk_command_limit"),
             bare_newline=_BARE_NEWLINE[mode],
             bare_newline_code=cfg.int("smtpd_forbid_bare_newline_reject_code"),
-            bare_newline_exclusions=AddressList.parse(
-                cfg.get("smtpd_forbid_bare_newline_exclusions")),
+            bare_newline_exclusions=MatchList(cfg, "smtpd_forbid_bare_newline_exclusions",
+                                              tables),
             forbid_unauth_pipelining=cfg.bool("smtpd_forbid_unauth_pipelining"),
             peername_lookup=cfg.bool("smtpd_peername_lookup"),
-            xclient_hosts=AddressList.parse(cfg.get("smtpd_authorized_xclient_hosts")),
+            xclient_hosts=MatchList(cfg, "smtpd_authorized_xclient_hosts", tables),
             smtputf8=cfg.bool("smtputf8_enable"),
             strict_rfc821=cfg.bool("strict_rfc821_envelopes"),
             delay_reject=cfg.bool("smtpd_delay_reject"),

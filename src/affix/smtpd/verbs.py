@@ -129,6 +129,7 @@ class Verbs:
         st = self.state
         if self.ctx.resolver is not None and self.s.peername_lookup:
             await self._lookup_names()
+            self.client_changed()  # type: ignore[attr-defined]
         log.connect(st.client, self.s.syslog_name)
         self.discard = self._discard_for_client()
         if not self.s.delay_reject:
