@@ -193,3 +193,9 @@ def ehlo_discarding(keywords: str, syslog_name: str | None = None) -> None:
 
 def queue_file_too_big(queue_id: str, syslog_name: str | None = None) -> None:
     warning("smtpd", f"{queue_id}: queue file size limit exceeded", syslog_name)
+
+
+def connection_limit_exceeded(count: int, client: str, service: str,
+                              syslog_name: str | None = None) -> None:
+    warning("smtpd", f"Connection concurrency limit exceeded: {count} from {client} for "
+                     f"service {service}", syslog_name)

@@ -123,3 +123,37 @@ def test_no_lost_connection_after_end_of_message(smtpd):
     c.close()
     server.wait_log("disconnect from")
     assert "lost connection" not in server.log
+
+
+def test_connection_count_limit(smtpd):
+    server = smtpd("smtpd_client_connection_count_limit = 2\n")
+    first, second = server.client(), server.client()
+    third = server.client(greet=False)
+    assert third.reply() == "421 4.7.0 mx.example.jp Error: too many connections from 127.0.0.1"
+    assert third.closed()
+    assert "warning: Connection concurrency limit exceeded: 3 from unknown[127.0.0.1] for " \
+           "service smtp" in server.wait_log("concurrency limit")
+    first.cmd("QUIT")
+    server.wait_log("quit=1")
+    assert server.client().cmd("NOOP") == "250 2.0.0 Ok"
+    assert second.cmd("NOOP") == "250 2.0.0 Ok"
+
+
+def test_connection_count_limit_exceptions(smtpd):
+    server = smtpd("smtpd_client_connection_count_limit = 1\nmynetworks = 127.0.0.0/8\n")
+    server.client()
+    assert server.client().cmd("NOOP") == "250 2.0.0 Ok"
+
+
+def test_lost_connection_in_data_reports_bytes(smtpd):
+    server = smtpd()
+    c = server.client()
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.jp>")
+    c.cmd("DATA")
+    c.send(b"Subject: gone\r\n\r\n")
+    time.sleep(0.1)
+    c.close()
+    assert server.wait_log("lost connection").endswith(
+        "lost connection after DATA (17 bytes) from unknown[127.0.0.1]")

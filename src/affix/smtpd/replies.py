@@ -147,6 +147,11 @@ def local_error(hostname: str) -> Reply:
     return Reply(421, "4.3.0", f"{hostname} Server local error")
 
 
+def too_many_connections(hostname: str, addr: str) -> Reply:
+    """smtpd_client_connection_count_limit (Postfix's anvil), then hang up."""
+    return Reply(421, "4.7.0", f"{hostname} Error: too many connections from {addr}")
+
+
 def config_error(hostname: str) -> Reply:
     return Reply(421, "4.3.5", f"{hostname} Server configuration error")
 

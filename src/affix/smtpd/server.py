@@ -42,6 +42,7 @@ class SmtpService:
         self.context = context
         self._server: asyncio.AbstractServer | None = None
         self._sessions: set[SmtpSession] = set()
+        self._per_client: dict[str, int] = {}  # open sessions per client address
         self._idle = asyncio.Event()
         self._settings: tuple[Config, SmtpdSettings] | None = None
 
@@ -80,12 +81,24 @@ class SmtpService:
     def session_count(self) -> int:
         return len(self._sessions)
 
-    def session_opened(self, session: SmtpSession) -> None:
+    def session_opened(self, session: SmtpSession) -> int:
+        """Register a session; returns how many this client address now has open."""
         self._sessions.add(session)
         self._idle.clear()
+        addr = session.real_addr
+        count = self._per_client[addr] = self._per_client.get(addr, 0) + 1
+        return count
 
     def session_closed(self, session: SmtpSession) -> None:
+        if session not in self._sessions:
+            return
         self._sessions.discard(session)
+        addr = session.real_addr
+        left = self._per_client.get(addr, 1) - 1
+        if left > 0:
+            self._per_client[addr] = left
+        else:
+            self._per_client.pop(addr, None)
         if not self._sessions:
             self._idle.set()
 

@@ -58,7 +58,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
         "busy", "task", "timer", "deadline", "where", "errors", "junk", "stats", "txn",
         "after", "reader", "chunk_cmd", "skipping", "access_denied", "xclient_ok", "discard",
         "bare_mode", "write_paused", "error_exempt", "real_addr", "closing", "tarpitting",
-        "paused",
+        "paused", "concurrency",
     )
 
     def __init__(self, ctx: SessionContext, settings: SmtpdSettings,
@@ -94,8 +94,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
                                   syslog_name=self.s.syslog_name)
         self.xclient_ok = False
         self.client_changed()
-        if self.service is not None:
-            self.service.session_opened(self)
+        self.concurrency = 1 if self.service is None else self.service.session_opened(self)
         self._arm()
         self._run(self.connect(), self._greet)
         if not self.busy:
@@ -333,7 +332,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
 
     def _pipelining_violation(self, cmd: Command) -> bool:
         """restrictions.md §7: input waiting after a command that must end a group."""
-        if not self.buf or self.state.illegal_pipelining or cmd.name == "STARTTLS":
+        if not self.buf or self.state.illegal_pipelining or cmd.name in ("STARTTLS", "QUIT"):
             return False
         if self.state.protocol == "ESMTP" and cmd.name not in _LAST_IN_GROUP:
             return False

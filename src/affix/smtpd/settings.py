@@ -44,6 +44,8 @@ class SmtpdSettings:
     bare_newline_exclusions: MatchList
     forbid_unauth_pipelining: bool
     peername_lookup: bool
+    connection_limit: int  # smtpd_client_connection_count_limit (0 = none)
+    limit_exceptions: MatchList
     xclient_hosts: MatchList
     smtputf8: bool
     strict_rfc821: bool
@@ -88,6 +90,8 @@ class SmtpdSettings:
                                               tables),
             forbid_unauth_pipelining=cfg.bool("smtpd_forbid_unauth_pipelining"),
             peername_lookup=cfg.bool("smtpd_peername_lookup"),
+            connection_limit=cfg.int("smtpd_client_connection_count_limit"),
+            limit_exceptions=MatchList(cfg, "smtpd_client_event_limit_exceptions", tables),
             xclient_hosts=MatchList(cfg, "smtpd_authorized_xclient_hosts", tables),
             smtputf8=cfg.bool("smtputf8_enable"),
             strict_rfc821=cfg.bool("strict_rfc821_envelopes"),

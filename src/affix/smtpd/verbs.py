@@ -131,12 +131,25 @@ class Verbs:
             await self._lookup_names()
             self.client_changed()  # type: ignore[attr-defined]
         log.connect(st.client, self.s.syslog_name)
+        if self._over_connection_limit():
+            return replies.too_many_connections(self.s.hostname, st.client_addr)
         self.discard = self._discard_for_client()
         if not self.s.delay_reject:
             reply = await self._connect_check()
             if reply is not None:
                 return reply
         return replies.greeting(self.s.banner)
+
+    def _over_connection_limit(self) -> bool:
+        """smtpd_client_connection_count_limit, unless the client is an exception."""
+        limit, count = self.s.connection_limit, self.concurrency  # type: ignore[attr-defined]
+        st = self.state
+        if not limit or count <= limit or self._listed(  # type: ignore[attr-defined]
+                self.s.limit_exceptions, st.client_name, st.client_addr):
+            return False
+        service = self.service.name if self.service is not None else "smtp"  # type: ignore
+        log.connection_limit_exceeded(count, st.client, service, self.s.syslog_name)
+        return True
 
     async def _lookup_names(self) -> None:
         try:
