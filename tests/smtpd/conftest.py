@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -17,6 +18,15 @@ from affix.config.snapshot import load_config
 from affix.smtpd.server import SessionContext, SmtpService
 
 
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """AFFIX_TEST_UVLOOP=1 runs the server on uvloop, as production does."""
+    if os.environ.get("AFFIX_TEST_UVLOOP") == "1":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class Server:
     def __init__(self, tmp_path: Path, maincf: str, **ctx: object):
         (tmp_path / "main.cf").write_text("myhostname = mx.example.jp\n"
@@ -27,9 +37,13 @@ class Server:
         if overrides:
             self.cfg = self.cfg.with_overrides(overrides)  # type: ignore[arg-type]
         self.stream = io.StringIO()
+        if ctx.get("tables") == "auto":
+            from affix.tables import TableCache
+
+            ctx["tables"] = TableCache(self.cfg)
         self.cleanup = ctx.pop("cleanup", None) or MemoryCleanup()
         self.ctx = SessionContext(self.cfg, cleanup=self.cleanup, **ctx)  # type: ignore[arg-type]
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.service = SmtpService("smtp", "127.0.0.1", 0, lambda: self.ctx)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 

@@ -273,3 +273,13 @@ def test_smtplib_sends_a_message(smtpd):
     assert [r.address for r in envelope.recipients] == ["b@example.jp"]
     assert envelope.protocol == "ESMTP" and envelope.helo
     assert content.endswith(b"Subject: t\n\nhello\n")
+
+
+def test_per_client_discard_map_replaces_the_global_list(smtpd, tmp_path):
+    table = tmp_path / "discard"
+    table.write_text("127.0.0.1 silent-discard, chunking\n")
+    server = smtpd(f"smtpd_discard_ehlo_keywords = dsn\n"
+                   f"smtpd_discard_ehlo_keyword_address_maps = texthash:{table}\n",
+                   tables="auto")
+    reply = server.client().cmd("EHLO client.example")
+    assert "CHUNKING" not in reply and "250-DSN" in reply

@@ -89,3 +89,14 @@ def test_starttls_discarded_keyword_disables_it(smtpd, tls_conf):
               + tls_conf).client()
     assert "STARTTLS" not in c.cmd("EHLO client.example")
     assert c.cmd("STARTTLS") == "502 5.5.1 Error: command not implemented"
+
+
+def test_failed_handshake_ends_the_session_cleanly(smtpd, tls_conf):
+    server = smtpd("smtpd_tls_security_level = may\n" + tls_conf)
+    c = server.client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+    c.send(b"EHLO not-tls\r\n" * 20)
+    assert c.closed()
+    assert server.wait_log("disconnect from").endswith("ehlo=1 starttls=1 commands=2")
+    assert "lost connection after STARTTLS from unknown[127.0.0.1]" in server.log
