@@ -21,6 +21,7 @@ for _p in (_ROOT, os.path.join(_ROOT, "src")):
 # benchmark name -> module (other areas add theirs here)
 BENCHES: dict[str, str] = {
     "tables": "bench.tables",
+    "smtpd": "bench.smtpd",
 }
 
 

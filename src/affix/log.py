@@ -320,3 +320,33 @@ def postsuper_event(queue_id: str, event: str) -> None:
 
 def postsuper_summary(text: str) -> None:
     info("postsuper", text)
+
+
+# --- smtpd protocol events (area smtpd) -----------------------------------------------------
+
+def request_too_long(client: str, limit: int, head: str, syslog_name: str | None = None) -> None:
+    """A command line over line_length_limit: its first 30 characters, then `...`."""
+    warning("smtpd", f"{client}: request longer than {limit}: {head[:30]}...", syslog_name)
+
+
+def non_smtp_command(client: str, line: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"non-SMTP command from {client}: {line}", syslog_name)
+
+
+def illegal_address(client: str, verb: str, arg: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"Illegal address syntax from {client} in {verb} command: {arg}",
+            syslog_name)
+
+
+def ehlo_discarding(keywords: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"discarding EHLO keywords: {keywords}", syslog_name)
+
+
+def queue_file_too_big(queue_id: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"{queue_id}: queue file size limit exceeded", syslog_name)
+
+
+def connection_limit_exceeded(count: int, client: str, service: str,
+                              syslog_name: str | None = None) -> None:
+    warning("smtpd", f"Connection concurrency limit exceeded: {count} from {client} for "
+                     f"service {service}", syslog_name)

@@ -105,6 +105,17 @@ CASES = [
         "NOQUEUE: reject: RCPT from mail.example.org[127.0.0.1]: 550 5.1.1 <x@kororo.jp>: "
         "Recipient address rejected: gone; from=<a@example.org> to=<x@kororo.jp> proto=ESMTP "
         "helo=<mail.example.org>", id="table-code-and-dsn"),
+    pytest.param(
+        "mynetworks = 192.0.2.0/16\nsmtpd_client_restrictions = permit_mynetworks", {}, MX, {},
+        "451 4.3.0 <mail.example.org[192.0.2.7]>: Temporary lookup failure",
+        "NOQUEUE: reject: RCPT from mail.example.org[192.0.2.7]: 451 4.3.0 "
+        f"<mail.example.org[192.0.2.7]>: Temporary lookup failure; {ENV}",
+        id="mynetworks-host-bits-tempfail"),
+    pytest.param(
+        "smtpd_client_restrictions = check_client_access hash:%DIR%/never_compiled", {}, MX,
+        {}, "451 4.3.5 Server configuration error",
+        "NOQUEUE: reject: RCPT from mail.example.org[192.0.2.7]: 451 4.3.5 Server "
+        f"configuration error; {ENV}", id="missing-table-config-error"),
 ]
 
 

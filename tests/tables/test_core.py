@@ -138,3 +138,15 @@ def test_cache_retries_a_composite_table_when_a_member_file_appears(tmp_path):
     src.write_text("a y\n")
     compile_source(str(src), Options(), [])
     assert cache.get(spec).lookup("a") == "x,y"
+
+
+def test_two_caches_share_one_open_index(tmp_path):
+    # e.g. the old and the new config snapshot during a reload
+    src = tmp_path / "t"
+    src.write_text("a 1\n")
+    compile_source(str(src), Options(), [])
+    old, new = TableCache(None), TableCache(None)
+    assert old.get(f"hash:{src}").lookup("a") == "1"
+    assert new.get(f"hash:{src}").lookup("a") == "1"
+    old.close()
+    assert new.get(f"hash:{src}").lookup("a") == "1"

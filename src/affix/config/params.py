@@ -142,6 +142,8 @@ _ALL: tuple[Param, ...] = (
        "accepted RCPT."),
     _p("smtpd_peername_lookup", B, "yes", "Look up the client's hostname."),
     _p("smtpd_client_connection_count_limit", I, "50", "Connections one client may hold."),
+    _p("smtpd_client_event_limit_exceptions", L, "$mynetworks",
+       "Clients exempt from smtpd_client_connection_count_limit."),
     _p("smtpd_authorized_xclient_hosts", L, "", "Clients allowed to use XCLIENT."),
     _p("smtpd_authorized_verp_clients", L, "$authorized_verp_clients",
        "Clients allowed to use XVERP."),

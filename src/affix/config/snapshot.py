@@ -171,3 +171,9 @@ def load_config(config_dir: str | None) -> Config:
         where = str(path)
     entries, warnings = parse_maincf(text, where or "(built-in main.cf)")
     return Config(config_dir, entries, tuple(warnings), {}, _computed_defaults(entries))
+
+
+def config_from_text(config_dir: str | None, text: str, where: str) -> Config:
+    """A Config from main.cf text already read (affix lint parses a repaired copy)."""
+    entries, warnings = parse_maincf(text, where)
+    return Config(config_dir, entries, tuple(warnings), {}, _computed_defaults(entries))

@@ -12,7 +12,16 @@ import os
 class TableError(Exception):
     """A table could not be opened or answer a lookup. Callers turn it into a 4xx reply
     (`451 4.3.0` / `451 4.3.5`), never into "not found"; str() names the table and, where
-    known, `file, line N`."""
+    known, `file, line N`.
+
+    `temporary` marks a failure of the lookup itself (a database busy or unreadable, a bad
+    network in a list) as opposed to a configuration error such as a missing table: the
+    restriction engine answers the first with `451 4.3.0 Temporary lookup failure`, the second
+    with `451 4.3.5 Server configuration error` (restrictions.md §3)."""
+
+    def __init__(self, message: str, temporary: bool = False):
+        super().__init__(message)
+        self.temporary = temporary
 
 
 class Table:

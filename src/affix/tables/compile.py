@@ -100,11 +100,8 @@ def write_index(path: str, table: dict[str, str], new_mode: int = 0o644,
     items = [(k.encode(_ENC, _ERR), v.encode(_ENC, _ERR)) for k, v in table.items()]
     items.sort(key=itemgetter(0))
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                               dir=directory)
-    os.close(fd)
+    tmp = _write_temp(path, directory, items, size_hint)
     try:
-        _write_lmdb(tmp, items, size_hint)
         _copy_owner_and_mode(path, tmp, new_mode)
         fd = os.open(tmp, os.O_RDONLY)
         try:
@@ -119,13 +116,52 @@ def write_index(path: str, table: dict[str, str], new_mode: int = 0o644,
         raise
 
 
+class _InodeBusy(Exception):
+    """py-lmdb still lists the new file's inode as open (see _write_temp)."""
+
+
+def _write_temp(path: str, directory: str, items: list[tuple[bytes, bytes]],
+                size_hint: int) -> str:
+    """Write the index into a new temporary file next to `path` and return its name.
+
+    py-lmdb refuses to open a file whose inode it lists as open in this process; when
+    another thread is just closing an old index, the file system may already have given
+    that inode to our new file. Then keep that file (so the inode stays taken) and use
+    another one."""
+    held: list[str] = []
+    try:
+        for _ in range(8):
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                       dir=directory)
+            os.close(fd)
+            try:
+                _write_lmdb(tmp, items, size_hint)
+                return tmp
+            except _InodeBusy:
+                held.append(tmp)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        raise TableError(f"{path}: cannot create a temporary file")
+    finally:
+        for name in held:
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+
+
 def _write_lmdb(tmp: str, items: list[tuple[bytes, bytes]], size_hint: int) -> None:
     # One write transaction with the keys in order (append mode: no page splits, full pages).
     # The map size is only address space; the file grows as pages are written.
     map_size = max(1 << 24, 4 * size_hint + sum(len(k) + len(v) + 16 for k, v in items))
     while True:
-        env = lmdb.open(tmp, subdir=False, lock=False, map_size=map_size, sync=False,
-                        metasync=False, max_dbs=0, meminit=False, readahead=False)
+        try:
+            env = lmdb.open(tmp, subdir=False, lock=False, map_size=map_size, sync=False,
+                            metasync=False, max_dbs=0, meminit=False, readahead=False)
+        except lmdb.Error as e:
+            if "already open" in str(e):
+                raise _InodeBusy from e
+            raise TableError(f"write {tmp}: {e}") from e
         try:
             with env.begin(write=True) as txn, txn.cursor() as cur:
                 cur.putmulti(items, append=True)

@@ -13,6 +13,7 @@ table, and notice a recompile through the file's identity (changed()).
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import lmdb
@@ -42,6 +43,65 @@ def missing_reason(type_: str, name: str) -> str:
     return reason
 
 
+EnvKey = tuple[int, int]  # (st_dev, st_ino) of the mapped file
+
+
+class _EnvPool:
+    """LMDB allows one Environment per file and process (py-lmdb refuses a second open), but
+    several TableCaches may hold the same table: two config snapshots during a reload, or
+    several threads. So the Environments are shared, with a reference count per file."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._envs: dict[EnvKey, list] = {}  # key -> [Environment, users]
+
+    def acquire(self, key: EnvKey, opener) -> lmdb.Environment:  # noqa: ANN001
+        with self._lock:
+            entry = self._envs.get(key)
+            if entry is None:
+                entry = self._envs[key] = [opener(), 0]
+            entry[1] += 1
+            return entry[0]
+
+    def release(self, key: EnvKey) -> None:
+        with self._lock:
+            entry = self._envs.get(key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._envs[key]
+                entry[0].close()
+
+
+_POOL = _EnvPool()
+
+
+def _open_env(spec: str, type_: str, name: str, path: str) -> tuple[lmdb.Environment,
+                                                                   tuple[int, int, int, int]]:
+    """Open the file once and hand LMDB that very file (through /proc/self/fd): `affix map`
+    may rename a new index over the path at any moment, and both our change detection and
+    the Environment pool must name the inode actually mapped."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        raise TableError(f"{spec}: {missing_reason(type_, name)}") from None
+    except OSError as e:
+        raise TableError(f"{spec}: open database {path}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        proc = f"/proc/self/fd/{fd}"
+        target = proc if os.path.exists(proc) else path
+        env = _POOL.acquire((st.st_dev, st.st_ino), lambda: lmdb.open(
+            target, subdir=False, readonly=True, lock=False, max_dbs=0, readahead=False))
+    except lmdb.Error as e:
+        raise TableError(f"{spec}: open database {path}: not an affix table file "
+                         f"({e}): run \"affix map {type_}:{name}\"") from e
+    finally:
+        os.close(fd)
+    return env, (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 class IndexedTable(Table):
     """A read-only view of NAME.lmdb."""
 
@@ -52,15 +112,7 @@ class IndexedTable(Table):
         self.path = index_path(name)
         self.warnings: tuple[str, ...] = ()
         self._fold = fold
-        self._identity = file_identity(self.path)  # before open: a race only causes a reopen
-        if self._identity is None:
-            raise TableError(f"{spec}: {missing_reason(type_, name)}")
-        try:
-            self._env = lmdb.open(self.path, subdir=False, readonly=True, lock=False,
-                                  max_dbs=0, readahead=False)
-        except lmdb.Error as e:
-            raise TableError(f"{spec}: open database {self.path}: not an affix table file "
-                             f"({e}): run \"affix map {type_}:{name}\"") from e
+        self._env, self._identity = _open_env(spec, type_, name, self.path)
         self._txn = self._env.begin(buffers=False)
         self._nul = self._has_nul_keys()
         self._stale_warning(name)
@@ -109,7 +161,7 @@ class IndexedTable(Table):
         try:
             self._txn.abort()
         finally:
-            self._env.close()
+            _POOL.release(self._identity[:2])
 
 
 def _folding_lookup(get, spec: str):  # noqa: ANN001, ANN202

@@ -89,7 +89,7 @@ class MatchList:
     def _match(self, name: str | None, addr: Address | None) -> bool:
         for p in self.patterns:
             if p.kind == "error":
-                raise TableError(p.text)
+                raise TableError(p.text, temporary=True)
             if self._one(p, name, addr):
                 return not p.negate
         return False

@@ -75,7 +75,7 @@ class SqliteTable(FileTable):
         try:
             rows = self._db.execute(sql).fetchall()
         except sqlite3.Error as e:
-            raise TableError(f"{self.spec}: query failed: {e}: {sql}") from e
+            raise TableError(f"{self.spec}: query failed: {e}: {sql}", temporary=True) from e
         values: list[str] = []
         for row in rows:
             if not row or row[0] is None or str(row[0]) == "":
