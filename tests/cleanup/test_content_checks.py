@@ -360,3 +360,18 @@ def test_internal_mail_is_not_checked_unless_asked(tmp_path):
     with pytest.raises(SubmitError):
         Cleanup(cfg, store).submit_sync(envelope("", "a@example.org"),
                                         b"Subject: bounce\n\nbody\n", INTERNAL)
+
+
+def test_body_checks_size_limit_counts_per_mime_segment(tmp_path):
+    cfg = _config(tmp_path, "body_checks_size_limit = 100\n", body_checks="/^bad/ REJECT\n")
+
+    def multipart(first: str, second: str) -> bytes:
+        return ("Received: from x\nContent-Type: multipart/mixed; boundary=\"b\"\n\n"
+                f"--b\nContent-Type: text/plain\n\n{first}--b\nContent-Type: text/plain\n\n"
+                f"{second}--b--\n").encode()
+
+    filler = "filler line\n" * 20
+    _, reply = _finish(cfg, multipart(filler + "bad late in part one\n", "fine\n"))
+    assert reply.code == 250
+    _, reply = _finish(cfg, multipart(filler, "bad early in part two\n"))
+    assert reply.code == 550

@@ -137,7 +137,9 @@ class _Inspection:
                                    or self.maps[BODY_CHECKS]):
             return
         out: list[bytes] = []
-        for piece in walk(original, msg.body, self.chunk, self.nesting, self.mime):
+        # body text past body_checks_size_limit (all of it without body_checks) is not read
+        skip = self.body_limit if self.maps[BODY_CHECKS] else 1
+        for piece in walk(original, msg.body, self.chunk, self.nesting, self.mime, skip):
             if piece.kind == BODY:
                 out += self.body(piece.data, piece.offset)
             else:

@@ -70,8 +70,9 @@ class _Level:
 
 
 class _Walker:
-    def __init__(self, chunk: int, nesting_limit: int):
+    def __init__(self, chunk: int, nesting_limit: int, skip: int):
         self.chunk = max(1, chunk)
+        self.skip = skip
         self.limit = nesting_limit
         self.levels: list[_Level] = []  # enclosing multiparts, innermost last
         self.depth = 0
@@ -120,17 +121,42 @@ class _Walker:
         return False
 
     def lines(self, body: bytes) -> Iterator[Piece]:
-        for line in _physical_lines(body):
-            if line.startswith(b"--") and self.levels:
-                yield from self.flush_header()
-                if self.boundary(line):
-                    yield from self.body_line(line)
+        pos, end = 0, len(body)
+        while pos < end:
+            if self.skip and not self.in_headers and self.offset >= self.skip:
+                # nothing more of this segment is inspected: pass it on in one piece, up to
+                # the next line that may be a boundary
+                stop = self.next_candidate(body, pos)
+                if stop > pos:
+                    yield Piece(BODY, body[pos:stop], self.offset)
+                    self.offset += stop - pos
+                    pos = stop
                     continue
-            if self.in_headers:
-                yield from self.header_line(line)
-            else:
-                yield from self.body_line(line)
+            nl = body.find(b"\n", pos)
+            stop = end if nl < 0 else nl + 1
+            yield from self.line(body[pos:stop])
+            pos = stop
         yield from self.flush_header()
+
+    def next_candidate(self, body: bytes, pos: int) -> int:
+        """Where the next line starting with `--` begins (the end outside a multipart)."""
+        if not self.levels:
+            return len(body)
+        if body.startswith(b"--", pos):
+            return pos
+        found = body.find(b"\n--", pos)
+        return len(body) if found < 0 else found + 1
+
+    def line(self, line: bytes) -> Iterator[Piece]:
+        if line.startswith(b"--") and self.levels:
+            yield from self.flush_header()
+            if self.boundary(line):
+                yield from self.body_line(line)
+                return
+        if self.in_headers:
+            yield from self.header_line(line)
+        else:
+            yield from self.body_line(line)
 
     def header_line(self, line: bytes) -> Iterator[Piece]:
         if line[:1] in (b" ", b"\t") and self.current:
@@ -163,20 +189,13 @@ class _Walker:
             self.offset += len(piece)
 
 
-def _physical_lines(data: bytes) -> Iterator[bytes]:
-    """Lines ending in LF (a CR alone does not end a line, unlike bytes.splitlines)."""
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        yield data[pos:end]
-        pos = end
-
-
 def walk(primary: list[bytes], body: bytes, chunk: int, nesting_limit: int,
-         mime: bool = True) -> Iterator[Piece]:
-    """The pieces of `body`, given the primary headers that describe it."""
-    walker = _Walker(chunk, nesting_limit if mime else 0)
+         mime: bool = True, skip_after: int = 0) -> Iterator[Piece]:
+    """The pieces of `body`, given the primary headers that describe it. Lines are cut at
+    LF only (a CR alone does not end a line). With skip_after, body text from that offset of
+    its segment on comes in large pieces (up to the next possible boundary): the caller does
+    not inspect it."""
+    walker = _Walker(chunk, nesting_limit if mime else 0, skip_after)
     walker.start_entity(primary)
     if walker.in_headers and body[:1] == b"\n":
         # a message/rfc822 primary: the separator line, then the attached message's headers
