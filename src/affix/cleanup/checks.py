@@ -94,6 +94,7 @@ class _LogContext:
     @classmethod
     def of(cls, envelope: Envelope, origin: str) -> _LogContext:
         rcpt = envelope.recipients[0].address if len(envelope.recipients) == 1 else None
+        # origin: service.SMTP, LOCAL, REQUEUE or INTERNAL (not imported: service imports us)
         if origin == "smtp" or (origin == "requeue" and envelope.client_addr):
             name = envelope.client_name or "unknown"
             return cls(f"{name}[{envelope.client_addr}]", envelope.sender, rcpt,
