@@ -17,12 +17,6 @@ from affix.tables.cache import MapList, TableCache
 from affix.tables.matchlist import MatchList
 
 
-def _specs(value: str) -> list[str]:
-    # `nis:` (in Postfix's default alias_maps): Postfix without a NIS domain disables NIS
-    # lookups, so the table never has a result. affix has no NIS; the same holds.
-    return [s for s in split_list(value) if not s.lower().startswith("nis:")]
-
-
 class DeliveryMaps:
     def __init__(self, cfg: Config, program: str = "qmgr", tables: TableCache | None = None):
         self.cfg = cfg
@@ -33,7 +27,7 @@ class DeliveryMaps:
     def lookup(self, param: str, key: str) -> str | None:
         """The first result for `key` in the tables `param` names. Raises TableError."""
         with self._lock:
-            return MapList(self._tables, _specs(self.cfg.get(param))).lookup(key)
+            return MapList(self._tables, split_list(self.cfg.get(param))).lookup(key)
 
     def domain_in(self, param: str, domain: str) -> bool:
         """Whether `domain` is in a list parameter (mydestination, ...). Raises TableError."""

@@ -87,12 +87,24 @@ def _proxy(spec: str, name: str, cfg: Config | None, fold: bool) -> Table:
     return table
 
 
+def _unix(spec: str, name: str, cfg: Config | None, fold: bool) -> Table:
+    from affix.tables.unix import open_unix
+
+    return open_unix(spec, name)
+
+
+def _nis(spec: str, name: str, cfg: Config | None, fold: bool) -> Table:
+    from affix.tables.unix import NisTable
+
+    return NisTable(spec)
+
+
 def _register() -> None:
     for type_ in ("hash", "btree", "lmdb"):
         OPENERS[type_] = _indexed
     OPENERS.update(texthash=_texthash, inline=_inline, static=_static, regexp=_regexp,
                    pcre=_regexp, cidr=_cidr, sqlite=_sqlite, unionmap=_union, pipemap=_union,
-                   proxy=_proxy)
+                   proxy=_proxy, unix=_unix, nis=_nis)
 
 
 _register()

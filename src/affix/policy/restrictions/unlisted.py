@@ -9,8 +9,6 @@ the SMTP-time lookup through the same tables.
 
 from __future__ import annotations
 
-import pwd
-
 from affix.config.snapshot import split_list
 from affix.policy.evaluation import Evaluation
 from affix.policy.names import canonical_address, strip_one_dot
@@ -19,8 +17,6 @@ from affix.policy.restrictions.access import RECIPIENT_CLASS, SENDER_CLASS
 from affix.policy.restrictions.client import own_addresses_match
 from affix.tables import TableError
 from affix.tables.access import split_extension
-
-_PASSWD = ("unix:passwd.byname", "proxy:unix:passwd.byname")
 
 
 def _keys(ev: Evaluation, local: str, domain: str, local_domain: bool) -> list[str]:
@@ -32,24 +28,12 @@ def _keys(ev: Evaluation, local: str, domain: str, local_domain: bool) -> list[s
     return keys + [f"@{domain}"]
 
 
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-def found_in(ev: Evaluation, param: str, keys: list[str], user: str) -> bool:
-    """Search every table of a *_maps parameter; unix:passwd.byname means the system users."""
+def found_in(ev: Evaluation, param: str, keys: list[str]) -> bool:
+    """Search every table of a *_maps parameter (unix:passwd.byname holds the system users)."""
     for spec in split_list(ev.cfg.get(param)):
-        if spec.lower() in _PASSWD:
-            hit = _user_exists(user)
-            ev.note(f"{spec}: {user} {'found' if hit else 'not found'}")
-        else:
-            table = ev.engine.tables.get(spec)
-            hit = any(table.lookup(k) is not None for k in (keys if table.fixed else keys[:1]))
-            ev.note(f"{spec}: {'found' if hit else 'no entry for'} {keys[0]}")
+        table = ev.engine.tables.get(spec)
+        hit = any(table.lookup(k) is not None for k in (keys if table.fixed else keys[:1]))
+        ev.note(f"{spec}: {'found' if hit else 'no entry for'} {keys[0]}")
         if hit:
             return True
     return False
@@ -65,22 +49,21 @@ def _is_local_domain(ev: Evaluation, domain: str) -> bool:
 def _which_table(ev: Evaluation, local: str, domain: str) -> str | None:
     """The table the address is missing from, or None when it is known (or not checkable)."""
     plain = _keys(ev, local, domain, False)
-    base = split_extension(local, ev.cfg.get("recipient_delimiter")) or local
     if ev.cfg.get("virtual_alias_maps").strip() and \
-            found_in(ev, "virtual_alias_maps", plain, base):
+            found_in(ev, "virtual_alias_maps", plain):
         return None
     if _is_local_domain(ev, domain):
         if not ev.cfg.get("local_recipient_maps").strip():
             return None
         keys = _keys(ev, local, domain, True)
-        return None if found_in(ev, "local_recipient_maps", keys, base) else "local recipient"
+        return None if found_in(ev, "local_recipient_maps", keys) else "local recipient"
     ml = ev.engine.matchlist
     if ml("virtual_alias_domains").match_domain(domain):
         return "virtual alias"
     if ml("virtual_mailbox_domains").match_domain(domain):
-        return None if found_in(ev, "virtual_mailbox_maps", plain, base) else "virtual mailbox"
+        return None if found_in(ev, "virtual_mailbox_maps", plain) else "virtual mailbox"
     if ml("relay_domains").match_domain(domain) and ev.cfg.get("relay_recipient_maps").strip():
-        return None if found_in(ev, "relay_recipient_maps", plain, base) else "relay recipient"
+        return None if found_in(ev, "relay_recipient_maps", plain) else "relay recipient"
     return None
 
 
