@@ -108,6 +108,15 @@ def terminating() -> None:
     info("master", "terminating on signal 15")
 
 
+def terminating_on_signal(signum: int) -> None:
+    info("master", f"terminating on signal {signum}")
+
+
+def reload_refused(reason: str) -> None:
+    """A reload whose new configuration has a problem: the running one stays in service."""
+    warning("master", f"reload refused, keeping the running configuration: {reason}")
+
+
 # --- smtpd ----------------------------------------------------------------------------------
 
 def _envelope_fields(sender: str | None, recipient: str | None, protocol: str | None,

@@ -52,12 +52,17 @@ class MasterService:
     def where(self) -> str:
         return f"{self.path}:{self.line}"
 
+    def config(self, cfg: Config) -> Config:
+        """The snapshot this service's sessions use: main.cf plus its `-o` overrides."""
+        return cfg.with_overrides({"service_name": self.service_name, **self.overrides},
+                                  self.source)
+
     def listen_hosts(self, cfg: Config) -> list[str] | None:
         """Addresses to bind: the host part, else inet_interfaces (None = all addresses)."""
         if self.host is not None:
             return None if self.host in ("*", "") else [self.host]
         words = [w.lower() if w.lower() in ("all", "loopback-only") else w
-                 for w in cfg.with_overrides(self.overrides).list("inet_interfaces")]
+                 for w in self.config(cfg).list("inet_interfaces")]
         if not words or "all" in words:
             return None
         if "loopback-only" in words:

@@ -198,6 +198,10 @@ class Config:
                                   f'instead of "{ref}"', *self._pos(name))
         return refs
 
+    def position(self, name: str) -> tuple[str | None, int | None]:
+        """(file, line) where a parameter is set, for ConfigError(message, *position)."""
+        return self._pos(name)
+
     def _pos(self, name: str) -> tuple[str | None, int | None]:
         if name in self.overrides and self.override_source:
             return self.override_source
@@ -280,4 +284,6 @@ def load_config(config_dir: str | None) -> Config:
         path = Path(config_dir) / "main.cf"
         text, where = read_text(path), str(path)
     entries, warnings = parse_maincf(text, where)
-    return Config(config_dir, entries, tuple(warnings))
+    # like `postconf -c DIR`, config_directory names the directory actually read
+    computed = {"config_directory": config_dir} if config_dir else {}
+    return Config(config_dir, entries, tuple(warnings), {}, computed)

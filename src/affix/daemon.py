@@ -1,0 +1,284 @@
+"""Lifecycle of the server process: pid file, listeners, signals, reload, graceful stop.
+
+One process runs every smtpd service of master.cf. A reload (SIGHUP) checks the new
+configuration first and refuses it, keeping the old one, when it has a problem; otherwise new
+connections get the new snapshot while sessions in progress finish on the one they started
+with (SmtpService asks its `context` callable once per connection). Unchanged listeners stay
+open, new ones are opened, removed ones closed. SIGTERM closes the listeners and gives open
+sessions affix_stop_grace_time to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from affix import __version__, log
+from affix.check import Checked, ConfigProblems, check_config
+from affix.config.errors import ConfigError
+from affix.config.mastercf import MasterService
+from affix.config.snapshot import Config
+from affix.smtpd.server import SessionContext, SmtpService
+
+PID_FILE = "master.pid"
+ListenKey = tuple[tuple[str, ...] | None, int]
+
+
+# --- hooks other areas extend ---------------------------------------------------------------
+
+def make_session_context(cfg: Config, svc: MasterService) -> SessionContext:
+    """What sessions of one service get. Areas add their parts here as they land (policy
+    engine, cleanup, resolver, tables), built once per snapshot, not per connection."""
+    return SessionContext(cfg=svc.config(cfg))
+
+
+def reopen_tables(checked: Checked) -> None:
+    """Reload hook for the tables area: re-open lookup tables for the new snapshot.
+
+    Nothing to do until affix.tables lands; it is called before the new snapshot goes live.
+    """
+
+
+# --- pid file -------------------------------------------------------------------------------
+
+def pid_path(cfg: Config) -> Path:
+    return Path(cfg.get("data_directory")) / PID_FILE
+
+
+def running_pid(path: Path) -> int | None:
+    """The pid of the running server, or None; the server holds a lock on its pid file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, pid: int | None):
+        super().__init__(f"the mail system is already running (pid {pid})")
+        self.pid = pid
+
+
+def acquire_pid_file(path: Path) -> int:
+    """Lock and fill in the pid file; the lock lives as long as the process."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(running_pid(path)) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def make_directories(cfg: Config) -> None:
+    """data_directory and queue_directory, created when missing."""
+    for name in ("data_directory", "queue_directory"):
+        path = cfg.get(name)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"{name}: cannot create {path}: {e.strerror}",
+                              *cfg.position(name)) from None
+
+
+# --- logging --------------------------------------------------------------------------------
+
+def build_log(cfg: Config, foreground: bool) -> log.MailLog:
+    """maillog_file if set; else stderr in the foreground, DATA_DIR/maillog in the background;
+    and syslog as well when affix_syslog = yes (smtp-and-logs.md §4)."""
+    path = cfg.get("maillog_file") or None
+    if path is None and not foreground:
+        path = str(Path(cfg.get("data_directory")) / "maillog")
+    return log.MailLog(syslog_name=cfg.get("syslog_name"), hostname=cfg.get("myhostname"),
+                       stream=sys.stderr if foreground and path is None else None, path=path,
+                       use_syslog=cfg.bool("affix_syslog"),
+                       facility=cfg.get("syslog_facility"))
+
+
+def config_label(config_dir: str | None) -> str:
+    return config_dir or "(built-in)"
+
+
+# --- the server -----------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, config_dir: str | None, checked: Checked, foreground: bool = True):
+        self.config_dir = config_dir
+        self.foreground = foreground
+        self.checked = checked
+        self.listeners: dict[ListenKey, SmtpService] = {}
+        self.contexts: dict[ListenKey, SessionContext] = {}
+        self.stopped = asyncio.Event()
+        self._background: set[asyncio.Task[None]] = set()
+        self._reloading = False
+        self._stopping = False
+
+    def _plan(self, checked: Checked) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
+        plan = {}
+        for svc in checked.services:
+            hosts = svc.listen_hosts(checked.cfg)
+            key = (tuple(hosts) if hosts is not None else None, svc.port)
+            plan[key] = (svc, make_session_context(checked.cfg, svc))
+        return plan
+
+    async def _open(self, keys: list[ListenKey],
+                    plan: dict[ListenKey, tuple[MasterService, SessionContext]]) -> None:
+        """Bind the given listeners; on a failure close the ones this call opened."""
+        opened: list[ListenKey] = []
+        try:
+            for key in keys:
+                svc = plan[key][0]
+                service = SmtpService(svc.name, list(key[0]) if key[0] else None, key[1],
+                                      self._context_for(key))
+                try:
+                    await service.start()
+                except OSError as e:
+                    where = ",".join(key[0]) if key[0] else "*"
+                    raise ConfigError(f"service {svc.name}: cannot listen on {where} port "
+                                      f"{key[1]}: {e.strerror or e}", svc.path, svc.line) from e
+                self.listeners[key] = service
+                opened.append(key)
+        except ConfigError:
+            for key in opened:
+                self.listeners.pop(key).stop_listening()
+            raise
+
+    def _context_for(self, key: ListenKey) -> Callable[[], SessionContext]:
+        return lambda: self.contexts[key]
+
+    async def start(self) -> None:
+        plan = self._plan(self.checked)
+        self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
+        await self._open(list(plan), plan)
+
+    def bound_ports(self) -> list[int]:
+        return [service.bound_port for service in self.listeners.values()]
+
+    async def reload(self) -> None:
+        """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""
+        if self._reloading:
+            return
+        self._reloading = True
+        try:
+            await self._reload()
+        finally:
+            self._reloading = False
+
+    async def _reload(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            checked = await loop.run_in_executor(None, check_config, self.config_dir)
+            plan = self._plan(checked)
+            await self._open([k for k in plan if k not in self.listeners], plan)
+        except ConfigError as e:
+            for line in str(e).splitlines():
+                log.reload_refused(line)
+            return
+        reopen_tables(checked)
+        self.checked = checked
+        self.contexts.update({key: ctx for key, (_, ctx) in plan.items()})
+        for key in [k for k in self.listeners if k not in plan]:
+            self._retire(key, checked.cfg)
+        log.set_log(build_log(checked.cfg, self.foreground))
+        for warning in checked.warnings:
+            log.warning("master", str(warning))
+        log.reloading(__version__, config_label(self.config_dir))
+
+    def _retire(self, key: ListenKey, cfg: Config) -> None:
+        """A removed service: stop listening now, let its sessions finish in the background."""
+        service = self.listeners.pop(key)
+        service.stop_listening()
+        task = asyncio.ensure_future(service.drain(cfg.time("affix_stop_grace_time")))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def shutdown(self, signum: int | None = None) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if signum is not None:
+            log.terminating_on_signal(signum)
+        for service in self.listeners.values():
+            service.stop_listening()
+        grace = self.checked.cfg.time("affix_stop_grace_time")
+        others = self._background - {asyncio.current_task()}  # not this shutdown task itself
+        await asyncio.gather(*(s.drain(grace) for s in self.listeners.values()),
+                             *others, return_exceptions=True)
+        self.stopped.set()
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda s=signum: self._spawn(self.shutdown(s)))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_server(config_dir: str | None, checked: Checked, foreground: bool,
+               ready: Callable[[str], None] = lambda message: None) -> int:
+    """Run until stopped. `ready` gets "ok" once listening, else the error (exit status 1)."""
+    cfg = checked.cfg
+    try:
+        make_directories(cfg)
+        pid_fd = acquire_pid_file(pid_path(cfg))
+    except (ConfigError, AlreadyRunning, OSError) as e:
+        ready(str(e))
+        return 1
+    try:
+        log.set_log(build_log(cfg, foreground))
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            return runner.run(_serve(Server(config_dir, checked, foreground), ready))
+    finally:
+        with contextlib.suppress(OSError):
+            pid_path(cfg).unlink()
+        os.close(pid_fd)
+
+
+async def _serve(server: Server, ready: Callable[[str], None]) -> int:
+    try:
+        await server.start()
+    except ConfigError as e:
+        log.fatal("master", str(e))
+        ready(str(e))
+        return 1
+    server.install_signals()
+    for warning in server.checked.warnings:
+        log.warning("master", str(warning))
+    log.daemon_started(__version__, config_label(server.config_dir))
+    ready("ok")
+    await server.stopped.wait()
+    return 0
+
+
+__all__ = ["AlreadyRunning", "ConfigProblems", "Server", "make_session_context",
+           "reopen_tables", "run_server", "running_pid", "pid_path"]
