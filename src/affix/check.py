@@ -97,7 +97,7 @@ def check_config(config_dir: str | None) -> Checked:
         raise ConfigProblems(syntax)
     problems, notes = run_validators(cfg, services)
     if problems:
-        raise ConfigProblems(problems)
+        raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)))
     used = {name for svc in services for name in svc.overrides}
     warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
     return Checked(cfg, tuple(services), tuple(warnings))

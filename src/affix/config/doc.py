@@ -66,6 +66,6 @@ def parameters_markdown() -> str:
     lines = [_INTRO.rstrip("\n")]
     lines += [f"| {p.name} | {_default(p)} | {_cell(p.affix)} |" for p in params if p.affix]
     renamed = ", ".join(f"{old} (now {new})" for old, new in sorted(RENAMED.items()))
-    lines.append(_NOTES.format(renamed=renamed).rstrip("\n"))
+    lines.append(_NOTES.replace("{renamed}", renamed).rstrip("\n"))
     lines += [f"| {p.name} | {_kind(p)} | {_default(p)} | {_cell(p.doc)} |" for p in params]
     return "\n".join(lines) + "\n"

@@ -67,7 +67,7 @@ _ALL: tuple[Param, ...] = (
        "Domains this server relays mail to."),
     _p("relayhost", S, "", "Next hop for non-local mail; empty means direct MX delivery."),
     _p("mail_name", S, "affix", "The software name shown in the greeting and Received header.",
-       affix="Postfix says Postfix."),
+       affix="Postfix 3.7: Postfix; the greeting names the software that answers."),
     _p("mail_version", S, __version__, "The software version.", affix="affix's own version."),
     _p("syslog_name", S, "${multi_instance_name?{$multi_instance_name}:{postfix}}",
        "Name prefixed to every mail log line (kept as Postfix's so log tools work); set "
