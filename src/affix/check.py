@@ -17,7 +17,7 @@ from affix.config.errors import ConfigError
 from affix.config.maincf import Warning_
 from affix.config.mastercf import MasterService, load_master
 from affix.config.params import PARAMS
-from affix.config.snapshot import Config, did_you_mean, load_config
+from affix.config.snapshot import Config, did_you_mean, load_config, referenced_names
 
 Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | Warning_]]
 
@@ -99,5 +99,8 @@ def check_config(config_dir: str | None) -> Checked:
     if problems:
         raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)))
     used = {name for svc in services for name in svc.overrides}
+    for svc in services:  # master.cf `-o x=$name` uses name too (config.md §1)
+        for value in svc.overrides.values():
+            used |= referenced_names(value)
     warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
     return Checked(cfg, tuple(services), tuple(warnings))

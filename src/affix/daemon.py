@@ -113,6 +113,13 @@ def build_log(cfg: Config, foreground: bool) -> log.MailLog:
                        facility=cfg.get("syslog_facility"))
 
 
+def log_warnings(checked: Checked) -> None:
+    """Configuration warnings (unused parameters, skipped services) go to the mail log."""
+    for w in checked.warnings:
+        log.warning("master", f"{w.file}:{w.line}: {w.message}" if w.line else
+                    f"{w.file}: {w.message}")
+
+
 def config_label(config_dir: str | None) -> str:
     return config_dir or "(built-in)"
 
@@ -198,8 +205,7 @@ class Server:
         for key in [k for k in self.listeners if k not in plan]:
             self._retire(key, checked.cfg)
         log.set_log(build_log(checked.cfg, self.foreground))
-        for warning in checked.warnings:
-            log.warning("master", str(warning))
+        log_warnings(checked)
         log.reloading(__version__, config_label(self.config_dir))
 
     def _retire(self, key: ListenKey, cfg: Config) -> None:
@@ -272,8 +278,7 @@ async def _serve(server: Server, ready: Callable[[str], None]) -> int:
         ready(str(e))
         return 1
     server.install_signals()
-    for warning in server.checked.warnings:
-        log.warning("master", str(warning))
+    log_warnings(server.checked)
     log.daemon_started(__version__, config_label(server.config_dir))
     ready("ok")
     await server.stopped.wait()

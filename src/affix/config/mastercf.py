@@ -57,6 +57,10 @@ class MasterService:
         return cfg.with_overrides({"service_name": self.service_name, **self.overrides},
                                   self.source)
 
+    def syslog_name(self, cfg: Config) -> str:
+        """The log tag prefix of this service (`-o syslog_name=postfix/submission`)."""
+        return self.config(cfg).get("syslog_name")
+
     def listen_hosts(self, cfg: Config) -> list[str] | None:
         """Addresses to bind: the host part, else inet_interfaces (None = all addresses)."""
         if self.host is not None:

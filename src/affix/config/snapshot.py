@@ -242,7 +242,7 @@ class Config:
         """main.cf names affix does not know and nothing references (config.md §1)."""
         referenced = set(used_elsewhere) | set(self.list("smtpd_restriction_classes"))
         for value in [e.value for e in self.entries.values()] + list(self.overrides.values()):
-            referenced |= set(re.findall(r"\$[({]?\s*([A-Za-z0-9_]+)", value))
+            referenced |= referenced_names(value)
         out: list[Warning_] = []
         for name, entry in self.entries.items():
             if name in PARAMS or name in referenced:
@@ -253,6 +253,11 @@ class Config:
                 message = f"unused parameter: {name}={entry.value}" + did_you_mean(name)
             out.append(Warning_(self.main_cf, entry.line, message))
         return out
+
+
+def referenced_names(value: str) -> set[str]:
+    """Names a value refers to as $name, ${name...} or $(name...)."""
+    return set(re.findall(r"\$[({]?\s*([A-Za-z0-9_]+)", value))
 
 
 def did_you_mean(name: str) -> str:
