@@ -30,3 +30,23 @@ def run_affix(*args: str, input: str | None = None, env: dict[str, str] | None =
 @pytest.fixture
 def affix():
     return run_affix
+
+
+# --- DNS fixture (area dns): a real DNS server on loopback, see tests/fixtures/dnsserver.py ---
+@pytest.fixture(scope="session")
+def _dns_server_session():
+    from fixtures.dnsserver import DnsServer
+
+    server = DnsServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_server(_dns_server_session):
+    """The session's DNS server, emptied for this test. `.main_cf_line()` gives
+    `affix_dns_servers = 127.0.0.1:PORT` for a test's main.cf."""
+    _dns_server_session.clear()
+    _dns_server_session.negative_ttl = 60
+    yield _dns_server_session
+    _dns_server_session.clear()

@@ -186,16 +186,23 @@ class Server:
         self._reloading = True
         try:
             await self._reload()
+        except Exception as e:  # a bug must not take the running server down with it
+            log.error("master", f"reload failed, keeping the running configuration: {e!r}")
         finally:
             self._reloading = False
 
     async def _reload(self) -> None:
         loop = asyncio.get_running_loop()
+        new: list[ListenKey] = []
         try:
             checked = await loop.run_in_executor(None, check_config, self.config_dir)
             plan = self._plan(checked)
-            await self._open([k for k in plan if k not in self.listeners], plan)
+            new = [k for k in plan if k not in self.listeners]
+            self.contexts.update({key: plan[key][1] for key in new})  # nobody uses them yet
+            await self._open(new, plan)
         except ConfigError as e:
+            for key in new:
+                self.contexts.pop(key, None)
             for line in str(e).splitlines():
                 log.reload_refused(line)
             return

@@ -187,3 +187,184 @@ def improper_pipelining(stage: str, client: str, data: str,
                         syslog_name: str | None = None) -> None:
     info("smtpd", f"improper command pipelining after {stage} from {client}: {data}",
          syslog_name)
+
+
+# --- cleanup --------------------------------------------------------------------------------
+
+def cleanup_message_id(queue_id: str, value: str, resent: bool = False) -> None:
+    """`QID: message-id=<...>` (or `resent-message-id=`), the header value as received."""
+    name = "resent-message-id" if resent else "message-id"
+    info("cleanup", f"{queue_id}: {name}={value}")
+
+
+def cleanup_hopcount_exceeded(queue_id: str) -> None:
+    warning("cleanup", f"{queue_id}: message rejected: hopcount exceeded")
+
+
+def cleanup_no_received(queue_id: str) -> None:
+    warning("cleanup", f"{queue_id}: message rejected: no Received: header")
+
+
+def cleanup_size_exceeded(queue_id: str) -> None:
+    warning("cleanup", f"{queue_id}: queue file size limit exceeded")
+
+
+def cleanup_write_error(queue_id: str, reason: str) -> None:
+    warning("cleanup", f"{queue_id}: queue file write error: {reason}")
+
+
+# header_checks, mime_header_checks, nested_header_checks, body_checks
+# (cleanup-and-delivery.md §1)
+
+def _one_line(text: str) -> str:
+    """Control characters (a folded header's newline and tab) as `#012`/`#011`, the way
+    rsyslog writes them, so that every event stays one line of the log."""
+    if text.isprintable():
+        return text
+    return "".join(f"#{ord(c):03o}" if ord(c) < 32 or ord(c) == 127 else c for c in text)
+
+
+def cleanup_content_action(queue_id: str, action: str, context: str, line: str, origin: str,
+                           sender: str, recipient: str | None, protocol: str | None,
+                           helo: str | None, text: str) -> None:
+    """`QID: ACTION: CONTEXT LINE from ORIGIN; from=<S> to=<R> proto=P helo=<H>: TEXT`.
+
+    CONTEXT is header or body; LINE is cut at 200 characters; `: TEXT` only with a text.
+    """
+    fields = _envelope_fields(sender, recipient, protocol, helo)
+    tail = f": {text}" if text else ""
+    info("cleanup", f"{queue_id}: {action}: {context} {_one_line(line[:200])} from {origin}; "
+                    f"{fields}{tail}")
+
+
+def cleanup_map_lookup_problem(queue_id: str, table: str) -> None:
+    warning("cleanup", f"{queue_id}: {table} map lookup problem -- message not accepted, "
+                       "try again later")
+
+
+def cleanup_unknown_command(table: str, value: str) -> None:
+    warning("cleanup", f"unknown command in {table} map: {value}")
+
+
+def cleanup_action_needs(action: str, argument: str, table: str, need: str) -> None:
+    """An action whose argument is missing or malformed is ignored, with this warning."""
+    shown = f'"{argument}"' if argument else "(nothing)"
+    warning("cleanup", f"bad {action} argument {shown} in {table} map -- need {need}")
+
+
+def cleanup_bad_reject_dsn(text: str) -> None:
+    warning("cleanup", f"bad DSN action in {text} -- need 4.x.x or 5.x.x")
+
+
+def pickup_received(queue_id: str, uid: int, sender: str) -> None:
+    """`QID: uid=UID from=<S>` for a local (sendmail) submission."""
+    info("pickup", f"{queue_id}: uid={uid} from=<{sender}>")
+
+
+# --- qmgr -----------------------------------------------------------------------------------
+
+def format_delay(seconds: float, resolution: int = 2) -> str:
+    """smtp-and-logs.md §4: two significant digits, at most `resolution` decimals, whole
+    seconds from 10 s up, trailing zeros dropped (0.0123 -> 0.01, 1.234 -> 1.2, 123.6 -> 124)."""
+    if seconds < 0:
+        seconds = 0.0
+    if seconds >= 10:
+        return str(int(seconds + 0.5))
+    decimals = 1
+    threshold = 1.0
+    while seconds < threshold and decimals < resolution:
+        decimals += 1
+        threshold /= 10
+    text = f"{seconds:.{min(decimals, resolution)}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if float(text) >= 10:  # 9.96 rounded up to 10.0
+        text = "10"
+    return text or "0"
+
+
+def qmgr_active(queue_id: str, sender: str, size: int, nrcpt: int) -> None:
+    info("qmgr", f"{queue_id}: from=<{sender}>, size={size}, nrcpt={nrcpt} (queue active)")
+
+
+def qmgr_removed(queue_id: str) -> None:
+    info("qmgr", f"{queue_id}: removed")
+
+
+def qmgr_expired(queue_id: str, sender: str, forced: bool = False) -> None:
+    status = "force-expired" if forced else "expired"
+    info("qmgr", f"{queue_id}: from=<{sender}>, status={status}, returned to sender")
+
+
+def qmgr_warning(text: str) -> None:
+    warning("qmgr", text)
+
+
+# --- delivery agents (local, virtual, smtp, error) ---------------------------------------------
+
+def delivery_status(program: str, queue_id: str, to: str, orig_to: str, relay: str,
+                    delay: float, delays: tuple[float, float, float, float], dsn: str,
+                    status: str, text: str, resolution: int = 2) -> None:
+    """`QID: to=<R>, [orig_to=<O>, ]relay=X, delay=D, delays=A/B/C/E, dsn=X.Y.Z, status=S (T)`.
+
+    pflogsumm depends on this exact field order (smtp-and-logs.md §5). orig_to only when it
+    differs from to, ignoring case.
+    """
+    orig = f"orig_to=<{orig_to}>, " if orig_to and orig_to.lower() != to.lower() else ""
+    d = "/".join(format_delay(x, resolution) for x in delays)
+    info(program, f"{queue_id}: to=<{to}>, {orig}relay={relay}, "
+                  f"delay={format_delay(delay, resolution)}, delays={d}, dsn={dsn}, "
+                  f"status={status} ({text})")
+
+
+# --- bounce ---------------------------------------------------------------------------------
+
+def bounce_notice(queue_id: str, kind: str, new_queue_id: str) -> None:
+    """kind: `non-delivery`, `delay` or `delivery status`."""
+    info("bounce", f"{queue_id}: sender {kind} notification: {new_queue_id}")
+
+
+def bounce_discarded(queue_id: str, sender: str) -> None:
+    """A failed notice to the null sender (a double bounce) is dropped, with this trace."""
+    info("bounce", f"{queue_id}: discarding undeliverable notice: from=<{sender}>")
+
+
+# --- postsuper (queue tools) -----------------------------------------------------------------
+
+def postsuper_event(queue_id: str, event: str) -> None:
+    """`QID: removed`, `QID: placed on hold`, `QID: released from hold`, `QID: requeued`."""
+    info("postsuper", f"{queue_id}: {event}")
+
+
+def postsuper_summary(text: str) -> None:
+    info("postsuper", text)
+
+
+# --- smtpd protocol events (area smtpd) -----------------------------------------------------
+
+def request_too_long(client: str, limit: int, head: str, syslog_name: str | None = None) -> None:
+    """A command line over line_length_limit: its first 30 characters, then `...`."""
+    warning("smtpd", f"{client}: request longer than {limit}: {head[:30]}...", syslog_name)
+
+
+def non_smtp_command(client: str, line: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"non-SMTP command from {client}: {line}", syslog_name)
+
+
+def illegal_address(client: str, verb: str, arg: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"Illegal address syntax from {client} in {verb} command: {arg}",
+            syslog_name)
+
+
+def ehlo_discarding(keywords: str, syslog_name: str | None = None) -> None:
+    info("smtpd", f"discarding EHLO keywords: {keywords}", syslog_name)
+
+
+def queue_file_too_big(queue_id: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"{queue_id}: queue file size limit exceeded", syslog_name)
+
+
+def connection_limit_exceeded(count: int, client: str, service: str,
+                              syslog_name: str | None = None) -> None:
+    warning("smtpd", f"Connection concurrency limit exceeded: {count} from {client} for "
+                     f"service {service}", syslog_name)

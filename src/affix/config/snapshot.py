@@ -288,6 +288,11 @@ def load_config(config_dir: str | None) -> Config:
     else:
         path = Path(config_dir) / "main.cf"
         text, where = read_text(path), str(path)
+    return config_from_text(config_dir, text, where)
+
+
+def config_from_text(config_dir: str | None, text: str, where: str) -> Config:
+    """A Config from main.cf text already read (affix lint parses a repaired copy)."""
     entries, warnings = parse_maincf(text, where)
     # like `postconf -c DIR`, config_directory names the directory actually read
     computed = {"config_directory": config_dir} if config_dir else {}

@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
+from affix.dns.client_name import NameStatus
 from affix.reply import Reply
+
+__all__ = ["NameStatus", "PermitAll", "PolicyEngine", "SessionState", "Stage", "Verdict"]
 
 
 class Stage(Enum):
@@ -23,13 +26,6 @@ class Stage(Enum):
     ETRN = "ETRN"
     DATA = "DATA"
     END_OF_DATA = "END-OF-MESSAGE"
-
-
-class NameStatus(Enum):
-    OK = "ok"
-    TEMP = "temp"  # temporary DNS failure
-    PERM = "perm"  # no PTR
-    FORGED = "forged"  # PTR does not resolve back to the address
 
 
 @dataclass
@@ -55,6 +51,9 @@ class SessionState:
     tls_active: bool = False
     illegal_pipelining: bool = False
     syslog_name: str | None = None  # the service's syslog_name, for log lines
+    # The restriction engine's per-session data (defer_if_permit flags carried between
+    # stages with smtpd_delay_reject=no, the policy-service instance id); smtpd leaves it alone.
+    policy_data: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def client(self) -> str:

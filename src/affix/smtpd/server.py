@@ -8,11 +8,17 @@ returns) never changes a session in progress.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from affix import log
 from affix.config.snapshot import Config
 from affix.policy.request import PermitAll, PolicyEngine
+from affix.smtpd.settings import SmtpdSettings
+
+if TYPE_CHECKING:
+    from affix.smtpd.session import SmtpSession
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,10 @@ class SessionContext:
 
     cfg: Config  # the service's snapshot (main.cf + its -o overrides)
     policy: PolicyEngine = PermitAll()
+    cleanup: Any = None  # affix.cleanup.service.Cleanup; None: accept and drop (nullqueue)
+    resolver: Any = None  # affix.dns.resolver.Resolver; None: no client name lookup
+    tables: Any = None  # affix.tables.TableCache, for smtpd's own table parameters
+    etrn: Callable[[str], Awaitable[bool]] | None = None  # queue flush for ETRN, when there is one
 
 
 class SmtpService:
@@ -31,17 +41,66 @@ class SmtpService:
         self.port = port
         self.context = context
         self._server: asyncio.AbstractServer | None = None
-        self._sessions: set[asyncio.Task[None]] = set()
+        self._sessions: set[SmtpSession] = set()
+        self._per_client: dict[str, int] = {}  # open sessions per client address
+        self._idle = asyncio.Event()
+        self._settings: tuple[Config, SmtpdSettings] | None = None
 
     async def start(self) -> None:
-        """Bind and listen; raises OSError when the address is taken."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.port,
-                                                  reuse_address=True)
+        """Bind and listen; raises OSError when the address is taken and ConfigError for a bad
+        smtpd parameter."""
+        self.settings_for(self.context())
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._new_session, self.host, self.port,
+                                                reuse_address=True, backlog=1024)
+
+    def settings_for(self, ctx: SessionContext) -> SmtpdSettings:
+        """Parsed once per config snapshot (a reload brings a new snapshot)."""
+        cached = self._settings
+        if cached is not None and cached[0] is ctx.cfg:
+            return cached[1]
+        settings = SmtpdSettings.from_config(ctx.cfg, ctx.tables)
+        if settings.tls_error and settings.tls_level != "none":
+            log.warning("smtpd", f"TLS is not available: {settings.tls_error}",
+                        settings.syslog_name)
+        self._settings = (ctx.cfg, settings)
+        return settings
+
+    def _new_session(self) -> SmtpSession:
+        from affix.smtpd.session import SmtpSession
+
+        ctx = self.context()
+        return SmtpSession(ctx, self.settings_for(ctx), self)
 
     @property
     def bound_port(self) -> int:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
+
+    @property
+    def session_count(self) -> int:
+        return len(self._sessions)
+
+    def session_opened(self, session: SmtpSession) -> int:
+        """Register a session; returns how many this client address now has open."""
+        self._sessions.add(session)
+        self._idle.clear()
+        addr = session.real_addr
+        count = self._per_client[addr] = self._per_client.get(addr, 0) + 1
+        return count
+
+    def session_closed(self, session: SmtpSession) -> None:
+        if session not in self._sessions:
+            return
+        self._sessions.discard(session)
+        addr = session.real_addr
+        left = self._per_client.get(addr, 1) - 1
+        if left > 0:
+            self._per_client[addr] = left
+        else:
+            self._per_client.pop(addr, None)
+        if not self._sessions:
+            self._idle.set()
 
     def stop_listening(self) -> None:
         if self._server is not None:
@@ -49,20 +108,11 @@ class SmtpService:
 
     async def drain(self, grace: float) -> None:
         """Wait up to `grace` seconds for open sessions, then cut the rest."""
-        if self._sessions:
-            _, pending = await asyncio.wait(set(self._sessions), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from affix.smtpd.session import run_session
-
-        task = asyncio.current_task()
-        assert task is not None
-        self._sessions.add(task)
+        if not self._sessions:
+            return
         try:
-            await run_session(self.context(), reader, writer)
-        finally:
-            self._sessions.discard(task)
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            for session in list(self._sessions):
+                session.transport.abort()
+            await asyncio.sleep(0)

@@ -1,0 +1,221 @@
+"""smtpd throughput and footprint against aiosmtpd and Postfix's smtp-sink, same run, same box.
+
+Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per message or `-d`
+(reuse the connection), at concurrency 1, 10 and 50. Each server runs in its own process:
+- affix: SmtpService on uvloop, PermitAll policy, no queue (smtpd.nullqueue: accept and drop,
+  so this measures the SMTP layer like the two sinks), mail log written to a file;
+- aiosmtpd: its SMTP protocol with the Sink handler on the default asyncio loop;
+- smtp-sink: Postfix's C test server (a ceiling, not a target).
+Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms per message
+(from /proc/PID/stat), and RSS with 500 idle sessions open (target <= 25 MB).
+
+Also runs as the server process itself: `python -m bench.smtpd serve affix|aiosmtpd DIR`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SRC = os.path.join(_ROOT, "src")
+WORKLOADS = [("new conn", False, 1), ("new conn", False, 10), ("new conn", False, 50),
+             ("reuse conn", True, 1), ("reuse conn", True, 10), ("reuse conn", True, 50)]
+DEFAULT_N = 3000  # messages per workload and run
+IDLE_SESSIONS = 500
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+# --- the server processes -------------------------------------------------------------------
+
+def _serve_affix(workdir: str) -> None:
+    import asyncio
+
+    import uvloop
+
+    from affix import log
+    from affix.config.snapshot import load_config
+    from affix.smtpd.server import SessionContext, SmtpService
+
+    cfg = load_config(workdir)
+    log.set_log(log.MailLog(path=os.path.join(workdir, "maillog")))
+    ctx = SessionContext(cfg)
+
+    async def main() -> None:
+        service = SmtpService("smtp", "127.0.0.1", 0, lambda: ctx)
+        await service.start()
+        print(service.bound_port, flush=True)
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+def _serve_aiosmtpd() -> None:
+    import asyncio
+
+    from aiosmtpd.handlers import Sink
+    from aiosmtpd.smtp import SMTP
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        handler = Sink()
+        server = await loop.create_server(lambda: SMTP(handler), "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+class ServerProcess:
+    def __init__(self, kind: str, workdir: str):
+        self.kind = kind
+        env = dict(os.environ, PYTHONPATH=_SRC + os.pathsep + _ROOT)
+        if kind == "smtp-sink":
+            self.port = _free_port()
+            sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+            user = ["-u", "nobody"] if os.getuid() == 0 else []
+            self.proc = subprocess.Popen([sink, *user, "-c", f"127.0.0.1:{self.port}", "1024"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _wait_port(self.port)
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.smtpd", "serve", kind, workdir],
+                stdout=subprocess.PIPE, text=True, env=env, cwd=_ROOT)
+            assert self.proc.stdout is not None
+            self.port = int(self.proc.stdout.readline())
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+def _smtp_source(port: int, msgs: int, conc: int, reuse: bool) -> float:
+    """Messages per second, wall clock, for one smtp-source run."""
+    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    args = [source, "-s", str(conc), "-m", str(msgs), "-l", "1024", "-f", "a@example.org",
+            "-t", "b@example.jp", "-M", "client.example"]
+    if reuse:
+        args.append("-d")
+    start = time.perf_counter()
+    subprocess.run([*args, f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL,
+                   timeout=600)
+    return msgs / (time.perf_counter() - start)
+
+
+def _idle_rss(server: ServerProcess, sessions: int) -> float:
+    """RSS in MB while `sessions` clients sit idle after EHLO."""
+    socks = []
+    try:
+        for _ in range(sessions):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            s.recv(4096)
+            s.sendall(b"EHLO client.example\r\n")
+            socks.append(s)
+        for s in socks:
+            s.recv(4096)
+        time.sleep(0.5)
+        return server.rss_mb()
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _footprint(server: ServerProcess) -> dict[str, float]:
+    out: dict[str, float] = {}
+    _idle_rss(server, 10)  # warm up: first sessions allocate the lasting structures
+    out["rss fresh (MB)"] = server.rss_mb()
+    try:
+        idle = _idle_rss(server, IDLE_SESSIONS) - out["rss fresh (MB)"]
+    except OSError:  # smtp-sink stops answering at 256 sessions
+        idle = float("nan")
+    out[f"rss added by {IDLE_SESSIONS} idle sessions (MB)"] = idle
+    return out
+
+
+def _workload(server: ServerProcess, msgs: int, reuse: bool, conc: int) -> tuple[float, float]:
+    """(messages per second, server CPU ms per message)."""
+    cpu0 = server.cpu_seconds()
+    rate = _smtp_source(server.port, msgs, conc, reuse)
+    return rate, (server.cpu_seconds() - cpu0) * 1000 / msgs
+
+
+def _measure_all(kinds: list[str], msgs: int, repeat: int) -> dict[str, dict[str, float]]:
+    """All servers run side by side (idle when not driven); workloads are interleaved and the
+    best of `repeat` runs is kept, so load from other processes hits every server alike."""
+    with tempfile.TemporaryDirectory() as workdir:
+        with open(os.path.join(workdir, "main.cf"), "w") as f:
+            f.write("myhostname = mx.example.jp\ncompatibility_level = 3.7\n"
+                    "mynetworks = 127.0.0.0/8\n")  # exempt from the connection count limit
+        servers = {kind: ServerProcess(kind, workdir) for kind in kinds}
+        try:
+            out = {kind: _footprint(server) for kind, server in servers.items()}
+            for server in servers.values():
+                _smtp_source(server.port, 200, 10, False)  # warm up
+            for label, reuse, conc in WORKLOADS:
+                for kind, server in servers.items():
+                    runs = [_workload(server, msgs, reuse, conc) for _ in range(repeat)]
+                    out[kind][f"msgs/s {label} c={conc}"] = max(r for r, _ in runs)
+                    out[kind][f"cpu ms/msg {label} c={conc}"] = min(c for _, c in runs)
+            return out
+        finally:
+            for server in servers.values():
+                server.stop()
+
+
+def run(n: int | None = None) -> list:
+    from bench.run import Row
+
+    msgs = n or DEFAULT_N
+    results = _measure_all(["affix", "aiosmtpd", "smtp-sink"], msgs, repeat=3)
+    affix, aio, sink = results["affix"], results["aiosmtpd"], results["smtp-sink"]
+    print("\nsmtpd: affix | aiosmtpd | Postfix smtp-sink (best of 3)")
+    for key in affix:
+        print(f"  {key:38} {affix[key]:10.2f} {aio[key]:10.2f} {sink[key]:10.2f}")
+    print()
+    return [Row(f"smtpd {key} (vs aiosmtpd)", affix[key], aio[key]) for key in affix]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+        if sys.argv[2] == "affix":
+            _serve_affix(sys.argv[3])
+        else:
+            _serve_aiosmtpd()
+    else:
+        from bench.run import print_table
+
+        print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else None))

@@ -1,0 +1,98 @@
+"""A light header parser for cleanup: logical headers as raw bytes, and the header fixes.
+
+The message is kept as bytes (LF line ends); a logical header is one `Name: value` line plus its
+continuation lines, exactly as received. Nothing is re-encoded, so what is delivered is what was
+sent, apart from the headers cleanup deliberately adds or drops.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Message:
+    headers: list[bytes]  # logical headers, each ending in b"\n"
+    body: bytes  # everything after the header block, including the empty separator line
+
+    def join(self) -> bytes:
+        return b"".join(self.headers) + self.body
+
+
+def is_header(line: bytes) -> bool:
+    """RFC 5322 2.2: a field name is printable ASCII except colon, followed by a colon."""
+    name, colon, _ = line.partition(b":")
+    return bool(colon) and bool(name) and all(33 <= c <= 126 for c in name)
+
+
+def split(content: bytes) -> Message:
+    """Split content into logical headers and the rest (which starts at the first non-header)."""
+    headers: list[bytes] = []
+    pos = 0
+    while pos < len(content):
+        end = content.find(b"\n", pos)
+        end = len(content) if end < 0 else end + 1
+        line = content[pos:end]
+        if line[:1] in (b" ", b"\t") and headers:
+            headers[-1] += line if headers[-1].endswith(b"\n") else b"\n" + line
+        elif is_header(line):
+            headers.append(line)
+        else:
+            break
+        pos = end
+    if headers and not headers[-1].endswith(b"\n"):
+        headers[-1] += b"\n"
+    return Message(headers, content[pos:])
+
+
+def name_of(header: bytes) -> str:
+    return header.partition(b":")[0].decode("ascii", "replace").strip().lower()
+
+
+def value_of(header: bytes) -> str:
+    """The unfolded value, surrounding white space removed."""
+    value = header.partition(b":")[2].decode("utf-8", "surrogateescape")
+    return " ".join(value.replace("\r", "").replace("\n", " ").split())
+
+
+def find(msg: Message, name: str) -> bytes | None:
+    name = name.lower()
+    return next((h for h in msg.headers if name_of(h) == name), None)
+
+
+def count(msg: Message, name: str) -> int:
+    name = name.lower()
+    return sum(1 for h in msg.headers if name_of(h) == name)
+
+
+def drop(msg: Message, names: set[str]) -> None:
+    """message_drop_headers: remove every header whose name is listed (case-insensitive)."""
+    msg.headers = [h for h in msg.headers if name_of(h) not in names]
+
+
+def make(name: str, value: str) -> bytes:
+    return f"{name}: {value}\n".encode("utf-8", "surrogateescape")
+
+
+def rfc2822_date(when: float | None = None) -> str:
+    """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, the form Postfix writes (day space-padded)."""
+    when = time.time() if when is None else when
+    lt = time.localtime(when)
+    base = email.utils.format_datetime(datetime.datetime.fromtimestamp(when).astimezone())
+    # format_datetime gives `Tue, 23 Jul 2024 11:00:40 +0900`; Postfix pads the day with a space.
+    day = time.strftime("%d", lt)
+    if day.startswith("0"):
+        base = base.replace(f", {day} ", f",  {day[1]} ", 1)
+    return f"{base} ({time.strftime('%Z', lt)})"
+
+
+def message_id_value(queue_id: str, hostname: str, long_ids: bool,
+                     when: float | None = None) -> str:
+    """Postfix's added Message-Id: <YYYYMMDDhhmmss.QID@HOST> (UTC), or <QID@HOST> (long ids)."""
+    if long_ids:
+        return f"<{queue_id}@{hostname}>"
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time() if when is None else when))
+    return f"<{stamp}.{queue_id}@{hostname}>"

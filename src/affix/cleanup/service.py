@@ -1,0 +1,219 @@
+"""cleanup: turns an accepted message into a durable queue file (cleanup-and-delivery.md §1-2).
+
+smtpd calls open() at the first accepted RCPT (the queue id exists from then on), finish() at
+the end of data and abandon() on RSET/QUIT/lost connection. finish() replies 250 only after the
+queue file and its directory entry are on disk (design.md: "250 means on disk"). submit() is the
+entry for mail made inside affix (bounces) and for local submissions (`affix sendmail`), which
+re-enter the queue here rather than writing queue files themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from affix import log
+from affix.cleanup import headers as hdr
+from affix.cleanup import replies
+from affix.cleanup.checks import CheckResult, ContentChecks
+from affix.config.snapshot import Config
+from affix.queue import qfile
+from affix.queue.envelope import Envelope, Recipient
+from affix.queue.store import QueueFile, QueueStore
+from affix.reply import Reply
+from affix.tables.cache import TableCache
+
+# Origins of a message: how much cleanup trusts and fixes it.
+# requeue: `affix queue requeue` passes stored mail through again, content as it is.
+SMTP, LOCAL, INTERNAL, REQUEUE = "smtp", "local", "internal", "requeue"
+
+
+class SubmitError(Exception):
+    """submit() refused a message; .reply says why (as smtpd would have been told)."""
+
+    def __init__(self, reply: Reply, queue_id: str = ""):
+        super().__init__(str(reply))
+        self.reply = reply
+        self.queue_id = queue_id  # the id the refused message had (named in its log lines)
+
+
+@dataclass
+class Prepared:
+    data: bytes | None  # the queue file, None when rejected or discarded
+    reply: Reply
+    hold: bool = False
+
+
+class Cleanup:
+    def __init__(self, cfg: Config, store: QueueStore, tables: TableCache | None = None,
+                 notify: Callable[[], None] | None = None):
+        self.cfg = cfg
+        self.store = store
+        self.tables = tables
+        self.notify = notify  # the lifecycle sets this to QueueManager.wake
+        self.checks = ContentChecks(cfg, tables)
+
+    # --- the smtpd interface -----------------------------------------------------------------
+    def open(self) -> QueueFile:
+        return self.store.create()
+
+    async def finish(self, qf: QueueFile, envelope: Envelope, content: bytes,
+                     origin: str = SMTP) -> Reply:
+        prepared = self.prepare(qf.queue_id, envelope, content, origin)
+        if prepared.data is None:
+            await asyncio.to_thread(self.store.abandon, qf)
+            return prepared.reply
+        try:
+            await asyncio.to_thread(self._store, qf, prepared)
+        except OSError as e:
+            log.cleanup_write_error(qf.queue_id, e.strerror or str(e))
+            await asyncio.to_thread(self.store.abandon, qf)
+            return replies.WRITE_ERROR
+        self._wake()
+        return prepared.reply
+
+    def abandon(self, qf: QueueFile) -> None:
+        self.store.abandon(qf)
+
+    # --- internal and local submissions ------------------------------------------------------
+    async def submit(self, envelope: Envelope, content: bytes, origin: str = INTERNAL) -> str:
+        """Queue a message made by affix (bounce) or a local user; returns its queue id."""
+        return await asyncio.to_thread(self.submit_sync, envelope, content, origin)
+
+    def submit_sync(self, envelope: Envelope, content: bytes, origin: str = INTERNAL) -> str:
+        qf = self.store.create()
+        try:
+            if origin == LOCAL:
+                content = self._pickup_received(qf.queue_id, envelope) + content
+                log.pickup_received(qf.queue_id, os.getuid(), envelope.sender)
+            prepared = self.prepare(qf.queue_id, envelope, content, origin)
+            if prepared.data is None:
+                self.store.abandon(qf)
+                if prepared.reply.code >= 400:
+                    raise SubmitError(prepared.reply, qf.queue_id)
+                return qf.queue_id  # discarded
+            self._store(qf, prepared)
+        except BaseException:
+            self.store.abandon(qf)
+            raise
+        self._wake()
+        return qf.queue_id
+
+    # --- the work ----------------------------------------------------------------------------
+    def prepare(self, queue_id: str, envelope: Envelope, content: bytes, origin: str) -> Prepared:
+        """Everything but the disk writes: header fixes, checks, limits, the file image."""
+        msg = hdr.split(b"".join(hdr.make(*_split_prepend(p)) for p in envelope.prepend)
+                        + content)
+        trusted = origin in (INTERNAL, REQUEUE)
+        if not trusted:
+            reject = self._hop_check(queue_id, msg)
+            if reject:
+                return Prepared(None, reject)
+        result = (self.checks.inspect(queue_id, envelope, msg, origin)
+                  if self._checked(origin) else CheckResult())
+        if result.reject:
+            return Prepared(None, result.reject)
+        hdr.drop(msg, {h.lower() for h in self.cfg.list("message_drop_headers")})
+        if origin in (LOCAL, INTERNAL) or (origin == SMTP and
+                                           self.cfg.bool("always_add_missing_headers")):
+            self._add_missing(queue_id, envelope, msg)
+        self._log_ids(queue_id, msg)
+        if envelope.discard or result.discard:
+            return Prepared(None, replies.queued(queue_id))
+        env = self._final_envelope(envelope, result)
+        hold = bool(envelope.hold or result.hold)
+        flags = "--H-----" if hold else "-" * qfile.FLAGS_WIDTH
+        data = qfile.encode(env, msg.join(), flags)
+        limit = self.cfg.size("message_size_limit")
+        if limit and len(data) > limit:
+            log.cleanup_size_exceeded(queue_id)
+            return Prepared(None, replies.MESSAGE_TOO_BIG)
+        return Prepared(data, replies.queued(queue_id), hold)
+
+    def _checked(self, origin: str) -> bool:
+        """Content checks apply to SMTP, local and re-queued mail; to mail affix makes itself
+        (bounces) only when internal_mail_filter_classes says so (default: never)."""
+        if origin == INTERNAL:
+            return "bounce" in self.cfg.list("internal_mail_filter_classes")
+        return True
+
+    def _hop_check(self, queue_id: str, msg: hdr.Message) -> Reply | None:
+        # cleanup-and-delivery.md §2: counted before header_checks, including smtpd's Received.
+        if hdr.count(msg, "received") >= self.cfg.int("hopcount_limit"):
+            log.cleanup_hopcount_exceeded(queue_id)
+            return replies.TOO_MANY_HOPS
+        return None
+
+    def _add_missing(self, queue_id: str, envelope: Envelope, msg: hdr.Message) -> None:
+        """Postfix adds these only for local submissions or with always_add_missing_headers."""
+        host = self.cfg.get("myhostname")
+        if hdr.find(msg, "message-id") is None:
+            long_ids = self.cfg.bool("enable_long_queue_ids")
+            msg.headers.append(hdr.make("Message-Id",
+                                        hdr.message_id_value(queue_id, host, long_ids)))
+        if hdr.find(msg, "date") is None:
+            msg.headers.append(hdr.make("Date", hdr.rfc2822_date()))
+        if hdr.find(msg, "from") is None:
+            sender = envelope.sender or f"MAILER-DAEMON@{host}"
+            msg.headers.append(hdr.make("From", sender))
+        if not msg.body.startswith(b"\n"):
+            msg.body = b"\n" + msg.body  # keep the header/body separator after added headers
+
+    @staticmethod
+    def _log_ids(queue_id: str, msg: hdr.Message) -> None:
+        found = hdr.find(msg, "message-id")
+        log.cleanup_message_id(queue_id, hdr.value_of(found) if found else "<>")
+        resent = hdr.find(msg, "resent-message-id")
+        if resent is not None:
+            log.cleanup_message_id(queue_id, hdr.value_of(resent), resent=True)
+
+    @staticmethod
+    def _final_envelope(envelope: Envelope, result: CheckResult) -> Envelope:
+        """Apply REDIRECT/BCC and drop duplicate recipients (Postfix duplicate_filter)."""
+        redirect = result.redirect or envelope.redirect
+        rcpts = list(envelope.recipients)
+        if redirect:
+            rcpts = [Recipient(redirect, r.original or r.address) for r in rcpts[:1]]
+        rcpts += [Recipient(b, notify="NEVER") for b in result.bcc]
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for r in rcpts:
+            key = (r.address.lower(), (r.original or r.address).lower())
+            if key not in seen:
+                seen.add(key)
+                unique.append(r)
+        env = Envelope(**{**envelope.__dict__, "recipients": unique, "prepend": []})
+        if result.filter:
+            env.filter = result.filter
+        return env
+
+    def _store(self, qf: QueueFile, prepared: Prepared) -> None:
+        assert prepared.data is not None
+        self.store.write(qf, prepared.data)
+        self.store.commit(qf)
+        if prepared.hold:
+            # The file is committed (the 250 is due); if the queue manager already moved it,
+            # it saw the hold flag and put it in hold itself.
+            with contextlib.suppress(FileNotFoundError):
+                self.store.move(qf.queue_id, "incoming", "hold")
+
+    def _pickup_received(self, queue_id: str, envelope: Envelope) -> bytes:
+        """What pickup prepends to a local submission (it always has a Received header)."""
+        host = self.cfg.get("myhostname")
+        name = self.cfg.get("mail_name")
+        return (f"Received: by {host} ({name}, from userid {os.getuid()})\n"
+                f"\tid {queue_id}; {hdr.rfc2822_date(envelope.arrival or time.time())}\n"
+                ).encode()
+
+    def _wake(self) -> None:
+        if self.notify is not None:
+            self.notify()
+
+
+def _split_prepend(text: str) -> tuple[str, str]:
+    name, _, value = text.partition(":")
+    return name.strip(), value.strip()

@@ -1,0 +1,29 @@
+"""`affix newaliases` (also `affix sendmail -bi`): build every table in alias_database.
+
+Each source (`name: value, value`, aliases(5)) is checked and published as the index
+`hash:` alias_maps entries open (delivery/aliases.py); the first bad line is reported as
+`file:line: problem` and that table is left as it was.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from affix.config.snapshot import load_config
+from affix.delivery.aliases import AliasError, build_alias_table
+from affix.tables.base import TableError
+
+
+def run(ctx, args: list[str]) -> int:
+    cfg = load_config(ctx.config_dir)
+    status = 0
+    for spec in cfg.list("alias_database"):
+        try:
+            build_alias_table(spec)
+        except OSError as e:
+            sys.stderr.write(f"affix newaliases: open {e.filename or spec}: {e.strerror}\n")
+            status = 1
+        except (AliasError, TableError) as e:
+            sys.stderr.write(f"affix newaliases: {e}\n")
+            status = 1
+    return status

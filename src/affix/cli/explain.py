@@ -1,0 +1,58 @@
+"""`affix [-c DIR] explain [-c DIR] --client ADDR [--name NAME] --helo HELO --sender S
+--recipient R [--size N] [--format text|json]`: show how the server would decide this
+transaction: every restriction list, each restriction in order, the table keys and DNS queries
+it consulted, the verdict, the SMTP reply and the mail log line. No mail is sent.
+
+Without --name the client name is looked up in DNS (PTR, then forward confirmation) as smtpd
+does. Exit status: 0 = accepted, 1 = rejected or deferred, 3 = could not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getopt
+import json
+import os
+import sys
+
+from affix.config.errors import ConfigError
+
+USAGE = ("usage: affix explain [-c DIR] --client ADDR [--name NAME] --helo HELO --sender S "
+         "--recipient R [--size N] [--format text|json]")
+CANNOT_RUN = 3
+_LONG = ["client=", "name=", "helo=", "sender=", "recipient=", "size=", "format=", "help"]
+
+
+def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.main
+    try:
+        opts, rest = getopt.gnu_getopt(args, "c:", _LONG)
+    except getopt.GetoptError as e:
+        sys.stderr.write(f"affix explain: {e}\n{USAGE}\n")
+        return CANNOT_RUN
+    flags = dict(opts)
+    if "--help" in flags:
+        sys.stdout.write(USAGE + "\n")
+        return 0
+    missing = [o for o in ("--client", "--helo", "--sender", "--recipient") if o not in flags]
+    fmt = flags.get("--format", "text")
+    size = flags.get("--size")
+    if rest or missing or fmt not in ("text", "json") or (size and not size.isdigit()):
+        why = f"missing {', '.join(missing)}" if missing else "bad arguments"
+        sys.stderr.write(f"affix explain: {why}\n{USAGE}\n")
+        return CANNOT_RUN
+    from affix.doctor.explain import Request, explain, format_text
+
+    req = Request(flags["--client"], flags["--helo"], flags["--sender"], flags["--recipient"],
+                  flags.get("--name"), int(size) if size else None)
+    config_dir = os.path.abspath(flags["-c"]) if "-c" in flags else ctx.config_dir
+    try:
+        result = asyncio.run(explain(config_dir, req))
+    except ConfigError as e:
+        sys.stderr.write(f"affix explain: fatal: {e}\n")
+        return CANNOT_RUN
+    if fmt == "json":
+        json.dump(result.as_dict(), sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_text(result))
+    return 1 if result.rejected else 0

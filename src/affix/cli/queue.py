@@ -1,0 +1,255 @@
+"""`affix queue` (mailq / postsuper / postcat) and `affix flush` (postqueue -f).
+
+  affix queue [list]                 the queue in mailq's format
+  affix queue show ID                envelope and content of one message
+  affix queue delete ID...|ALL [Q]   postsuper -d
+  affix queue hold ID...|ALL [Q]     postsuper -h
+  affix queue release ID...|ALL      postsuper -H
+  affix queue requeue ID...|ALL [Q]  postsuper -r (the message gets a new queue id)
+  affix queue expire ID...|ALL [Q]   postsuper -e (returned to the sender at the next attempt)
+  affix flush                        attempt delivery of all deferred mail now
+
+The tools act on the queue files directly (the running server need not be up); `flush` also
+pokes a running server with SIGUSR1 (pid file DATA_DIR/affix.pid).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from affix import log
+from affix.cleanup.service import REQUEUE, Cleanup
+from affix.config.snapshot import Config, load_config
+from affix.queue import qfile
+from affix.queue.envelope import Envelope
+from affix.queue.store import QueueStore
+
+DEFAULT_QUEUES = ("hold", "incoming", "active", "deferred")  # postsuper's default set
+LIST_QUEUES = ("incoming", "active", "deferred", "hold")
+PID_FILE = "affix.pid"
+
+USAGE = ("usage: affix queue [list | show ID | delete|hold|release|requeue|expire ID...|ALL "
+         "[queue]]\n       affix flush\n")
+
+
+def run(ctx, args: list[str]) -> int:
+    cfg = load_config(ctx.config_dir)
+    store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
+    if ctx.verb == "flush":
+        return flush(cfg, store)
+    if not args or args[0] == "list":
+        sys.stdout.write(listing(store, cfg.bool("enable_long_queue_ids")))
+        return 0
+    command, rest = args[0], args[1:]
+    if command == "show" and len(rest) == 1:
+        return show(store, rest[0])
+    if command in _ACTIONS and rest:
+        setup_log(cfg)
+        return _bulk(cfg, store, command, rest)
+    sys.stderr.write(USAGE)
+    return 2
+
+
+def setup_log(cfg: Config) -> None:
+    """Queue tool (and sendmail) events go to the same mail log as the server's
+    (maillog_file or DATA_DIR)."""
+    path = cfg.get("maillog_file") or os.path.join(cfg.get("data_directory"), "maillog")
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "a"):
+            pass
+    except OSError:
+        return
+    log.set_log(log.MailLog(syslog_name=cfg.get("syslog_name"),
+                            hostname=cfg.get("myhostname"), path=path))
+
+
+# --- listing (mailq) ---------------------------------------------------------------------------
+
+def listing(store: QueueStore, long_ids: bool) -> str:
+    blocks, total, count = [], 0, 0
+    for queue in LIST_QUEUES:
+        for qid in sorted(store.iterate(queue)):
+            try:
+                msg = store.read(queue, qid)
+            except (OSError, qfile.QueueFileError):
+                continue
+            size = msg.size + msg.content.count(b"\n")
+            blocks.append(_entry(store, queue, msg, size, long_ids))
+            total += size
+            count += 1
+    if not count:
+        return "Mail queue is empty\n"
+    if long_ids:
+        head = "----Queue ID----- --Size-- ---Arrival Time---- --Sender/Recipient------\n"
+    else:
+        head = "-Queue ID-  --Size-- ----Arrival Time---- -Sender/Recipient-------\n"
+    plural = "Request" if count == 1 else "Requests"
+    return head + "".join(blocks) + f"-- {total // 1024} Kbytes in {count} {plural}.\n"
+
+
+def _entry(store: QueueStore, queue: str, msg: qfile.QueuedMessage, size: int,
+           long_ids: bool) -> str:
+    mark = {"active": "*", "hold": "!"}.get(queue, "")
+    if msg.force_expired:
+        mark = "#"
+    stamp = time.asctime(time.localtime(msg.envelope.arrival))
+    sender = msg.envelope.sender or "MAILER-DAEMON"
+    if long_ids:
+        line = f"{msg.queue_id + mark:<17s} {size:8d} {stamp:19.19s} {sender}\n"
+    else:
+        line = f"{msg.queue_id + mark:<11s} {size:7d} {stamp:20.20s} {sender}\n"
+    reasons = {f[0]: f[3] for f in store.read_log("defer", msg.queue_id) if len(f) > 3}
+    out, last = [line], None
+    for i in msg.pending():
+        rcpt = msg.envelope.recipients[i].address
+        reason = reasons.get(rcpt)
+        if reason != last and (reason or last):
+            text = reason or "reason unavailable"
+            out.append(" " * max(0, 76 - len(text)) + f"({text})\n")
+        last = reason
+        out.append(" " * 41 + rcpt + "\n")
+    return "".join(out) + "\n"
+
+
+# --- show (postcat) ------------------------------------------------------------------------------
+
+def show(store: QueueStore, qid: str) -> int:
+    queue = store.find(qid)
+    if queue is None:
+        sys.stderr.write(f"affix queue: {qid}: no such message in the queue\n")
+        return 1
+    try:
+        msg = store.read(queue, qid)
+    except qfile.QueueFileError as e:
+        sys.stderr.write(f"affix queue: {e}\n")
+        return 1
+    env = msg.envelope
+    out = [f"*** ENVELOPE RECORDS {queue}/{qid} ***\n",
+           f"message_arrival_time: {time.asctime(time.localtime(env.arrival))}\n",
+           f"sender: {env.sender}\n"]
+    for name in ("client_name", "client_addr", "helo", "protocol", "sasl_username"):
+        if getattr(env, name):
+            out.append(f"{name}: {getattr(env, name)}\n")
+    for r, st in zip(env.recipients, msg.statuses, strict=True):
+        state = {b"D": " (delivered)", b"B": " (bounced)"}.get(st, "")
+        orig = f" (original: {r.original})" if r.original else ""
+        out.append(f"recipient: {r.address}{orig}{state}\n")
+    out.append("*** MESSAGE CONTENTS ***\n")
+    sys.stdout.write("".join(out))
+    sys.stdout.flush()
+    sys.stdout.buffer.write(msg.content)
+    sys.stdout.write("*** END OF MESSAGE ***\n")
+    return 0
+
+
+# --- postsuper-style actions ---------------------------------------------------------------------
+
+def _delete(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
+    if store.delete(queue, qid):
+        log.postsuper_event(qid, "removed")
+        return True
+    return False
+
+
+def _hold(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
+    if queue == "hold":
+        return False
+    store.move(qid, queue, "hold")
+    log.postsuper_event(qid, "placed on hold")
+    return True
+
+
+def _release(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
+    if queue != "hold":
+        return False
+    store.move(qid, "hold", "deferred", mtime=time.time())
+    log.postsuper_event(qid, "released from hold")
+    return True
+
+
+def _requeue(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
+    """Run the message through cleanup again, under a new id, with its pending recipients."""
+    msg = store.read(queue, qid)
+    pending = [msg.envelope.recipients[i] for i in msg.pending()]
+    if not pending:
+        return False
+    env = Envelope(**{**msg.envelope.__dict__, "recipients": pending, "prepend": []})
+    Cleanup(cfg, store).submit_sync(env, msg.content, REQUEUE)
+    store.delete(queue, qid)
+    log.postsuper_event(qid, "requeued")
+    return True
+
+
+def _expire(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
+    msg = store.read(queue, qid, header_only=True)
+    store.set_flag(queue, msg, qfile.FLAG_EXPIRE, "E")
+    return True
+
+
+_ACTIONS: dict[str, tuple[Callable[[Config, QueueStore, str, str], bool], str,
+                          tuple[str, ...]]] = {
+    "delete": (_delete, "Deleted", DEFAULT_QUEUES),
+    "hold": (_hold, "Placed on hold", ("incoming", "active", "deferred")),
+    "release": (_release, "Released from hold", ("hold",)),
+    "requeue": (_requeue, "Requeued", DEFAULT_QUEUES),
+    "expire": (_expire, "Force-expired", DEFAULT_QUEUES),
+}
+
+
+def _bulk(cfg: Config, store: QueueStore, command: str, args: list[str]) -> int:
+    action, summary, queues = _ACTIONS[command]
+    if args[0] == "ALL":  # postsuper: the word ALL must be upper case
+        if len(args) > 1:
+            queues = tuple(q for q in args[1:] if q in queues or q == "corrupt")
+        targets = [(q, qid) for q in queues for qid in list(store.iterate(q))]
+    else:
+        targets = []
+        for qid in args:
+            queue = store.find(qid, queues)
+            if queue is None:
+                sys.stderr.write(f"affix queue: {qid}: no such message in the "
+                                 f"{' or '.join(queues)} queue\n")
+            else:
+                targets.append((queue, qid))
+    done = 0
+    for queue, qid in targets:
+        with contextlib.suppress(FileNotFoundError, qfile.QueueFileError):
+            done += bool(action(cfg, store, queue, qid))
+    if done:
+        text = f"{summary}: {done} message{'s' if done != 1 else ''}"
+        log.postsuper_summary(text)
+        sys.stderr.write(f"postsuper: {text}\n")
+    if done and command in ("release", "requeue"):
+        poke_server(cfg)
+    return 0 if done or args[0] == "ALL" else 1
+
+
+# --- flush -------------------------------------------------------------------------------------
+
+def flush(cfg: Config, store: QueueStore) -> int:
+    """Make every deferred message due now, then tell a running server to look (SIGUSR1)."""
+    now = time.time()
+    for qid in list(store.iterate("deferred")):
+        with contextlib.suppress(FileNotFoundError):
+            store.set_next_attempt("deferred", qid, now)
+    poke_server(cfg)
+    return 0
+
+
+def poke_server(cfg: Config) -> bool:
+    """Tell a running server's queue manager to look at the queue now (SIGUSR1 to the pid in
+    DATA_DIR/affix.pid); False when no server is running."""
+    path = os.path.join(cfg.get("data_directory"), PID_FILE)
+    try:
+        with open(path) as f:
+            pid = int(f.read().split()[0])
+        os.kill(pid, signal.SIGUSR1)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True

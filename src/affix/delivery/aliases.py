@@ -1,0 +1,73 @@
+"""The aliases(5) format: `name: value, value` sources, and the values of an alias.
+
+Building (newaliases) stores each value as written after the colon (continuation lines
+joined), as postalias does; it is split into single deliveries only when local(8) uses it,
+by split_alias_values() -- the one place that knows the quoting rules. The index is the
+tables area's NAME.lmdb, so `hash:/etc/aliases` in alias_maps opens what newaliases built.
+"""
+
+from __future__ import annotations
+
+import os
+
+from affix.config.maincf import logical_lines
+
+_INDEXED = ("hash", "btree", "lmdb")
+
+
+class AliasError(Exception):
+    """An alias source cannot be built; str() is `file:line: problem`."""
+
+
+def parse_alias_source(text: str, where: str = "aliases") -> dict[str, str]:
+    """name (lowercased, quotes removed) -> value. `#` lines are comments, lines starting with
+    white space continue the previous entry, and the first entry for a name wins."""
+    out: dict[str, str] = {}
+    for ll in logical_lines(text):
+        name, colon, value = ll.text.partition(":")
+        if not colon or not name.strip():
+            raise AliasError(f"{where}:{ll.line}: missing colon in alias entry")
+        value = value.strip()
+        if not value:
+            raise AliasError(f"{where}:{ll.line}: missing value in alias entry")
+        out.setdefault(name.strip().strip('"').lower(), value)
+    return out
+
+
+def split_alias_values(text: str) -> list[str]:
+    """aliases(5): values are separated by commas outside double quotes; the quotes around a
+    value (`"|command with, commas"`) are removed."""
+    values, buf, quoted = [], [], False
+    for c in text:
+        if c == '"':
+            quoted = not quoted
+            continue
+        if c == "," and not quoted:
+            values.append("".join(buf).strip())
+            buf = []
+        else:
+            buf.append(c)
+    values.append("".join(buf).strip())
+    return [v for v in values if v]
+
+
+def build_alias_table(spec: str) -> None:
+    """Build one alias_database entry (`hash:/etc/aliases`) from its source file.
+
+    Raises AliasError for a bad line, OSError when the source cannot be read, TableError when
+    the index cannot be written. Types without an index (texthash, ...) read the source
+    itself: there is nothing to build, but the source is still checked.
+    """
+    kind, _, path = spec.partition(":")
+    if not path:
+        raise AliasError(f"bad table name {spec!r}: use type:name")
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        aliases = parse_alias_source(f.read(), path)
+    if kind.lower() not in _INDEXED:
+        return
+    from affix.tables.compile import write_index
+    from affix.tables.indexed import index_path
+
+    # postalias: a new index gets the source's group/other read bits
+    mode = 0o600 | (os.stat(path).st_mode & 0o044)
+    write_index(index_path(path), aliases, new_mode=mode)

@@ -1,0 +1,116 @@
+"""Delivery status notifications (RFC 3464) sent back to the envelope sender.
+
+A notice is a multipart/report (RFC 6522) with three parts: a human-readable explanation, a
+message/delivery-status part, and the original message (message/rfc822), or only its headers
+(text/rfc822-headers) when it is larger than bounce_size_limit. The notice has the null sender,
+so it can never cause another notice (RFC 3461 4.3 / RFC 5321 4.5.5).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from affix.cleanup import headers as hdr
+from affix.config.snapshot import Config
+from affix.queue.envelope import Envelope, Recipient
+
+
+@dataclass(frozen=True)
+class Failure:
+    recipient: str
+    original: str
+    status: str  # X.Y.Z
+    reason: str
+    relay: str = ""
+
+
+FAILED, DELAYED = "failed", "delayed"
+
+_SUBJECTS = {FAILED: "Undelivered Mail Returned to Sender",
+             DELAYED: "Delayed Mail (still being retried)"}
+
+
+def _explanation(kind: str, host: str, failures: list[Failure], delay_hours: float) -> str:
+    # affix's own wording (Postfix's template text is not reused).
+    if kind == DELAYED:
+        head = (f"This is an automatic message from the mail server {host}.\n\n"
+                f"Your message has not been delivered yet, after about {delay_hours:g} hours.\n"
+                "Delivery will be retried; you do not need to send it again.\n"
+                "The recipients still waiting are listed below.\n")
+    else:
+        head = (f"This is an automatic message from the mail server {host}.\n\n"
+                "Your message could not be delivered to one or more recipients.\n"
+                "The reasons are listed below; the message is attached.\n")
+    lines = [f"<{f.recipient}>: {f.reason}" for f in failures]
+    return head + "\n" + "\n".join(lines) + "\n"
+
+
+def _status_part(cfg: Config, queue_id: str, envelope: Envelope, failures: list[Failure],
+                 kind: str) -> str:
+    host = cfg.get("myhostname")
+    out = [f"Reporting-MTA: dns; {host}", f"X-Postfix-Queue-ID: {queue_id}",
+           f"X-Postfix-Sender: rfc822; {envelope.sender}",
+           f"Arrival-Date: {hdr.rfc2822_date(envelope.arrival)}", ""]
+    for f in failures:
+        out.append(f"Final-Recipient: rfc822; {f.recipient}")
+        if f.original and f.original.lower() != f.recipient.lower():
+            out.append(f"Original-Recipient: rfc822;{f.original}")
+        out.append(f"Action: {kind}")
+        out.append(f"Status: {f.status}")
+        if f.relay and f.relay not in ("local", "none", "virtual"):
+            out.append(f"Remote-MTA: dns; {f.relay}")
+        out.append(f"Diagnostic-Code: X-Postfix; {f.reason}")
+        out.append("")
+    return "\n".join(out)
+
+
+def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
+                 failures: list[Failure], kind: str = FAILED,
+                 now: float | None = None) -> tuple[Envelope, bytes]:
+    """The envelope and content of a notice about `failures` to envelope.sender."""
+    now = time.time() if now is None else now
+    host = cfg.get("myhostname")
+    boundary = f"{queue_id}.{int(now)}/{host}"
+    returned, ctype = content, "message/rfc822"
+    # Only the headers when the original is large, so that the notice itself stays within
+    # message_size_limit (a notice cleanup refuses would leave the message stuck in the queue).
+    room = cfg.size("message_size_limit") - 8192
+    if kind == DELAYED or len(content) > cfg.size("bounce_size_limit") or (
+            cfg.size("message_size_limit") and len(content) > room):
+        msg = hdr.split(content)
+        returned, ctype = b"".join(msg.headers), "text/rfc822-headers"
+    delay_hours = (now - envelope.arrival) / 3600
+    head = "".join([
+        f"From: Mail Delivery System <MAILER-DAEMON@{host}>\n",
+        f"Subject: {_SUBJECTS[kind]}\n",
+        f"To: {envelope.sender}\n",
+        "Auto-Submitted: auto-replied\n",
+        "MIME-Version: 1.0\n",
+        "Content-Type: multipart/report; report-type=delivery-status;\n",
+        f'\tboundary="{boundary}"\n',
+        "Content-Transfer-Encoding: 8bit\n",
+        f"Date: {hdr.rfc2822_date(now)}\n",
+        "\n",
+        "This is a MIME-encapsulated message.\n\n",
+        f"--{boundary}\n",
+        "Content-Description: Notification\n",
+        "Content-Type: text/plain; charset=us-ascii\n\n",
+        _explanation(kind, host, failures, delay_hours), "\n",
+        f"--{boundary}\n",
+        "Content-Description: Delivery report\n",
+        "Content-Type: message/delivery-status\n\n",
+        _status_part(cfg, queue_id, envelope, failures, "delayed" if kind == DELAYED
+                     else "failed"), "\n",
+        f"--{boundary}\n",
+        "Content-Description: " + ("Undelivered Message" if ctype == "message/rfc822"
+                                   else "Message Headers") + "\n",
+        f"Content-Type: {ctype}\n",
+        "Content-Transfer-Encoding: 8bit\n\n",
+    ]).encode("utf-8", "surrogateescape")
+    if not returned.endswith(b"\n"):
+        returned += b"\n"
+    tail = f"\n--{boundary}--\n".encode()
+    notice = Envelope(sender="", recipients=[Recipient(envelope.sender)], arrival=now,
+                      protocol="local")
+    return notice, head + returned + tail

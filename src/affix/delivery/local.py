@@ -1,0 +1,359 @@
+"""local(8): delivery for domains in mydestination (cleanup-and-delivery.md §3).
+
+Order per recipient: Delivered-To loop check, alias_maps (`user+ext`, then `user`), ~/.forward,
+then the mailbox (mailbox_command, home_mailbox, or mail_spool_directory; Maildir when the path
+ends in `/`). An alias or .forward that names other addresses re-submits the message through
+cleanup with those recipients (`forwarded as NEWQID`), as Postfix does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import pwd
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from affix import log
+from affix.cleanup import headers as hdr
+from affix.config.snapshot import Config
+from affix.delivery import mailbox, privs
+from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
+from affix.delivery.aliases import split_alias_values
+from affix.delivery.command import command_env, run_command
+from affix.delivery.maps import DeliveryMaps
+from affix.queue.envelope import Envelope, Recipient
+from affix.tables.base import TableError
+
+Submit = Callable[[Envelope, bytes], str]  # cleanup.submit_sync: returns the new queue id
+_MAX_DEPTH = 100  # :include: nesting, as Postfix limits alias expansion depth
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    req: DeliveryRequest
+    rcpt: str
+    orig: str
+    extension: str = ""
+
+    def outcome(self, dsn: str, text: str) -> Outcome:
+        return outcome_for(self.rcpt, dsn, text, "local", self.orig)
+
+
+def split_address(address: str) -> tuple[str, str]:
+    local, at, domain = address.rpartition("@")
+    return (local, domain.lower()) if at else (address, "")
+
+
+class LocalAgent:
+    name = "local"
+
+    def __init__(self, cfg: Config, submit: Submit | None = None,
+                 maps: DeliveryMaps | None = None):
+        self.cfg = cfg
+        self.submit = submit
+        self.maps = maps if maps is not None else DeliveryMaps(cfg)
+        self._reported = False
+
+    def destination(self, recipient: str) -> str:
+        return split_address(recipient)[0].lower()
+
+    def concurrency(self) -> int:
+        return max(1, self.cfg.int("local_destination_concurrency_limit"))
+
+    async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
+        return await asyncio.to_thread(self.deliver_sync, request)
+
+    def config_error(self) -> str | None:
+        """local(8)'s start-up checks (cleanup-and-delivery.md §4), which postconf does not make."""
+        mailbox_limit = self.cfg.size("mailbox_size_limit")
+        message_limit = self.cfg.size("message_size_limit")
+        if mailbox_limit and not message_limit:
+            return "mailbox_size_limit is limited but message_size_limit is unlimited"
+        if mailbox_limit and mailbox_limit < message_limit:
+            return "mailbox_size_limit is smaller than message_size_limit"
+        return None
+
+    def deliver_sync(self, request: DeliveryRequest) -> list[Outcome]:
+        r = request.recipient
+        ctx = _Ctx(request, r.address, r.original or r.address)
+        problem = self.config_error()
+        if problem:
+            # local cannot start: the mail stays queued until the admin fixes main.cf
+            if not self._reported:
+                log.fatal("local", f"configuration error: {problem}")
+                self._reported = True
+            return [ctx.outcome("4.3.5", "mail system configuration error")]
+        if self._looped(request.content, r.address):
+            # local(8)'s own loop check, independent of the hop count (§2)
+            return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
+        try:
+            return self._resolve(ctx)
+        except TableError as e:  # e.g. mydestination names a table that cannot be read
+            log.warning("local", str(e))
+            return [ctx.outcome("4.3.0", "table lookup problem")]
+
+    # --- resolution --------------------------------------------------------------------------
+    def _split_ext(self, local: str) -> tuple[str, str]:
+        for delim in self.cfg.get("recipient_delimiter"):
+            user, found, ext = local.partition(delim)
+            if found and user:
+                return user, ext
+        return local, ""
+
+    def _resolve(self, ctx: _Ctx) -> list[Outcome]:
+        local = split_address(ctx.rcpt)[0].lower()
+        user, ext = self._split_ext(local)
+        ctx = replace(ctx, extension=ext)
+        for key in [local, user] if ext else [local]:
+            try:
+                value = self.maps.lookup("alias_maps", key)
+            except TableError as e:
+                log.warning("local", str(e))
+                return [ctx.outcome("4.3.0", "alias database unavailable")]
+            if value is not None:
+                return self._expand(ctx, key, split_alias_values(value), "alias",
+                                    self._alias_privs(), 0)
+        try:
+            pw = pwd.getpwnam(user)
+        except KeyError:
+            return [self._unknown(ctx, user)]
+        forward = self._read_forward(pw, ext)
+        if forward:
+            return self._expand(ctx, user, forward, "forward", privs.from_passwd(pw), 0)
+        return [self._mailbox(ctx, pw)]
+
+    def _unknown(self, ctx: _Ctx, user: str) -> Outcome:
+        relay = self.cfg.get("luser_relay")
+        if relay:
+            target = relay.replace("$user", user).replace("${user}", user)
+            return self._forward(ctx, user, [target])
+        return ctx.outcome("5.1.1", f'unknown user: "{user}"')
+
+    def _expand(self, ctx: _Ctx, key: str, values: list[str], kind: str, who: privs.Privs,
+                depth: int) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        addresses: list[str] = []
+        for value in values:
+            if value.startswith("|"):
+                outcomes.append(self._command(ctx, value[1:], kind, who))
+            elif value.lower().startswith(":include:"):
+                outcomes += self._include(ctx, key, value[9:].strip(), who, depth)
+            elif value.startswith("/"):
+                outcomes.append(self._file(ctx, value, kind, who))
+            elif self._is_self(value, key):
+                outcomes.append(self._own_mailbox(ctx, value.lstrip("\\")))
+            else:
+                addresses.append(value)
+        if addresses:
+            outcomes.append(self._forward(ctx, key, addresses))
+        return outcomes or [ctx.outcome("5.1.1", f'unknown user: "{key}"')]
+
+    def _is_self(self, value: str, key: str) -> bool:
+        """`\\user`, or an alias naming itself, means that user's own mailbox."""
+        if value.startswith("\\"):
+            return True
+        local, domain = split_address(value)
+        return local.lower() == key and (not domain or self._is_local_domain(domain))
+
+    def _is_local_domain(self, domain: str) -> bool:
+        return self.maps.domain_in("mydestination", domain)
+
+    def _own_mailbox(self, ctx: _Ctx, user: str) -> Outcome:
+        user = split_address(user)[0].lower()
+        try:
+            return self._mailbox(ctx, pwd.getpwnam(user))
+        except KeyError:
+            return ctx.outcome("5.1.1", f'unknown user: "{user}"')
+
+    def _include(self, ctx: _Ctx, key: str, path: str, who: privs.Privs,
+                 depth: int) -> list[Outcome]:
+        if depth >= _MAX_DEPTH:
+            return [ctx.outcome("5.4.6", f"mail forwarding loop for {ctx.rcpt}")]
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as e:
+            return [ctx.outcome("4.3.0", f"cannot open include file {path}: {e.strerror}")]
+        values = []
+        for line in text.splitlines():
+            if line.strip() and not line.lstrip().startswith("#"):
+                values += split_alias_values(line)
+        return self._expand(ctx, key, values, "include", who, depth + 1)
+
+    def _alias_privs(self) -> privs.Privs:
+        """Commands and files from aliases run as the database owner, or default_privs."""
+        for spec in self.cfg.list("alias_maps"):
+            path = spec.partition(":")[2]
+            try:
+                uid = os.stat(path).st_uid
+            except OSError:
+                continue
+            if uid != 0:
+                try:
+                    return privs.from_passwd(pwd.getpwuid(uid))
+                except KeyError:
+                    break
+            break
+        return privs.default_privs(self.cfg.get("default_privs"))
+
+    def _read_forward(self, pw: pwd.struct_passwd, ext: str) -> list[str]:
+        values = {"home": pw.pw_dir, "user": pw.pw_name, "extension": ext,
+                  "recipient_delimiter": self.cfg.get("recipient_delimiter")[:1] if ext else ""}
+        for template in _split(self.cfg.raw("forward_path") or ""):
+            # $home, $user, ${recipient_delimiter}, ${extension} (empty without an extension)
+            path = re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), template)
+            text = _read_owned(path, pw.pw_uid)
+            if text is not None:
+                vals = []
+                for line in text.splitlines():
+                    if line.strip() and not line.lstrip().startswith("#"):
+                        vals += split_alias_values(line)
+                return vals
+        return []
+
+    # --- final deliveries --------------------------------------------------------------------
+    def _headers(self, ctx: _Ctx, delivered: bool) -> bytes:
+        orig = ctx.orig if self.cfg.bool("enable_original_recipient") else None
+        return mailbox.delivery_headers(ctx.req.envelope.sender, orig,
+                                        ctx.rcpt if delivered else None)
+
+    def _mailbox(self, ctx: _Ctx, pw: pwd.struct_passwd) -> Outcome:
+        who = privs.from_passwd(pw)
+        if self.cfg.get("mailbox_command"):
+            return self._command(ctx, self.cfg.get("mailbox_command"), "mailbox", who)
+        home_mailbox = self.cfg.get("home_mailbox")
+        spool = self.cfg.get("mail_spool_directory")
+        if home_mailbox:
+            path, in_home = os.path.join(pw.pw_dir, home_mailbox), True
+        else:
+            path = os.path.join(spool.rstrip("/"), pw.pw_name) + ("/" if spool.endswith("/")
+                                                                  else "")
+            in_home = False
+        return self._write(ctx, path, self._headers(ctx, True), who, in_home, pw.pw_name,
+                           "mailbox")
+
+    def _write(self, ctx: _Ctx, path: str, headers: bytes, who: privs.Privs, in_home: bool,
+               user: str, what: str) -> Outcome:
+        limit = self.cfg.size("mailbox_size_limit")
+        runner = who if in_home else privs.current()
+        owner = None if in_home else privs.owner_for(who)
+        content = ctx.req.content
+        if path.endswith("/"):
+            try:
+                privs.run_file_op(runner, "maildir", path, headers + content, limit=limit,
+                                  owner=owner)
+            except OSError as e:
+                return self._maildir_error(ctx, path, e)
+            return ctx.outcome("2.0.0", "delivered to maildir" if what == "mailbox"
+                               else f"delivered to file: {path}")
+        record = mailbox.mbox_record(ctx.req.envelope.sender, headers, content)
+        strict = (who.uid if os.geteuid() == 0 else os.geteuid()) \
+            if self.cfg.bool("strict_mailbox_ownership") and what == "mailbox" else None
+        try:
+            privs.run_file_op(runner, "mbox", path, record, limit=limit, owner=owner,
+                              strict_uid=strict, locks=self.cfg.list("mailbox_delivery_lock"),
+                              attempts=self.cfg.int("deliver_lock_attempts"),
+                              delay=self.cfg.time("deliver_lock_delay"),
+                              stale=self.cfg.time("stale_lock_time"))
+        except (OSError, mailbox.LockError) as e:
+            return self._mbox_error(ctx, path, user, e, what)
+        return ctx.outcome("2.0.0", "delivered to mailbox" if what == "mailbox"
+                           else f"delivered to file: {path}")
+
+    @staticmethod
+    def _mbox_error(ctx: _Ctx, path: str, user: str, e: Exception, what: str) -> Outcome:
+        head = (f"cannot update mailbox {path} for user {user}." if what == "mailbox"
+                else f"cannot append message to file {path}:")
+        if isinstance(e, mailbox.LockError):
+            return ctx.outcome("4.2.0", f"{head} {e}")
+        assert isinstance(e, OSError)
+        if e.strerror == mailbox.NOT_OWNED:
+            return ctx.outcome("4.2.0", f"destination {path} is not owned by recipient")
+        if e.errno in (errno.EFBIG, errno.EDQUOT):
+            # cleanup-and-delivery.md §4: a bounce (5.2.2), not a deferral
+            return ctx.outcome("5.2.2", f"{head} error writing message: {os.strerror(e.errno)}")
+        return ctx.outcome("4.3.0" if e.errno == errno.ENOSPC else "4.2.0",
+                           f"{head} cannot open file: {e.strerror}")
+
+    @staticmethod
+    def _maildir_error(ctx: _Ctx, path: str, e: OSError) -> Outcome:
+        if e.errno in (errno.EFBIG, errno.EDQUOT):
+            return ctx.outcome("5.2.2", f"maildir delivery failed: error writing message: "
+                                        f"{os.strerror(e.errno)}")
+        return ctx.outcome("4.3.0" if e.errno == errno.ENOSPC else "4.2.0",
+                           f"maildir delivery failed: create maildir file {path}: {e.strerror}")
+
+    def _file(self, ctx: _Ctx, path: str, kind: str, who: privs.Privs) -> Outcome:
+        if kind not in self.cfg.list("allow_mail_to_files"):
+            return ctx.outcome("5.7.1", "mail to file is restricted")
+        delivered = "file" in self.cfg.list("prepend_delivered_header")
+        return self._write(ctx, path, self._headers(ctx, delivered), who, True, who.name, "file")
+
+    def _command(self, ctx: _Ctx, command: str, kind: str, who: privs.Privs) -> Outcome:
+        if kind != "mailbox" and kind not in self.cfg.list("allow_mail_to_commands"):
+            return ctx.outcome("5.7.1", "mail to command is restricted")
+        env_ = ctx.req.envelope
+        delivered = kind == "mailbox" or "command" in self.cfg.list("prepend_delivered_header")
+        data = (mailbox.from_line(env_.sender) + self._headers(ctx, delivered)
+                + ctx.req.content)
+        env = command_env(who, env_.sender, ctx.rcpt, ctx.orig, ctx.extension)
+        dsn, text = run_command(who, command, data, env,
+                                timeout=self.cfg.time("command_time_limit"),
+                                size_limit=self.cfg.size("mailbox_size_limit"),
+                                shell=self.cfg.get("local_command_shell"))
+        return ctx.outcome(dsn, text)
+
+    def _forward(self, ctx: _Ctx, key: str, addresses: list[str]) -> Outcome:
+        if self.submit is None:
+            return ctx.outcome("4.3.0", "forwarding is not available")
+        origin = self.cfg.get("myorigin")
+        env = ctx.req.envelope
+        sender = env.sender
+        if sender and self.cfg.bool("owner_request_special"):
+            try:
+                if self.maps.lookup("alias_maps", f"owner-{key}"):
+                    sender = f"owner-{key}@{origin}"
+            except TableError as e:
+                log.warning("local", str(e))
+                return ctx.outcome("4.3.0", "alias database unavailable")
+        rcpts = [Recipient(a if "@" in a else f"{a}@{origin}", ctx.orig) for a in addresses]
+        new_env = Envelope(sender=sender, recipients=rcpts, arrival=env.arrival,
+                           protocol=env.protocol, client_name=env.client_name,
+                           client_addr=env.client_addr, helo=env.helo)
+        content = ctx.req.content
+        if "forward" in self.cfg.list("prepend_delivered_header"):
+            content = hdr.make("Delivered-To", ctx.rcpt) + content
+        try:
+            new_id = self.submit(new_env, content)
+        except Exception as e:  # SubmitError (a reject) or a queue write error
+            reply = getattr(e, "reply", None)
+            dsn = reply.dsn if reply is not None and reply.dsn else "4.3.0"
+            return ctx.outcome(dsn, f"cannot forward message: {e}")
+        return ctx.outcome("2.0.0", f"forwarded as {new_id}")
+
+    @staticmethod
+    def _looped(content: bytes, address: str) -> bool:
+        msg = hdr.split(content)
+        wanted = address.lower()
+        return any(hdr.name_of(h) == "delivered-to" and hdr.value_of(h).lower() == wanted
+                   for h in msg.headers)
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in re.split(r"[,\s]+", value) if v.strip()]
+
+
+def _read_owned(path: str, uid: int) -> str | None:
+    """A .forward file owned by the user (or root), read without following a symlink."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, encoding="utf-8", errors="surrogateescape") as f:
+        st = os.fstat(f.fileno())
+        if st.st_uid not in (uid, 0):
+            return None
+        return f.read()

@@ -1,0 +1,203 @@
+"""Writing one message into an mbox file or a Maildir (cleanup-and-delivery.md §3).
+
+These functions do the file work only; local.py decides where and as whom. Every path is opened
+without following symbolic links (O_NOFOLLOW / O_EXCL, directory-relative for Maildir), so a
+user who controls a directory cannot point a delivery made with more privileges elsewhere.
+mailbox_size_limit is enforced as Postfix's RLIMIT_FSIZE would: a write that would make the
+file larger than the limit fails with EFBIG, and an mbox is truncated back to its old length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import socket
+import stat
+import time
+
+_MAILDIR_SUBDIRS = ("tmp", "new", "cur")
+NOT_OWNED = "not owned by recipient"  # strerror of the strict_mailbox_ownership refusal
+
+
+class LockError(Exception):
+    """The mailbox lock could not be taken in deliver_lock_attempts tries."""
+
+
+# --- the delivered bytes -----------------------------------------------------------------------
+
+def delivery_headers(sender: str, orig_to: str | None, delivered_to: str | None) -> bytes:
+    """Return-Path, X-Original-To (when known and enabled) and Delivered-To, in that order."""
+    lines = [f"Return-Path: <{sender}>\n"]
+    if orig_to:
+        lines.append(f"X-Original-To: {orig_to}\n")
+    if delivered_to:
+        lines.append(f"Delivered-To: {delivered_to}\n")
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+def from_line(sender: str, when: float | None = None) -> bytes:
+    """`From SENDER  Www Mmm dd hh:mm:ss yyyy` (asctime, local time); <> is MAILER-DAEMON."""
+    stamp = time.asctime(time.localtime(time.time() if when is None else when))
+    return f"From {sender or 'MAILER-DAEMON'}  {stamp}\n".encode("utf-8", "surrogateescape")
+
+
+def quote_from(content: bytes) -> bytes:
+    """Prefix `>` to every line that starts exactly with `From ` (single-level quoting)."""
+    if content.startswith(b"From "):
+        content = b">" + content
+    return content.replace(b"\nFrom ", b"\n>From ")
+
+
+def mbox_record(sender: str, headers: bytes, content: bytes, when: float | None = None) -> bytes:
+    body = quote_from(headers + content)
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    return from_line(sender, when) + body + b"\n"
+
+
+# --- mbox ------------------------------------------------------------------------------------
+
+def _dotlock(path: str, attempts: int, delay: float, stale: float) -> str:
+    lock = path + ".lock"
+    for attempt in range(max(1, attempts)):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            return lock
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - os.lstat(lock).st_mtime > stale:
+                    os.unlink(lock)  # stale_lock_time: a crashed writer's lock
+                    continue
+        if attempt + 1 < attempts:
+            time.sleep(delay)
+    raise LockError("unable to create lock file " + lock + ": File exists")
+
+
+def _fcntl_lock(fd: int, attempts: int, delay: float) -> None:
+    for attempt in range(max(1, attempts)):
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except (BlockingIOError, PermissionError):
+            if attempt + 1 < attempts:
+                time.sleep(delay)
+    raise LockError("unable to lock for exclusive access: Resource temporarily unavailable")
+
+
+def open_mbox(path: str, owner: tuple[int, int] | None, strict_uid: int | None) -> int:
+    """Open (creating mode 0600) for append; refuse links and foreign files."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o600)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        raise OSError(errno.EPERM, "file is not a regular file with one link", path)
+    if st.st_size == 0 and owner is not None and (st.st_uid, st.st_gid) != owner:
+        os.fchown(fd, *owner)
+        st = os.fstat(fd)
+    if strict_uid is not None and st.st_uid != strict_uid:
+        os.close(fd)
+        raise PermissionError(errno.EPERM, NOT_OWNED, path)
+    return fd
+
+
+def append_mbox(path: str, record: bytes, *, limit: int = 0, locks: tuple[str, ...] = (
+        "fcntl", "dotlock"), attempts: int = 20, delay: float = 1.0, stale: float = 500.0,
+                owner: tuple[int, int] | None = None, strict_uid: int | None = None) -> None:
+    """Append one mbox record under the configured locks; on failure truncate back."""
+    fd = open_mbox(path, owner, strict_uid)
+    lock = None
+    try:
+        if "dotlock" in locks:
+            lock = _dotlock(path, attempts, delay, stale)
+        if "fcntl" in locks:
+            _fcntl_lock(fd, attempts, delay)
+        start = os.fstat(fd).st_size
+        try:
+            if limit and start + len(record) > limit:
+                raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+            _write_all(fd, record)
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, start)
+            raise
+    finally:
+        os.close(fd)  # also releases the fcntl lock
+        if lock:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+# --- Maildir ---------------------------------------------------------------------------------
+
+def _open_dir(parent_fd: int | None, name: str, owner: tuple[int, int] | None) -> int:
+    """Open (creating mode 0700) a directory without following a symlink."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(name, flags, dir_fd=parent_fd)
+    except FileNotFoundError:
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        fd = os.open(name, flags, dir_fd=parent_fd)
+        if owner is not None:
+            os.fchown(fd, *owner)
+        return fd
+
+
+def _open_maildir(path: str, owner: tuple[int, int] | None) -> dict[str, int]:
+    """Open PATH/{tmp,new,cur}, creating what is missing; the parent must exist or be created."""
+    path = path.rstrip("/")
+    parent, name = os.path.split(path)
+    os.makedirs(parent, mode=0o700, exist_ok=True)
+    pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        top = _open_dir(pfd, name, owner)
+    finally:
+        os.close(pfd)
+    try:
+        return {sub: _open_dir(top, sub, owner) for sub in _MAILDIR_SUBDIRS} | {"": top}
+    except BaseException:
+        os.close(top)
+        raise
+
+
+def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
+                    owner: tuple[int, int] | None = None) -> str:
+    """tmp/SECONDS.P<pid>.HOST -> fsync -> link new/SECONDS.V<dev>I<ino>M<usec>.HOST."""
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    fds = _open_maildir(path, owner)
+    try:
+        now = time.time()
+        tmp_name = f"{int(now)}.P{os.getpid()}.{time.monotonic_ns()}.{host}"
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
+                     dir_fd=fds["tmp"])
+        try:
+            if owner is not None:
+                os.fchown(fd, *owner)
+            if limit and len(data) > limit:
+                raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+            _write_all(fd, data)
+            os.fsync(fd)
+            st = os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_name, dir_fd=fds["tmp"])
+            raise
+        os.close(fd)
+        new_name = f"{int(now)}.V{st.st_dev:X}I{st.st_ino:X}M{int(now % 1 * 1e6)}.{host}"
+        os.link(tmp_name, new_name, src_dir_fd=fds["tmp"], dst_dir_fd=fds["new"],
+                follow_symlinks=False)
+        os.unlink(tmp_name, dir_fd=fds["tmp"])
+        os.fsync(fds["new"])
+        return os.path.join(path.rstrip("/"), "new", new_name)
+    finally:
+        for fd in fds.values():
+            os.close(fd)

@@ -1,0 +1,30 @@
+"""The smtp transport, for recipients in other domains.
+
+NOT IMPLEMENTED YET: outbound SMTP delivery is a later issue. Until then this agent defers every
+remote recipient with a clear reason, so mail waits in the queue (and expires with a DSN after
+maximal_queue_lifetime) instead of being lost.
+"""
+
+from __future__ import annotations
+
+from affix.config.snapshot import Config
+from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
+
+
+class SmtpAgent:
+    name = "smtp"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def destination(self, recipient: str) -> str:
+        return recipient.rpartition("@")[2].lower()
+
+    def concurrency(self) -> int:
+        return max(1, self.cfg.int("default_destination_concurrency_limit"))
+
+    async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
+        r = request.recipient
+        return [outcome_for(r.address, "4.3.0",
+                            "delivery to remote domains is not implemented yet", "none",
+                            r.original)]

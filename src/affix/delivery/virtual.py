@@ -1,0 +1,91 @@
+"""virtual(8): mailboxes for users that are not system accounts (virtual(5) setup).
+
+virtual_mailbox_maps gives each address (or `@domain`) a path below virtual_mailbox_base; a
+path ending in `/` is a Maildir, otherwise an mbox file. virtual_uid_maps/virtual_gid_maps say
+who owns the files (applied when affix runs as root); virtual_mailbox_limit caps each file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+
+from affix import log
+from affix.config.snapshot import Config
+from affix.delivery import mailbox, privs
+from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
+from affix.delivery.maps import DeliveryMaps
+from affix.tables.base import TableError
+
+
+class VirtualAgent:
+    name = "virtual"
+
+    def __init__(self, cfg: Config, maps: DeliveryMaps | None = None):
+        self.cfg = cfg
+        self.maps = maps if maps is not None else DeliveryMaps(cfg)
+
+    def destination(self, recipient: str) -> str:
+        return recipient.lower()
+
+    def concurrency(self) -> int:
+        return max(1, self.cfg.int("local_destination_concurrency_limit"))
+
+    async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
+        return [await asyncio.to_thread(self.deliver_sync, request)]
+
+    def _lookup(self, param: str, address: str) -> str | None:
+        value = self.maps.lookup(param, address)
+        if value is None and "@" in address:
+            value = self.maps.lookup(param, "@" + address.rpartition("@")[2])
+        return value
+
+    def deliver_sync(self, request: DeliveryRequest) -> Outcome:
+        r = request.recipient
+        address = r.address.lower()
+
+        def out(dsn: str, text: str) -> Outcome:
+            return outcome_for(r.address, dsn, text, "virtual", r.original)
+        try:
+            where = self._lookup("virtual_mailbox_maps", address)
+            uid = self._lookup("virtual_uid_maps", address)
+            gid = self._lookup("virtual_gid_maps", address)
+        except TableError as e:
+            log.warning("virtual", str(e))
+            return out("4.3.0", "virtual mailbox map lookup problem")
+        if where is None:
+            return out("5.1.1", f'unknown user: "{address}"')
+        owner = None
+        if os.geteuid() == 0 and uid and gid:
+            if not uid.isdigit() or int(uid) < self.cfg.int("virtual_minimum_uid"):
+                return out("4.3.5", f"mail system configuration error: bad uid {uid}")
+            owner = (int(uid), int(gid)) if gid.isdigit() else None
+        path = os.path.join(self.cfg.get("virtual_mailbox_base"), where)
+        orig = r.original or r.address
+        headers = mailbox.delivery_headers(request.envelope.sender, orig, r.address)
+        return self._write(path, headers, request, owner, out)
+
+    def _write(self, path: str, headers: bytes, request: DeliveryRequest,
+               owner: tuple[int, int] | None, out) -> Outcome:
+        limit = self.cfg.size("virtual_mailbox_limit")
+        who = privs.current()
+        try:
+            if path.endswith("/"):
+                privs.run_file_op(who, "maildir", path, headers + request.content, limit=limit,
+                                  owner=owner)
+                return out("2.0.0", "delivered to maildir")
+            record = mailbox.mbox_record(request.envelope.sender, headers, request.content)
+            privs.run_file_op(who, "mbox", path, record, limit=limit, owner=owner,
+                              locks=self.cfg.list("mailbox_delivery_lock"),
+                              attempts=self.cfg.int("deliver_lock_attempts"),
+                              delay=self.cfg.time("deliver_lock_delay"),
+                              stale=self.cfg.time("stale_lock_time"))
+            return out("2.0.0", "delivered to mailbox")
+        except mailbox.LockError as e:
+            return out("4.2.0", f"cannot update mailbox {path}. {e}")
+        except OSError as e:
+            if e.errno in (errno.EFBIG, errno.EDQUOT):  # virtual_mailbox_limit reached
+                return out("5.2.2", f"cannot update mailbox {path}. error writing message: "
+                                    f"{os.strerror(e.errno)}")
+            return out("4.2.0", f"cannot update mailbox {path}. {e.strerror}")

@@ -1,0 +1,67 @@
+"""Compatibility and parameter-name checks (pitfalls.md G, config.md §1, §3, §5)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from affix.config.params import PARAMS, RENAMED
+from affix.doctor.context import LintContext
+from affix.doctor.findings import Finding, Severity
+from affix.doctor.registry import check, finding
+
+E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+
+
+@check(("AFX-CFG-001", W, "compatibility_level not set"))
+def compatibility_level(ctx: LintContext) -> Iterator[Finding]:
+    if ctx.entry("compatibility_level") is None:
+        yield finding("AFX-CFG-001", ctx.where("compatibility_level"),
+                      "compatibility_level not set (defaults to 0)",
+                      "level 0 keeps old defaults: no smtpd_relay_restrictions, "
+                      "mynetworks_style = subnet, relay_domains = $mydestination",
+                      "compatibility_level = 3.7")
+
+
+@check(("AFX-CFG-002", I, "mynetworks computed from a subnet or class"))
+def mynetworks_style(ctx: LintContext) -> Iterator[Finding]:
+    style = ctx.cfg.get("mynetworks_style").strip().lower()
+    if ctx.entry("mynetworks") is None and style in ("subnet", "class"):
+        how = "set in main.cf" if ctx.entry("mynetworks_style") else \
+            "the default below compatibility_level 2"
+        yield finding("AFX-CFG-002", ctx.where("mynetworks_style"),
+                      f"mynetworks_style = {style} ({how}) trusts every host on this "
+                      "machine's networks", "those clients pass permit_mynetworks and may "
+                      "relay", "list the networks in mynetworks, or mynetworks_style = host")
+
+
+@check(("AFX-CFG-003", I, "an old parameter name"))
+def renamed(ctx: LintContext) -> Iterator[Finding]:
+    for name, current in RENAMED.items():
+        if ctx.entry(name) is not None:
+            yield finding("AFX-CFG-003", ctx.where(name), f"{name} is an old name; use "
+                          f"{current}", "the old name still works through the new name's "
+                          "default", f"rename it to {current}")
+
+
+@check(("AFX-CFG-004", E, "a value of the wrong type"))
+def bad_values(ctx: LintContext) -> Iterator[Finding]:
+    for problem in ctx.cfg.validate():
+        name = re.search(r"(\w+) = |parameter (\w+):", problem.message)
+        param = (name.group(1) or name.group(2)) if name else ""
+        yield finding("AFX-CFG-004", ctx.where(param), problem.message,
+                      "every affix program stops with this fatal error", "fix the value")
+
+
+@check(("AFX-CFG-005", W, "an unknown parameter"))
+def unknown_names(ctx: LintContext) -> Iterator[Finding]:
+    referenced = set()
+    for entry in ctx.cfg.entries.values():
+        referenced.update(re.findall(r"\$\{?\(?(\w+)", entry.value))
+    referenced.update(ctx.cfg.list("smtpd_restriction_classes"))
+    for name in ctx.cfg.entries:
+        if name in PARAMS or name in RENAMED or name in referenced:
+            continue
+        yield finding("AFX-CFG-005", ctx.where(name), f"unknown parameter {name}",
+                      "affix ignores it (a typo, or a Postfix feature affix does not have)",
+                      "check the spelling (affix conf -d lists every parameter)")

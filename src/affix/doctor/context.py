@@ -1,0 +1,229 @@
+"""What every lint check reads: main.cf (parsed even when a line is broken), the services that
+run smtpd, their restriction lists element by element with file and line, and every table
+they reference. Lists are paired into (restriction, argument) with the policy registry, the
+same way the engine walks them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from affix.config.errors import ConfigError
+from affix.config.maincf import Entry, logical_lines
+from affix.config.params import PARAMS, Kind
+from affix.config.snapshot import Config, config_from_text
+from affix.doctor.findings import Where
+from affix.policy import lists as L
+from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
+from affix.policy.registry import Arg, RestrictionSpec, lookup
+from affix.policy.request import SessionState
+from affix.tables.opener import OPENERS
+
+
+@dataclass(frozen=True)
+class Item:
+    """One element of a list-valued parameter, and where it is written."""
+    text: str
+    where: Where
+
+
+@dataclass(frozen=True)
+class Step:
+    """One restriction of a list with its argument (if it takes one)."""
+    item: Item
+    arg: Item | None
+    spec: RestrictionSpec | None
+
+    @property
+    def name(self) -> str:
+        return self.item.text.lower()
+
+    @property
+    def label(self) -> str:
+        return f"{self.item.text} {self.arg.text}" if self.arg else self.item.text
+
+    @property
+    def is_table(self) -> bool:
+        return self.spec is None and ":" in self.item.text
+
+
+@dataclass(frozen=True)
+class Service:
+    """A set of parameter values smtpd runs with: main.cf, or a master.cf service with -o."""
+    name: str
+    cfg: Config
+    override_where: dict[str, Where] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RestrictionList:
+    service: Service
+    param: str  # smtpd_*_restrictions, or a restriction class name
+    steps: tuple[Step, ...]
+    bare_table: str | None  # what a bare type:table means in this list
+
+
+@dataclass(frozen=True)
+class TableRef:
+    spec: str
+    where: Where
+    used_by: str  # check_client_access, ..., or the parameter name (header_checks)
+
+
+@dataclass(frozen=True)
+class ParseProblem:
+    where: Where
+    text: str  # the logical line that could not be parsed
+    message: str
+
+
+def _bare_table_meaning(param: str) -> str | None:
+    if param not in L.ALL_LISTS:
+        return "check_client_access"  # classes take the caller's meaning; client is typical
+    return L.list_context(param, SessionState("0.0.0.0"), None).bare_table
+
+
+class LintContext:
+    """config_dir None lints the embedded default configuration (affix.config.embedded)."""
+
+    def __init__(self, config_dir: str | None, dns: bool = False):
+        self.config_dir = config_dir
+        self.dns = dns
+        if config_dir is None:
+            from affix.config.embedded import embedded_maincf
+
+            self.maincf, self.text = "(built-in main.cf)", embedded_maincf()
+        else:
+            self.maincf = os.path.join(config_dir, "main.cf")
+            self.text = Path(self.maincf).read_text(encoding="utf-8", errors="surrogateescape")
+        self.lines = self.text.splitlines()
+        self.parse_problems: list[ParseProblem] = []
+        self.cfg = self._parse(self.text)
+        self.services = [Service("main.cf", self.cfg)]
+
+    # --- main.cf ---------------------------------------------------------------------------
+    def _parse(self, text: str) -> Config:
+        """Parse main.cf; a line Postfix would die on is reported and left out."""
+        for _ in range(len(self.lines) + 1):
+            try:
+                return config_from_text(self.config_dir, text, self.maincf)
+            except ConfigError as e:
+                if not e.line:
+                    raise
+                text = self._drop_line(text, e)
+        raise ConfigError("too many unparsable lines", self.maincf)
+
+    def _drop_line(self, text: str, err: ConfigError) -> str:
+        lines = text.splitlines()
+        for ll in logical_lines(text):
+            if ll.line == err.line:
+                self.parse_problems.append(ParseProblem(
+                    Where(self.maincf, ll.line), ll.text.strip(), err.message))
+                for n in range(ll.line - 1, ll.end_line):
+                    lines[n] = ""
+                break
+        return "\n".join(lines) + "\n"
+
+    def entry(self, name: str) -> Entry | None:
+        return self.cfg.entries.get(name)
+
+    def where(self, name: str, service: Service | None = None) -> Where:
+        if service is not None and name in service.override_where:
+            return service.override_where[name]
+        entry = self.entry(name)
+        return Where(self.maincf, entry.line if entry else None)
+
+    def entry_lines(self, entry: Entry) -> Iterator[tuple[int, str]]:
+        """(line number, text) of each physical line of an entry; the first without `name =`."""
+        for number in range(entry.line, entry.end_line + 1):
+            raw = self.lines[number - 1]
+            if number == entry.line:
+                yield number, raw.partition("=")[2]
+            elif raw.strip() and not raw.strip().startswith("#"):
+                yield number, raw
+
+    def items(self, name: str, service: Service | None = None) -> list[Item]:
+        """A list parameter's elements (expanded) with the line each is written on."""
+        cfg = service.cfg if service else self.cfg
+        values = cfg.list(name)
+        entry = self.entry(name)
+        if entry is None or (service is not None and name in service.override_where):
+            where = self.where(name, service)
+            return [Item(v, where) for v in values]
+        return self._placed(entry, values)
+
+    def _placed(self, entry: Entry, values: list[str]) -> list[Item]:
+        offsets: list[tuple[int, int]] = []  # (offset in the joined value, line)
+        joined = ""
+        for number, text in self.entry_lines(entry):
+            offsets.append((len(joined), number))
+            joined += text
+        items, cursor = [], 0
+        for value in values:
+            at = joined.find(value, cursor)
+            line = entry.line
+            if at >= 0:
+                cursor = at + len(value)
+                line = max(n for start, n in offsets if start <= at)
+            items.append(Item(value, Where(self.maincf, line)))
+        return items
+
+    # --- restriction lists -----------------------------------------------------------------
+    def classes(self, service: Service) -> list[str]:
+        return service.cfg.list("smtpd_restriction_classes")
+
+    def restriction_lists(self) -> Iterator[RestrictionList]:
+        """Every smtpd list and restriction class; a master.cf service only where it
+        overrides the value (otherwise its list is main.cf's, already reported)."""
+        for service in self.services:
+            names = list(L.ALL_LISTS) + self.classes(service)
+            for param in dict.fromkeys(names):
+                if service is not self.services[0] and param not in service.override_where:
+                    continue
+                steps = tuple(pair_steps(self.items(param, service)))
+                yield RestrictionList(service, param, steps, _bare_table_meaning(param))
+
+    # --- tables ----------------------------------------------------------------------------
+    def table_refs(self) -> list[TableRef]:
+        """Each table referenced by a restriction list or a parameter (once per spec)."""
+        refs: dict[str, TableRef] = {}
+        for rl in self.restriction_lists():
+            for step in rl.steps:
+                if step.spec is not None and step.spec.arg is Arg.TABLE and step.arg:
+                    refs.setdefault(step.arg.text, TableRef(step.arg.text, step.arg.where,
+                                                            step.spec.name))
+                elif step.is_table and rl.bare_table:
+                    refs.setdefault(step.item.text, TableRef(step.item.text, step.item.where,
+                                                             rl.bare_table))
+        for service in self.services:
+            for name in self._set_params(service):
+                param = PARAMS.get(name)
+                if param is None or param.kind not in (Kind.MAPS, Kind.LIST):
+                    continue
+                for item in self.items(name, service):
+                    if _is_table(item.text):
+                        refs.setdefault(item.text, TableRef(item.text, item.where, name))
+        return list(refs.values())
+
+    def _set_params(self, service: Service) -> list[str]:
+        return list(dict.fromkeys([*self.cfg.entries, *service.override_where]))
+
+
+def _is_table(text: str) -> bool:
+    type_, sep, name = text.partition(":")
+    return bool(sep and name) and type_.lower() in OPENERS
+
+
+def pair_steps(items: list[Item]) -> Iterator[Step]:
+    """(restriction, argument) pairs, as affix.policy.evaluation walks a list."""
+    i = 0
+    while i < len(items):
+        item, i = items[i], i + 1
+        spec = lookup(item.text)
+        arg = None
+        if spec is not None and spec.arg is not Arg.NONE and i < len(items):
+            arg, i = items[i], i + 1
+        yield Step(item, arg, spec)

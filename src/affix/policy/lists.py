@@ -1,0 +1,59 @@
+"""The restriction lists and the reply context of each (restrictions.md §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from affix.policy.request import SessionState, Stage
+
+CLIENT = "smtpd_client_restrictions"
+HELO = "smtpd_helo_restrictions"
+SENDER = "smtpd_sender_restrictions"
+RELAY = "smtpd_relay_restrictions"
+RECIPIENT = "smtpd_recipient_restrictions"
+DATA = "smtpd_data_restrictions"
+END_OF_DATA = "smtpd_end_of_data_restrictions"
+ETRN = "smtpd_etrn_restrictions"
+
+ALL_LISTS = (CLIENT, HELO, SENDER, RELAY, RECIPIENT, DATA, END_OF_DATA, ETRN)
+
+# list -> (reply_class, restriction a bare `type:table` stands for)
+_CONTEXT = {
+    CLIENT: ("Client host", "check_client_access"),
+    HELO: ("Helo command", "check_helo_access"),
+    SENDER: ("Sender address", "check_sender_access"),
+    RELAY: ("Recipient address", "check_recipient_access"),
+    RECIPIENT: ("Recipient address", "check_recipient_access"),
+    DATA: ("Data command", None),
+    END_OF_DATA: ("End-of-data", None),
+    ETRN: ("Etrn command", "check_etrn_access"),
+}
+
+
+@dataclass(frozen=True)
+class ListContext:
+    """The list being evaluated: generic restrictions reply with its name and class."""
+    param: str
+    reply_name: str
+    reply_class: str
+    bare_table: str | None  # the check_*_access a bare `type:table` means; None = error
+
+
+def list_context(param: str, state: SessionState, recipient: str | None) -> ListContext:
+    reply_class, bare = _CONTEXT[param]
+    names = {
+        CLIENT: state.client,
+        HELO: state.helo or "",
+        SENDER: state.sender or "",
+        RELAY: recipient or "",
+        RECIPIENT: recipient or "",
+        DATA: "DATA",
+        END_OF_DATA: "END-OF-MESSAGE",
+        ETRN: state.etrn_domain or "",
+    }
+    return ListContext(param, names[param], reply_class, bare)
+
+
+def log_stage(stage: Stage) -> str:
+    """The command named in a log line (HELO/EHLO as given, END-OF-MESSAGE, ...)."""
+    return stage.value

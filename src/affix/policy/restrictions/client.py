@@ -1,0 +1,89 @@
+"""Client host restrictions: mynetworks, own interfaces, the client's DNS name (§4, §5)."""
+
+from __future__ import annotations
+
+import socket
+
+from affix.dns.names import valid_hostaddr
+from affix.policy.evaluation import Evaluation
+from affix.policy.registry import Result, obsolete, restriction
+from affix.policy.request import NameStatus
+from affix.tables import TableError
+from affix.tables.access import canonical_ip
+
+
+@restriction("permit_mynetworks")
+async def permit_mynetworks(ev: Evaluation, arg: str | None) -> Result:
+    st = ev.state
+    try:
+        matched = ev.engine.matchlist("mynetworks").match_client(st.client_name, st.client_addr)
+    except TableError as e:
+        ev.table_failure(e, st.client)
+    ev.note(f"mynetworks {'matches' if matched else 'does not match'} {st.client}")
+    return Result.OK if matched else Result.DUNNO
+
+
+def _is_local_address(addr: str) -> bool:
+    """An address of this host: binding to it succeeds only when an interface has it."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.bind((addr, 0))
+    except OSError:
+        return False
+    return True
+
+
+def own_addresses_match(ev: Evaluation, addr: str) -> bool:
+    """inet_interfaces (and proxy_interfaces) as addresses of this server."""
+    addr = canonical_ip(addr)
+    wanted = ev.cfg.list("inet_interfaces") + ev.cfg.list("proxy_interfaces")
+    for item in wanted:
+        item = item.lower().strip("[]")
+        if item == "all":
+            if valid_hostaddr(addr) and _is_local_address(addr):
+                return True
+        elif item == "loopback-only":
+            if addr in ("127.0.0.1", "::1"):
+                return True
+        elif valid_hostaddr(item) and canonical_ip(item) == addr:
+            return True
+    return False
+
+
+@restriction("permit_inet_interfaces")
+async def permit_inet_interfaces(ev: Evaluation, arg: str | None) -> Result:
+    return Result.OK if own_addresses_match(ev, ev.state.client_addr) else Result.DUNNO
+
+
+@restriction("reject_unknown_client_hostname", old=("reject_unknown_client",))
+async def reject_unknown_client_hostname(ev: Evaluation, arg: str | None) -> Result:
+    """Forward-confirmed reverse DNS is required (pitfalls P09): PTR and A must agree."""
+    st = ev.state
+    ev.note(f"client name status {st.name_status.value}")
+    if st.name_status is NameStatus.OK:
+        return Result.DUNNO
+    code = 450 if st.name_status is NameStatus.TEMP else ev.cfg.int("unknown_client_reject_code")
+    return ev.reject(code, "4.7.25",
+                     f"Client host rejected: cannot find your hostname, [{st.client_addr}]")
+
+
+@restriction("reject_unknown_reverse_client_hostname")
+async def reject_unknown_reverse_client_hostname(ev: Evaluation, arg: str | None) -> Result:
+    st = ev.state
+    ev.note(f"reverse name status {st.reverse_status.value}")
+    if st.reverse_status is NameStatus.OK:
+        return Result.DUNNO
+    code = 450 if st.reverse_status is NameStatus.TEMP else \
+        ev.cfg.int("unknown_client_reject_code")
+    return ev.reject(code, "4.7.1", "Client host rejected: cannot find your reverse hostname, "
+                                    f"[{st.client_addr}]")
+
+
+@obsolete("permit_naked_ip_address", "permit_mynetworks",
+          'support for restriction "permit_naked_ip_address" will be removed from Postfix; '
+          'use "permit_mynetworks" or "permit_sasl_authenticated" instead')
+async def permit_naked_ip_address(ev: Evaluation, arg: str | None) -> Result:
+    """Postfix 1 era: permit a client whose HELO is a bare IP address."""
+    helo = ev.state.helo
+    return Result.OK if helo and valid_hostaddr(helo) else Result.DUNNO

@@ -1,0 +1,58 @@
+"""check_policy_service: ask an external policy server (Postfix's delegation protocol)."""
+
+from __future__ import annotations
+
+from affix.policy.evaluation import Evaluation
+from affix.policy.policy_client import PolicyEndpoint, PolicyError
+from affix.policy.registry import Arg, Result, restriction
+from affix.policy.restrictions.access import apply_action
+from affix.tables.access import parse_action
+
+
+def request_attributes(ev: Evaluation, endpoint: PolicyEndpoint) -> dict[str, str]:
+    """The attributes of one request, in Postfix's order (SMTPD_POLICY_README)."""
+    st = ev.state
+    return {
+        "request": "smtpd_access_policy",
+        "protocol_state": ev.stage.value,
+        "protocol_name": st.protocol,
+        "helo_name": st.helo or "",
+        "queue_id": st.queue_id or "",
+        "sender": st.sender or "",
+        "recipient": ev.recipient or "",
+        "recipient_count": str(len(st.recipients)),
+        "client_address": st.client_addr,
+        "client_name": st.client_name,
+        "reverse_client_name": st.reverse_name,
+        "instance": ev.engine.instance_id(st),
+        "sasl_method": st.sasl_method or "",
+        "sasl_username": st.sasl_username or "",
+        "sasl_sender": "",
+        "size": str(st.size or 0),
+        "etrn_domain": st.etrn_domain or "",
+        "stress": "",
+        "client_port": str(st.client_port),
+        "policy_context": endpoint.policy_context,
+        "compatibility_level": ev.cfg.get("compatibility_level"),
+        "mail_version": ev.cfg.get("mail_version"),
+    }
+
+
+@restriction("check_policy_service", arg=Arg.SERVICE)
+async def check_policy_service(ev: Evaluation, arg: str | None) -> Result:
+    if not arg:
+        ev.server_error("restriction check_policy_service requires a server argument")
+    try:
+        client = ev.engine.policy_client(arg)
+    except ValueError as e:
+        ev.server_error(f"check_policy_service {arg}: {e}")
+    endpoint = client.endpoint
+    try:
+        action = await client.query(request_attributes(ev, endpoint))
+        ev.note(f"policy service {endpoint.spec}: action={action}")
+    except PolicyError as e:
+        ev.warn(f"problem talking to server {endpoint.spec}: {e}")
+        action = endpoint.default_action
+        ev.note(f"policy service {endpoint.spec} failed ({e}); default action {action}")
+    return await apply_action(ev, parse_action(action), endpoint.spec, "policy query",
+                              ev.lst.reply_name, ev.lst.reply_class)

@@ -1,0 +1,98 @@
+"""Static checks of the restriction lists, for `affix check` and smtpd start-up (config.md §3).
+
+These find at configuration time what the engine would otherwise only discover when a client
+reaches the bad element: unknown names, missing or malformed arguments, bad RBL reply filters.
+"""
+
+from __future__ import annotations
+
+from affix.config.snapshot import Config
+from affix.dns.dnsbl import parse_rbl_spec
+from affix.policy import lists as L
+from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
+from affix.policy.policy_client import PolicyEndpoint
+from affix.policy.registry import Arg, lookup
+
+# config.md §3: at least one of these must be in the relay or recipient list.
+RELAY_BLOCKERS = frozenset({"reject_unauth_destination", "defer_unauth_destination", "reject",
+                            "defer", "defer_if_permit", "check_relay_domains"})
+_BARE = {L.CLIENT: True, L.HELO: True, L.SENDER: True, L.RELAY: True, L.RECIPIENT: True,
+         L.ETRN: True, L.DATA: False, L.END_OF_DATA: False}
+
+
+def _expanded(cfg: Config, items: list[str], classes: frozenset[str],
+              seen: frozenset[str] = frozenset()) -> list[str]:
+    """Restriction names with restriction classes replaced by their contents."""
+    out: list[str] = []
+    for item in items:
+        if item in classes and item not in seen:
+            out += _expanded(cfg, cfg.list(item), classes, seen | {item})
+        else:
+            out.append(item.lower())
+    return out
+
+
+def relay_rule_holds(cfg: Config) -> bool:
+    classes = frozenset(cfg.list("smtpd_restriction_classes"))
+    return any(RELAY_BLOCKERS & set(_expanded(cfg, cfg.list(p), classes))
+               for p in (L.RELAY, L.RECIPIENT))
+
+
+def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> str | None:
+    if arg is Arg.TABLE:
+        if value is None or ":" not in value:
+            return f'restriction {name}: bad argument "{value or ""}": need maptype:mapname'
+    elif value is None:
+        return f"restriction {name} requires an argument"
+    elif arg is Arg.ZONE:
+        try:
+            parse_rbl_spec(value)
+        except ValueError as e:
+            return f"restriction {name} {value}: {e}"
+    elif arg is Arg.SERVICE:
+        try:
+            PolicyEndpoint.parse(cfg, value)
+        except ValueError as e:
+            return f"restriction {name} {value}: {e}"
+    elif arg is Arg.NUMBER and not value.isdigit():
+        return f'restriction {name}: bad argument "{value}": need a number'
+    return None
+
+
+def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset[str],
+                   bare_ok: bool) -> list[str]:
+    problems: list[str] = []
+    i = 0
+    while i < len(items):
+        name, i = items[i], i + 1
+        spec = lookup(name)
+        if spec is not None:
+            value = None
+            if spec.arg is not Arg.NONE and i < len(items):
+                value, i = items[i], i + 1
+            if spec.arg is not Arg.NONE:
+                problem = _argument_problem(cfg, name, spec.arg, value)
+                if problem:
+                    problems.append(problem)
+        elif ":" in name:
+            if not bare_ok:
+                problems.append(f'a bare table "{name}" is not allowed here; '
+                                "write check_client_access (or another check_*_access) first")
+        elif name not in classes and name.lower() != "warn_if_reject":
+            problems.append(f'unknown smtpd restriction: "{name}"')
+    return [f"{cfg.where(param)}: {param}: {p}" for p in problems]
+
+
+def check_restrictions(cfg: Config) -> list[str]:
+    """Every problem in the restriction lists and classes, as `file:line: param: problem`."""
+    classes = frozenset(cfg.list("smtpd_restriction_classes"))
+    problems: list[str] = []
+    for param in L.ALL_LISTS:
+        problems += _list_problems(cfg, param, cfg.list(param), classes, _BARE[param])
+    for name in sorted(classes):
+        problems += _list_problems(cfg, name, cfg.list(name), classes, True)
+    if not relay_rule_holds(cfg):
+        from affix.policy.engine import RELAY_RULE
+
+        problems.append(f"{cfg.where(L.RECIPIENT)}: {RELAY_RULE}")
+    return problems

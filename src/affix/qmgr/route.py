@@ -1,0 +1,25 @@
+"""Which delivery agent handles a recipient: the address class of its domain.
+
+mydestination -> local; virtual_mailbox_domains -> virtual; anything else -> smtp. The lists
+are matched by the tables area's MatchList (names, `.domain`, files, `type:table` keys). A
+list that cannot be searched raises TableError: the queue manager defers the recipient.
+"""
+
+from __future__ import annotations
+
+from affix.delivery.maps import DeliveryMaps
+
+LOCAL, VIRTUAL, SMTP = "local", "virtual", "smtp"
+
+
+class Router:
+    def __init__(self, maps: DeliveryMaps):
+        self.maps = maps
+
+    def transport(self, address: str) -> str:
+        _, at, domain = address.rpartition("@")
+        if not at or self.maps.domain_in("mydestination", domain):
+            return LOCAL
+        if self.maps.domain_in("virtual_mailbox_domains", domain):
+            return VIRTUAL
+        return SMTP

@@ -1,0 +1,170 @@
+"""The queue file format (version 1): a small text envelope, then the content, then a trailer.
+
+```
+AFFIXQ 1\\n                       magic and format version
+F EW------\\n                     flags, fixed width (8 bytes) so they can be rewritten in place:
+                                   [0] E = force-expired, [1] W = delay warning sent,
+                                   [2] H = put on hold by cleanup (HOLD action)
+T 1721700040.123456\\n            arrival time (time.time() of MAIL FROM)
+S sender@example.org\\n           envelope sender ("" = null sender)
+A name=value\\n                   attributes: client_name, client_addr, helo, protocol, ...
+R - address\\torig\\tnotify\\n     one per recipient; the byte after `R ` is its status:
+                                   `-` pending, `D` delivered, `B` bounced (in place, pwrite)
+C 1532\\n                         content length in bytes, then exactly that many bytes
+<content: the message, LF line ends>
+Z 1532 1a2b3c4d\\n                trailer: content length again and the CRC-32 of the content
+```
+
+Field values are percent-escaped for `%`, TAB, CR and LF, and stored as UTF-8 with
+surrogateescape (8-bit addresses survive). A file whose trailer is missing or does not match is
+torn: in `incoming` it was never acknowledged and is discarded; elsewhere it is moved to
+`corrupt`. Completion is separately marked by the owner-execute bit (mode 0700), set only after
+the data is on disk (see store.py).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+from affix.queue.envelope import Envelope, Recipient
+
+MAGIC = b"AFFIXQ 1\n"
+FLAGS_WIDTH = 8
+FLAGS_OFFSET = len(MAGIC) + 2  # after "F "
+FLAG_EXPIRE = 0  # index into the flags field
+FLAG_WARNED = 1
+FLAG_HOLD = 2
+PENDING, DELIVERED, BOUNCED = b"-", b"D", b"B"
+
+# Envelope attributes stored as `A name=value` (everything but sender, recipients and arrival).
+_STR_ATTRS = ("client_name", "client_addr", "helo", "protocol", "sasl_username", "body_type",
+              "filter")
+
+
+class QueueFileError(Exception):
+    """A queue file that cannot be parsed (torn or damaged)."""
+
+
+@dataclass
+class QueuedMessage:
+    queue_id: str
+    envelope: Envelope
+    content: bytes = b""
+    flags: str = "-" * FLAGS_WIDTH
+    status_offsets: list[int] = field(default_factory=list)  # file offset of each status byte
+    statuses: list[bytes] = field(default_factory=list)
+    size: int = 0  # content length
+
+    def pending(self) -> list[int]:
+        return [i for i, s in enumerate(self.statuses) if s == PENDING]
+
+    @property
+    def force_expired(self) -> bool:
+        return self.flags[FLAG_EXPIRE] == "E"
+
+    @property
+    def warned(self) -> bool:
+        return self.flags[FLAG_WARNED] == "W"
+
+    @property
+    def held(self) -> bool:
+        return self.flags[FLAG_HOLD] == "H"
+
+
+def escape(value: str) -> bytes:
+    out = value.replace("%", "%25").replace("\t", "%09").replace("\r", "%0D").replace("\n", "%0A")
+    return out.encode("utf-8", "surrogateescape")
+
+
+def unescape(raw: bytes) -> str:
+    text = raw.decode("utf-8", "surrogateescape")
+    if "%" not in text:
+        return text
+    return (text.replace("%0A", "\n").replace("%0D", "\r").replace("%09", "\t")
+            .replace("%25", "%"))
+
+
+def encode(envelope: Envelope, content: bytes, flags: str = "-" * FLAGS_WIDTH) -> bytes:
+    """The whole queue file for an envelope and its content."""
+    parts = [MAGIC, b"F " + flags.encode("ascii")[:FLAGS_WIDTH].ljust(FLAGS_WIDTH, b"-") + b"\n",
+             f"T {envelope.arrival:.6f}\n".encode(), b"S " + escape(envelope.sender) + b"\n"]
+    for name in _STR_ATTRS:
+        value = getattr(envelope, name)
+        if value:
+            parts.append(b"A " + escape(f"{name}={value}") + b"\n")
+    if envelope.smtputf8:
+        parts.append(b"A smtputf8=1\n")
+    for r in envelope.recipients:
+        status = DELIVERED if r.done else PENDING
+        parts.append(b"R " + status + b" " + escape(r.address) + b"\t" + escape(r.original)
+                     + b"\t" + escape(r.notify) + b"\n")
+    parts.append(f"C {len(content)}\n".encode())
+    parts.append(content)
+    parts.append(f"Z {len(content)} {zlib.crc32(content):08x}\n".encode())
+    return b"".join(parts)
+
+
+def decode(queue_id: str, data: bytes, header_only: bool = False) -> QueuedMessage:
+    """Parse a queue file; with header_only the content is not read or verified."""
+    if not data.startswith(MAGIC):
+        raise QueueFileError(f"{queue_id}: not an affix queue file (or an unknown version)")
+    msg = QueuedMessage(queue_id, Envelope(sender=""))
+    pos = len(MAGIC)
+    while True:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            raise QueueFileError(f"{queue_id}: truncated envelope")
+        kind, value = data[pos:pos + 1], data[pos + 2:end]
+        if kind == b"C":
+            return _content(msg, data, end + 1, int(value), header_only)
+        _record(msg, kind, value, pos)
+        pos = end + 1
+
+
+def _record(msg: QueuedMessage, kind: bytes, value: bytes, pos: int) -> None:
+    env = msg.envelope
+    if kind == b"F":
+        msg.flags = value.decode("ascii", "replace")
+    elif kind == b"T":
+        env.arrival = float(value)
+    elif kind == b"S":
+        env.sender = unescape(value)
+    elif kind == b"A":
+        name, _, val = unescape(value).partition("=")
+        if name == "smtputf8":
+            env.smtputf8 = val == "1"
+        elif name in _STR_ATTRS:
+            setattr(env, name, val)
+    elif kind == b"R":
+        status = value[:1]
+        addr, orig, notify = (value[2:].split(b"\t") + [b"", b""])[:3]
+        env.recipients.append(Recipient(unescape(addr), unescape(orig), status != PENDING,
+                                        unescape(notify)))
+        msg.statuses.append(status)
+        msg.status_offsets.append(pos + 2)
+    else:
+        raise QueueFileError(f"{msg.queue_id}: unknown record type {kind!r}")
+
+
+def _content(msg: QueuedMessage, data: bytes, start: int, length: int,
+             header_only: bool) -> QueuedMessage:
+    msg.size = length
+    if header_only:
+        return msg
+    content = data[start:start + length]
+    trailer = data[start + length:]
+    expected = f"Z {length} {zlib.crc32(content):08x}\n".encode()
+    if len(content) != length or trailer != expected:
+        raise QueueFileError(f"{msg.queue_id}: torn queue file (bad trailer)")
+    msg.content = content
+    return msg
+
+
+def is_whole(data: bytes) -> bool:
+    """True when the file parses and its trailer matches (used by start-up recovery)."""
+    try:
+        decode("-", data)
+    except (QueueFileError, ValueError):
+        return False
+    return True

@@ -1,0 +1,283 @@
+"""The queue store: queue files on disk, their ids, and moves between queues.
+
+Layout under queue_directory:
+  incoming/ID      new files written by cleanup (complete = mode 0700, see commit())
+  active/ID        messages the queue manager is working on
+  deferred/X/ID    waiting for a retry; X is the id's first character; the file's mtime is the
+                   time of the next attempt (as in Postfix)
+  hold/ID          held until released
+  corrupt/ID       damaged files moved aside
+  bounce/ID        per-message log of bounced recipients (builds the non-delivery notice)
+  defer/ID         per-message log of the last deferral reason per recipient (shown by mailq)
+
+Crash safety ("250 means on disk", design.md): a writer creates the file under a temporary
+name, holds an exclusive flock on it, renames it to its id, writes the whole file (format in
+qfile.py), then commit() does fdatasync, sets mode 0700 (the completion mark), fsyncs the file
+again (the mark is durable) and fsyncs the directory (the name is durable). Only then may the
+caller say 250. recover() at start removes incoming files without the mark (never acknowledged)
+unless a live writer still holds their lock. A recipient's completion is written in place
+(one status byte, pwrite + fdatasync) before the file is removed, so a crash repeats at most the
+delivery that was in flight (at-least-once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from affix.queue import qfile
+from affix.queue.ids import hash_dir, is_queue_id, make_id
+
+QUEUES = ("incoming", "active", "deferred", "hold", "corrupt")
+LOG_DIRS = ("bounce", "defer")
+COMPLETE_MODE = 0o700
+PARTIAL_MODE = 0o600
+
+
+@dataclass
+class QueueFile:
+    """An incoming file being written (open, locked) by cleanup."""
+
+    queue_id: str
+    path: str
+    fd: int
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class QueueStore:
+    def __init__(self, queue_directory: str, long_ids: bool = False):
+        self.root = os.path.abspath(queue_directory)
+        self.long_ids = long_ids
+
+    # --- layout --------------------------------------------------------------------------
+    def ensure_dirs(self) -> None:
+        for name in QUEUES + LOG_DIRS:
+            os.makedirs(os.path.join(self.root, name), mode=0o700, exist_ok=True)
+
+    def dir_of(self, queue: str, queue_id: str) -> str:
+        base = os.path.join(self.root, queue)
+        return os.path.join(base, hash_dir(queue_id)) if queue == "deferred" else base
+
+    def path(self, queue: str, queue_id: str) -> str:
+        return os.path.join(self.dir_of(queue, queue_id), queue_id)
+
+    # --- writing (cleanup) -----------------------------------------------------------------
+    def create(self) -> QueueFile:
+        """A new, empty, locked incoming file named by its queue id."""
+        self.ensure_dirs()
+        incoming = os.path.join(self.root, "incoming")
+        temp = os.path.join(incoming, f".new.{os.getpid()}.{time.monotonic_ns()}")
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            inode = os.fstat(fd).st_ino
+            while True:
+                queue_id = make_id(time.time(), inode, self.long_ids)
+                final = os.path.join(incoming, queue_id)
+                try:
+                    os.link(temp, final)  # never clobbers another message
+                    break
+                except FileExistsError:
+                    time.sleep(0.0001)  # another id in the next microsecond
+            os.unlink(temp)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return QueueFile(queue_id, final, fd)
+
+    def write(self, qf: QueueFile, data: bytes) -> None:
+        os.ftruncate(qf.fd, 0)
+        view = memoryview(data)
+        offset = 0
+        while offset < len(view):
+            offset += os.pwrite(qf.fd, view[offset:], offset)
+
+    def commit(self, qf: QueueFile) -> None:
+        """Make the file durable and mark it complete; the caller may then reply 250."""
+        try:
+            os.fdatasync(qf.fd)
+            os.fchmod(qf.fd, COMPLETE_MODE)
+            os.fsync(qf.fd)
+            _fsync_dir(os.path.dirname(qf.path))
+        finally:
+            os.close(qf.fd)
+            qf.fd = -1
+
+    def abandon(self, qf: QueueFile) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(qf.path)
+        if qf.fd >= 0:
+            os.close(qf.fd)
+            qf.fd = -1
+
+    # --- start-up recovery -------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Remove incoming files that were never completed; returns the names removed."""
+        self.ensure_dirs()
+        incoming = os.path.join(self.root, "incoming")
+        removed = []
+        for entry in os.scandir(incoming):
+            if (entry.is_file(follow_symlinks=False) and not self._complete(entry.path)
+                    and self._remove_if_unlocked(entry.path)):
+                removed.append(entry.name)
+        return removed
+
+    def _complete(self, path: str) -> bool:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return True  # gone meanwhile: nothing to remove
+        return bool(st.st_mode & stat.S_IXUSR) and not os.path.basename(path).startswith(".")
+
+    @staticmethod
+    def _remove_if_unlocked(path: str) -> bool:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False  # a live writer is still at work on it
+        try:
+            os.unlink(path)
+        finally:
+            os.close(fd)
+        return True
+
+    # --- reading and moving ------------------------------------------------------------------
+    def iterate(self, queue: str) -> Iterator[str]:
+        """Queue ids in a queue (incoming: only completed files)."""
+        base = os.path.join(self.root, queue)
+        dirs = [base]
+        if queue == "deferred" and os.path.isdir(base):
+            dirs = [e.path for e in os.scandir(base) if e.is_dir()]
+        for d in dirs:
+            try:
+                entries = list(os.scandir(d))
+            except FileNotFoundError:
+                continue
+            for e in entries:
+                if not is_queue_id(e.name) or not e.is_file(follow_symlinks=False):
+                    continue
+                if queue == "incoming" and not self._complete(e.path):
+                    continue
+                yield e.name
+
+    def find(self, queue_id: str, queues: tuple[str, ...] = QUEUES) -> str | None:
+        """The queue holding a message, or None."""
+        if not is_queue_id(queue_id):
+            return None
+        for q in queues:
+            if os.path.exists(self.path(q, queue_id)):
+                return q
+        return None
+
+    def read(self, queue: str, queue_id: str, header_only: bool = False) -> qfile.QueuedMessage:
+        """Parse a queue file (FileNotFoundError when it is gone, QueueFileError when torn)."""
+        with open(self.path(queue, queue_id), "rb") as f:
+            data = f.read()
+        return qfile.decode(queue_id, data, header_only)
+
+    def move(self, queue_id: str, src: str, dst: str, mtime: float | None = None) -> None:
+        """Rename a message into another queue; both directory entries are made durable."""
+        dst_dir = self.dir_of(dst, queue_id)
+        os.makedirs(dst_dir, mode=0o700, exist_ok=True)
+        target = os.path.join(dst_dir, queue_id)
+        if mtime is not None:
+            os.utime(self.path(src, queue_id), (mtime, mtime))
+        os.rename(self.path(src, queue_id), target)
+        _fsync_dir(dst_dir)
+        if self.dir_of(src, queue_id) != dst_dir:
+            _fsync_dir(self.dir_of(src, queue_id))
+
+    def set_next_attempt(self, queue: str, queue_id: str, when: float) -> None:
+        os.utime(self.path(queue, queue_id), (when, when))
+
+    def next_attempt(self, queue: str, queue_id: str) -> float:
+        return os.stat(self.path(queue, queue_id)).st_mtime
+
+    def mark(self, queue: str, msg: qfile.QueuedMessage, index: int, status: bytes) -> None:
+        """Record one recipient's completion in place (durable before anything else happens)."""
+        fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, status, msg.status_offsets[index])
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        msg.statuses[index] = status
+        msg.envelope.recipients[index].done = status != qfile.PENDING
+
+    def set_flag(self, queue: str, msg: qfile.QueuedMessage, index: int, char: str) -> None:
+        fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, char.encode("ascii"), qfile.FLAGS_OFFSET + index)
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        msg.flags = msg.flags[:index] + char + msg.flags[index + 1:]
+
+    def delete(self, queue: str, queue_id: str) -> bool:
+        """Remove a message and its logs; False when it was already gone."""
+        for kind in LOG_DIRS:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.log_path(kind, queue_id))
+        try:
+            os.unlink(self.path(queue, queue_id))
+        except FileNotFoundError:
+            return False
+        _fsync_dir(self.dir_of(queue, queue_id))
+        return True
+
+    def quarantine(self, queue: str, queue_id: str) -> None:
+        """Move a damaged file to corrupt/."""
+        with contextlib.suppress(FileNotFoundError):
+            self.move(queue_id, queue, "corrupt")
+
+    # --- per-message status logs -------------------------------------------------------------
+    def log_path(self, kind: str, queue_id: str) -> str:
+        return os.path.join(self.root, kind, queue_id)
+
+    def append_log(self, kind: str, queue_id: str, fields: tuple[str, ...],
+                   durable: bool = True) -> None:
+        line = b"\t".join(qfile.escape(f) for f in fields) + b"\n"
+        os.makedirs(os.path.join(self.root, kind), mode=0o700, exist_ok=True)
+        fd = os.open(self.log_path(kind, queue_id),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, line)
+            if durable:
+                os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def read_log(self, kind: str, queue_id: str) -> list[tuple[str, ...]]:
+        try:
+            with open(self.log_path(kind, queue_id), "rb") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return []
+        return [tuple(qfile.unescape(x) for x in line.split(b"\t")) for line in lines if line]
+
+    def remove_log(self, kind: str, queue_id: str) -> None:
+        try:
+            os.unlink(self.log_path(kind, queue_id))
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise

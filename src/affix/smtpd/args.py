@@ -1,0 +1,168 @@
+"""Parsing of command arguments: `FROM:<addr> PARAMS`, `TO:<addr> PARAMS`, ESMTP parameters.
+
+The address rules follow Postfix's leniency (smtp-and-logs.md §2): `<>` may be left out and a
+space may follow the colon unless strict_rfc821_envelopes=yes; a source route (`@a,@b:u@c`)
+is dropped (RFC 5321 4.1.1.3, "MUST accept and ignore").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from affix.reply import Reply
+from affix.smtpd import replies
+
+
+class ArgError(Exception):
+    """A command argument the client got wrong; `reply` says what."""
+
+    def __init__(self, reply: Reply):
+        super().__init__(str(reply))
+        self.reply = reply
+
+
+@dataclass(frozen=True, slots=True)
+class Path:
+    address: str
+    params: tuple[str, ...]  # the ESMTP parameters as sent (KEYWORD or KEYWORD=value)
+
+
+_SPECIALS = frozenset('<>()[],;:\\"')
+
+
+def parse_path(arg: str, keyword: str, strict: bool) -> Path | None:
+    """Parse `FROM:<addr> ...` (keyword "FROM") or `TO:<addr> ...`.
+
+    Returns None for a syntax error (no `KEYWORD:`); raises ValueError for a bad address.
+    """
+    head = keyword + ":"
+    if arg[:len(head)].upper() != head:
+        return None
+    rest = arg[len(head):]
+    if rest[:1] in (" ", "\t"):
+        if strict:
+            raise ValueError("space after colon")
+        rest = rest.lstrip(" \t")
+    if not rest:
+        return None
+    if rest[0] == "<":
+        end = _closing_bracket(rest)
+        if end < 0 or (end + 1 < len(rest) and rest[end + 1] not in " \t"):
+            raise ValueError("unbalanced <>")
+        address, tail = rest[1:end].strip(), rest[end + 1:]
+    elif strict:
+        raise ValueError("missing <>")
+    else:
+        address, _, tail = rest.partition(" ")
+    return Path(check_address(address), tuple(tail.split()))
+
+
+def _closing_bracket(text: str) -> int:
+    quoted = escaped = False
+    for i, c in enumerate(text[1:], 1):
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == '"':
+            quoted = not quoted
+        elif c == ">" and not quoted:
+            return i
+    return -1
+
+
+def check_address(address: str) -> str:
+    """Validate one mailbox (or "" for <>); drop a source route. Raises ValueError."""
+    if address.startswith("@"):
+        colon = address.find(":")
+        if colon < 0:
+            raise ValueError("bad source route")
+        address = address[colon + 1:]
+    quoted = escaped = False
+    for c in address:
+        if escaped:
+            escaped = False
+        elif c == "\\" and quoted:
+            escaped = True
+        elif c == '"':
+            quoted = not quoted
+        elif ord(c) < 32 or ord(c) == 127:
+            raise ValueError("control character")
+        elif not quoted and (c in " \t" or (c in _SPECIALS and c not in "[]:")):
+            raise ValueError(f"bad character {c!r}")
+    if quoted:
+        raise ValueError("unbalanced quote")
+    return address
+
+
+def split_param(param: str) -> tuple[str, str | None]:
+    """`KEY=value` -> ("KEY", "value"); `KEY` -> ("KEY", None)."""
+    key, eq, value = param.partition("=")
+    return key.upper(), (value if eq else None)
+
+
+def parse_size(value: str | None) -> int:
+    """MAIL SIZE= (RFC 1870): digits only; a value past any file size is its own error."""
+    if not value or not value.isdigit():
+        raise ArgError(replies.BAD_SIZE)
+    if len(value) > 18:
+        raise ArgError(replies.SIZE_FS_LIMIT)
+    return int(value)
+
+
+def is_xtext(value: str) -> bool:
+    """RFC 3461 4: xtext is printable ASCII except `+` and `=`, with `+XX` hex escapes."""
+    i, n = 0, len(value)
+    while i < n:
+        c = value[i]
+        if c == "+":
+            hexpart = value[i + 1:i + 3]
+            if len(hexpart) != 2 or any(h not in "0123456789ABCDEF" for h in hexpart):
+                return False
+            i += 3
+            continue
+        if not (33 <= ord(c) <= 126) or c == "=":
+            return False
+        i += 1
+    return True
+
+
+def xtext_decode(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "+":
+            out.append(chr(int(value[i + 1:i + 3], 16)))
+            i += 3
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+_NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY"})
+
+
+def parse_notify(value: str | None) -> str:
+    """RFC 3461 4.1: NEVER alone, or a list of SUCCESS, FAILURE, DELAY."""
+    if not value:
+        raise ArgError(replies.BAD_NOTIFY)
+    items = value.upper().split(",")
+    if items == ["NEVER"] or (items and all(i in _NOTIFY for i in items)
+                              and len(set(items)) == len(items)):
+        return ",".join(items)
+    raise ArgError(replies.BAD_NOTIFY)
+
+
+def parse_orcpt(value: str | None) -> str:
+    """RFC 3461 4.2: `addr-type;xtext`."""
+    if not value or ";" not in value:
+        raise ArgError(replies.BAD_ORCPT)
+    kind, _, addr = value.partition(";")
+    if not kind or not addr or not kind.replace("-", "").isalnum() or not is_xtext(addr):
+        raise ArgError(replies.BAD_ORCPT)
+    return f"{kind};{xtext_decode(addr)}"
+
+
+def printable(text: str) -> str:
+    """Non-printable characters become `?` (stored HELO names, Postfix's printable())."""
+    return "".join(c if c.isprintable() else "?" for c in text)

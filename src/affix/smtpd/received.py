@@ -1,0 +1,36 @@
+"""The `Received:` header smtpd puts on top of each message (smtp-and-logs.md §2)."""
+
+from __future__ import annotations
+
+import time
+
+
+def rfc2822_date(when: float) -> str:
+    """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, day space-padded as Postfix 3.7 writes it."""
+    tm = time.localtime(when)
+    off = tm.tm_gmtoff // 60
+    sign = "+" if off >= 0 else "-"
+    off = abs(off)
+    zone = f"{sign}{off // 60:02d}{off % 60:02d}"
+    day = f"{tm.tm_mday:2d}"
+    return time.strftime(f"%a, {day} %b %Y %H:%M:%S {zone} (%Z)", tm)
+
+
+def with_protocol(protocol: str, tls: bool, auth: bool, smtputf8: bool) -> str:
+    """RFC 3848 / RFC 6531 `with` keyword: ESMTP[S][A], UTF8SMTP[S][A]; plain SMTP after HELO."""
+    if protocol != "ESMTP":
+        return protocol
+    base = "UTF8SMTP" if smtputf8 else "ESMTP"
+    return base + ("S" if tls else "") + ("A" if auth else "")
+
+
+def received_header(helo: str | None, name: str, addr: str, hostname: str, mail_name: str,
+                    protocol: str, queue_id: str, recipients: list[str], when: float) -> str:
+    """The header with LF line ends and a trailing LF; `for <RCPT>` only with one recipient."""
+    literal = f"IPv6:{addr}" if ":" in addr else addr
+    first = f"Received: from {helo or name} ({name} [{literal}])"
+    by = f"\tby {hostname} ({mail_name}) with {protocol} id {queue_id}"
+    date = rfc2822_date(when)
+    if len(recipients) == 1:
+        return f"{first}\n{by}\n\tfor <{recipients[0]}>; {date}\n"
+    return f"{first}\n{by};\n\t{date}\n"

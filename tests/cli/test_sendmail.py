@@ -1,0 +1,169 @@
+"""`affix sendmail` end to end: a real subprocess submits, the queue manager delivers."""
+
+import os
+import re
+import subprocess
+import sys
+
+from hypothesis import given
+from hypothesis import strategies as st
+from qhelp import (
+    USER,
+    maildir_files,
+    make_config,
+    read_log,
+    run,
+    run_qmgr,
+    store_for,
+    use_log,
+)
+
+from affix.cli.sendmail import parse_args, read_message
+
+RCPT = f"{USER}@example.test"
+
+
+def _sendmail(affix, tmp_path, *args, input):
+    return affix("-c", str(tmp_path / "etc"), "sendmail", *args, input=input)
+
+
+def _queued(cfg):
+    store = store_for(cfg)
+    return [store.read("incoming", q) for q in store.iterate("incoming")]
+
+
+def test_sendmail_message_lands_in_the_maildir_after_a_qmgr_run(tmp_path, affix):
+    cfg = make_config(tmp_path)
+    result = _sendmail(affix, tmp_path, "-f", "a@example.org", RCPT,
+                       input="From a@example.org Mon Jan  1 00:00:00 2024\r\n"
+                             "Subject: hello\r\n\r\nbody\r\n.\r\nnot part of it\n")
+    assert result.returncode == 0, result.stderr
+    qid = re.search(rf"postfix/pickup\[\d+\]: (\w+): uid={os.getuid()} from=<a@example\.org>",
+                    read_log(tmp_path)).group(1)
+    use_log(tmp_path)  # the queue manager runs in this process, logging to the same file
+    run(run_qmgr(cfg))
+    [f] = maildir_files(tmp_path)
+    data = f.read_text()
+    assert data.startswith(f"Return-Path: <a@example.org>\nX-Original-To: {RCPT}\n"
+                           f"Delivered-To: {RCPT}\nReceived: by mx.example.test (affix, "
+                           f"from userid {os.getuid()})\n\tid {qid}; ")
+    assert "\nSubject: hello\n" in data and "\nFrom: a@example.org\n" in data
+    assert data.endswith("\n\nbody\n") and "\r" not in data and "From a@" not in data
+    assert re.search(rf"{qid}: to=<{RCPT}>, relay=local, .*status=sent \(delivered to maildir\)",
+                     read_log(tmp_path))
+
+
+def test_sendmail_t_takes_recipients_from_the_headers(tmp_path, affix):
+    cfg = make_config(tmp_path)
+    message = ("To: One <one@example.test>, two@example.test\nCc: three\n"
+               "Bcc: hidden@example.test\nSubject: t\n\nfirst\n.\nstill the body\n")
+    result = _sendmail(affix, tmp_path, "-t", "-oi", "-f", "a@example.org", "extra@example.test",
+                       input=message)
+    assert result.returncode == 0, result.stderr
+    [msg] = _queued(cfg)
+    assert [r.address for r in msg.envelope.recipients] == [
+        "extra@example.test", "one@example.test", "two@example.test",
+        "three@mx.example.test", "hidden@example.test"]
+    assert b"Bcc:" not in msg.content
+    assert msg.content.endswith(b"\nfirst\n.\nstill the body\n")
+
+
+def test_sendmail_resent_headers_take_precedence_with_t(tmp_path, affix):
+    cfg = make_config(tmp_path)
+    result = _sendmail(affix, tmp_path, "-t", input="To: old@example.test\n"
+                       "Resent-To: new@example.test\nSubject: r\n\nbody\n")
+    assert result.returncode == 0, result.stderr
+    [msg] = _queued(cfg)
+    assert [r.address for r in msg.envelope.recipients] == ["new@example.test"]
+    assert msg.envelope.sender == f"{USER}@mx.example.test"  # login name @ $myorigin
+
+
+def test_sendmail_without_recipients_is_a_usage_error(tmp_path, affix):
+    cfg = make_config(tmp_path)
+    result = _sendmail(affix, tmp_path, input="Subject: x\n\nbody\n")
+    assert result.returncode == os.EX_USAGE
+    assert "Recipient addresses must be specified on the command line or via the -t option" \
+        in result.stderr
+    result = _sendmail(affix, tmp_path, "-t", input="Subject: x\n\nbody\n")
+    assert "No recipient addresses found in message header" in result.stderr
+    assert _queued(cfg) == []
+
+
+def test_sendmail_content_reject_bounces_to_the_sender(tmp_path, affix):
+    (tmp_path / "hc").write_text("/^Subject: spam/ REJECT 5.7.1 go away\n")
+    cfg = make_config(tmp_path, f"header_checks = regexp:{tmp_path}/hc\n")
+    result = _sendmail(affix, tmp_path, "-f", "a@example.org", RCPT,
+                       input="Subject: spam\n\nbody\n")
+    assert result.returncode == 0, result.stderr
+    text = read_log(tmp_path)
+    qid = re.search(r"cleanup\[\d+\]: (\w+): reject: header Subject: spam from local; "
+                    rf"from=<a@example\.org> to=<{RCPT}>: 5\.7\.1 go away", text).group(1)
+    assert f"{qid}: to=<{RCPT}>, relay=none, " in text and "status=bounced (go away)" in text
+    new_id = re.search(rf"{qid}: sender non-delivery notification: (\w+)", text).group(1)
+    [notice] = _queued(cfg)
+    assert notice.queue_id == new_id and notice.envelope.sender == ""
+    assert [r.address for r in notice.envelope.recipients] == ["a@example.org"]
+    assert b"Status: 5.7.1" in notice.content
+
+
+def test_sendmail_temporary_reject_exits_tempfail(tmp_path, affix):
+    (tmp_path / "hc").write_text("/^Subject: later/ REJECT 4.7.1 not now\n")
+    cfg = make_config(tmp_path, f"header_checks = regexp:{tmp_path}/hc\n")
+    result = _sendmail(affix, tmp_path, RCPT, input="Subject: later\n\nbody\n")
+    assert result.returncode == os.EX_TEMPFAIL
+    assert "451 4.7.1 not now" in result.stderr
+    assert _queued(cfg) == []
+
+
+def test_sendmail_wakes_a_running_server(tmp_path, affix):
+    make_config(tmp_path)
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import signal, sys, time\n"
+         "signal.signal(signal.SIGUSR1, lambda *a: (print('woken', flush=True), sys.exit(0)))\n"
+         "print('ready', flush=True)\ntime.sleep(30)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline() == "ready\n"
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / "affix.pid").write_text(f"{server.pid}\n")
+        result = _sendmail(affix, tmp_path, RCPT, input="Subject: wake\n\nbody\n")
+        assert result.returncode == 0, result.stderr
+        assert server.stdout.readline() == "woken\n"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_sendmail_bi_builds_aliases_and_bp_lists_the_queue(tmp_path, affix):
+    (tmp_path / "aliases").write_text(f"postmaster: {USER}\n")
+    make_config(tmp_path, f"alias_database = hash:{tmp_path}/aliases\n")
+    result = _sendmail(affix, tmp_path, "-bi", input="")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "aliases.lmdb").exists()
+    result = _sendmail(affix, tmp_path, "-bp", input="")
+    assert result.returncode == 0 and result.stdout == "Mail queue is empty\n"
+    _sendmail(affix, tmp_path, "-f", "a@example.org", RCPT, input="Subject: q\n\nx\n")
+    result = _sendmail(affix, tmp_path, "-bp", input="")
+    assert "a@example.org" in result.stdout and RCPT in result.stdout
+
+
+def test_option_parsing_follows_postfix_sendmail():
+    opts = parse_args(["-oi", "-fsender@x", "-N", "success,delay", "-B8BITMIME", "-odi",
+                       "-oem", "-v", "-F", "Full Name", "r@x"])
+    assert (opts.sender, opts.dot_ends_input, opts.notify, opts.body_type, opts.recipients) == \
+        ("sender@x", False, "SUCCESS,DELAY", "8BITMIME", ["r@x"])
+    assert parse_args(["-q"]).mode == "flush" and parse_args(["-q30m"]).mode == "enqueue"
+    assert parse_args(["-I"]).mode == "newaliases"
+
+
+_lines = st.lists(st.text(alphabet="ab .\r>Fromx:", max_size=8), max_size=8)
+
+
+@given(_lines)
+def test_read_message_never_keeps_crlf_and_keeps_lines_with_i(lines):
+    data = "".join(ln + "\n" for ln in lines).encode()
+    out = read_message(data, dot_ends_input=False)
+    assert b"\r\n" not in out
+    body = [ln.rstrip("\r") for ln in lines]
+    while body and body[0].lstrip(">").startswith("From "):
+        body.pop(0)
+    assert out == ("\n".join(body) + "\n").encode() if body else out == b""

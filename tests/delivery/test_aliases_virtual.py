@@ -1,0 +1,204 @@
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from qhelp import (
+    USER,
+    envelope,
+    maildir_files,
+    make_config,
+    message,
+    queue_message,
+    read_log,
+    run,
+    run_qmgr,
+    store_for,
+    use_log,
+)
+
+from affix.delivery.aliases import (
+    AliasError,
+    build_alias_table,
+    parse_alias_source,
+    split_alias_values,
+)
+from affix.tables.compile import Options, compile_source
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory every user can write: alias commands and files run as default_privs
+    (nobody) when affix is root and the alias file is root's."""
+    d = Path(tempfile.mkdtemp(prefix="affix-alias-"))
+    d.chmod(0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _deliver(cfg, env, content):
+    async def go():
+        qid = await queue_message(cfg, env, content)
+        await run_qmgr(cfg)
+        return qid
+    return run(go())
+
+
+def _alias_config(tmp_path, aliases, extra="", build=True):
+    """alias_maps = hash:ALIASES, built as `affix newaliases` builds it."""
+    path = tmp_path / "aliases"
+    path.write_text(aliases)
+    if build:
+        build_alias_table(f"hash:{path}")
+    return make_config(tmp_path, f"alias_maps = hash:{path}\nalias_database = hash:{path}\n"
+                                 + extra)
+
+
+def _postmap(path):
+    compile_source(str(path), Options(), [])
+
+
+def test_alias_to_a_user_forwards_as_a_new_message(tmp_path):
+    cfg = _alias_config(tmp_path, f"# comment\npostmaster: {USER}\n")
+    use_log(tmp_path)
+    qid = _deliver(cfg, envelope("a@example.org", "postmaster@example.test"), message("pm"))
+    text = read_log(tmp_path)
+    new_id = re.search(rf"{qid}: to=<postmaster@example\.test>, relay=local, .*dsn=2\.0\.0, "
+                       r"status=sent \(forwarded as (\w+)\)", text).group(1)
+    assert re.search(rf"{new_id}: to=<{USER}@mx\.example\.test>, "
+                     r"orig_to=<postmaster@example\.test>, relay=local, .*status=sent "
+                     r"\(delivered to maildir\)", text)
+    [f] = maildir_files(tmp_path)
+    data = f.read_text()
+    assert data.startswith(f"Return-Path: <a@example.org>\nX-Original-To: "
+                           f"postmaster@example.test\nDelivered-To: {USER}@mx.example.test\n"
+                           "Delivered-To: postmaster@example.test\n")
+
+
+def test_alias_naming_itself_is_delivered_to_the_mailbox(tmp_path):
+    cfg = _alias_config(tmp_path, f"{USER}: {USER}\n")
+    use_log(tmp_path)
+    _deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message("self"))
+    assert len(maildir_files(tmp_path)) == 1
+    assert "forwarded as" not in read_log(tmp_path)
+
+
+def test_alias_list_file_and_command(tmp_path, shared_dir):
+    out = shared_dir / "cmd.out"
+    box = shared_dir / "file.mbox"
+    cfg = _alias_config(tmp_path, f'team: {USER},\n  {box},\n  "|cat > {out}"\n')
+    use_log(tmp_path)
+    qid = _deliver(cfg, envelope("a@example.org", "team@example.test"), message("team"))
+    text = read_log(tmp_path)
+    assert f"{qid}: to=<team@example.test>, relay=local" in text
+    assert f"status=sent (delivered to file: {box})" in text
+    assert f'status=sent (delivered to command: cat > {out})' in text
+    assert "Subject: team" in out.read_text()
+    assert out.read_text().startswith("From a@example.org  ")
+    mbox = box.read_text()
+    assert mbox.startswith("From a@example.org  ") and "Delivered-To: team@example.test" in mbox
+    assert len(maildir_files(tmp_path)) == 1
+    if os.geteuid() == 0:  # root-owned aliases run as default_privs
+        assert box.stat().st_uid == out.stat().st_uid != 0
+
+
+def test_include_file_expands_addresses(tmp_path):
+    inc = tmp_path / "staff.list"
+    inc.write_text(f"# members\n{USER}\n")
+    cfg = _alias_config(tmp_path, f"staff: :include:{inc}\n")
+    use_log(tmp_path)
+    _deliver(cfg, envelope("a@example.org", "staff@example.test"), message("inc"))
+    assert len(maildir_files(tmp_path)) == 1
+
+
+def test_commands_in_include_files_are_not_allowed_by_default(tmp_path, shared_dir):
+    inc = tmp_path / "bad.list"
+    inc.write_text(f"|touch {shared_dir}/ran\n")
+    cfg = _alias_config(tmp_path, f"bad: :include:{inc}\n")
+    use_log(tmp_path)
+    _deliver(cfg, envelope("", "bad@example.test"), message("inc"))
+    assert not (shared_dir / "ran").exists()
+    assert "dsn=5.7.1, status=bounced (mail to command is restricted)" in read_log(tmp_path)
+
+
+def test_failing_command_bounces_and_tempfail_defers(tmp_path):
+    cfg = _alias_config(tmp_path, 'fail: "|exit 1"\nlater: "|exit 75"\n')
+    use_log(tmp_path)
+
+    async def go():
+        await queue_message(cfg, envelope("", "fail@example.test", "later@example.test"),
+                            message("cmd"))
+        await run_qmgr(cfg, until_empty=False)
+    run(go())
+    text = read_log(tmp_path)
+    assert 'dsn=5.3.0, status=bounced (Command died with status 1: "exit 1")' in text
+    assert 'dsn=4.3.0, status=deferred (Command died with status 75: "exit 75")' in text
+    assert len(list(store_for(cfg).iterate("deferred"))) == 1
+
+
+def test_owner_alias_becomes_the_sender_of_list_mail(tmp_path):
+    cfg = _alias_config(tmp_path, f"list: {USER}\nowner-list: {USER}\n")
+    use_log(tmp_path)
+    _deliver(cfg, envelope("a@example.org", "list@example.test"), message("owner"))
+    [f] = maildir_files(tmp_path)
+    assert f.read_text().startswith("Return-Path: <owner-list@mx.example.test>\n")
+
+
+def test_unreadable_alias_database_defers(tmp_path):
+    cfg = make_config(tmp_path, f"alias_maps = hash:{tmp_path}/missing-aliases\n")
+    use_log(tmp_path)
+
+    async def go():
+        await queue_message(cfg, envelope("a@example.org", f"{USER}@example.test"), message())
+        await run_qmgr(cfg, until_empty=False)
+    run(go())
+    assert "dsn=4.3.0, status=deferred (alias database unavailable)" in read_log(tmp_path)
+
+
+def test_alias_source_parser_handles_continuations_and_quotes():
+    parsed = parse_alias_source('# x\nA: b, "|cmd a, b",\n  c\nd: e\n')
+    parsed = {k: split_alias_values(v) for k, v in parsed.items()}
+    assert parsed == {"a": ["b", "|cmd a, b", "c"], "d": ["e"]}
+    with pytest.raises(AliasError, match=r"aliases:1: missing colon"):
+        parse_alias_source("broken line\n")
+
+
+def test_newaliases_reports_a_bad_line(tmp_path, affix):
+    (tmp_path / "aliases").write_text("good: x\nbad line\n")
+    _alias_config(tmp_path, "good: x\nbad line\n", build=False)
+    result = affix("-c", str(tmp_path / "etc"), "newaliases")
+    assert result.returncode == 1
+    assert f"{tmp_path}/aliases:2: missing colon" in result.stderr
+
+
+def test_virtual_mailbox_delivery(tmp_path):
+    (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
+                                       "bob@virt.test    virt.test/bob\n")
+    _postmap(tmp_path / "vmailbox")
+    cfg = make_config(tmp_path, f"virtual_mailbox_domains = virt.test\n"
+                                f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
+                                f"virtual_mailbox_base = {tmp_path}/vmail\n")
+    use_log(tmp_path)
+    qid = _deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test"),
+                   message("virtual"))
+    [f] = (tmp_path / "vmail" / "virt.test" / "alice" / "new").iterdir()
+    assert f.read_text().startswith("Return-Path: <>\nX-Original-To: "
+                                    "alice@virt.test\nDelivered-To: alice@virt.test\n")
+    assert "Subject: virtual" in (tmp_path / "vmail" / "virt.test" / "bob").read_text()
+    text = read_log(tmp_path)
+    assert re.search(rf"postfix/virtual\[\d+\]: {qid}: to=<alice@virt\.test>, relay=virtual, "
+                     r".*status=sent \(delivered to maildir\)", text)
+    assert "to=<bob@virt.test>, relay=virtual" in text and "(delivered to mailbox)" in text
+    assert 'dsn=5.1.1, status=bounced (unknown user: "carol@virt.test")' in text
+
+
+def test_newaliases_builds_an_index_the_tables_area_can_read(tmp_path, affix):
+    from affix.tables import open_table
+    _alias_config(tmp_path, 'Postmaster: root\nteam: a, "|cmd x, y"\n')
+    result = affix("-c", str(tmp_path / "etc"), "newaliases")
+    assert result.returncode == 0, result.stderr
+    table = open_table(f"hash:{tmp_path}/aliases")
+    assert table.lookup("postmaster") == "root"
+    assert table.lookup("team") == 'a, "|cmd x, y"'  # split_alias_values reads it back

@@ -1,0 +1,121 @@
+"""check_policy_service against a tiny real policy server on loopback (SMTPD_POLICY_README)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from affix.policy.request import Stage
+
+ISOLATED = "smtpd_relay_restrictions =\nsmtpd_reject_unlisted_recipient = no\n"
+
+
+class PolicyServer:
+    """Answers each request with `action=` from `decide(attributes)`; counts connections."""
+
+    def __init__(self, decide):
+        self.decide = decide
+        self.connections = 0
+        self.requests: list[dict[str, str]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.connections += 1
+        attrs: dict[str, str] = {}
+        while line := await reader.readline():
+            text = line.decode().rstrip("\n")
+            if text:
+                name, _, value = text.partition("=")
+                attrs[name] = value
+                continue
+            self.requests.append(attrs)
+            action = self.decide(attrs)
+            if action is not None:
+                writer.write(f"action={action}\n\n".encode())
+                await writer.drain()
+            attrs = {}
+        writer.close()
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+
+def decide(attrs):
+    if attrs["recipient"].startswith("blocked@"):
+        return "REJECT 5.7.1 blocked by policy"
+    if attrs["recipient"].startswith("silent@"):
+        return None  # never answers
+    return "DUNNO"
+
+
+def test_policy_service_rejects_permits_and_reuses_the_connection(policy):
+    async def scenario():
+        async with PolicyServer(decide) as server:
+            engine = policy.engine(
+                ISOLATED + "smtpd_recipient_restrictions = "
+                f"check_policy_service inet:127.0.0.1:{server.port}, permit")
+            blocked = await policy.acheck(engine, Stage.RCPT,
+                                          policy.session(recipient="blocked@kororo.jp"))
+            passed = await policy.acheck(engine, Stage.RCPT, policy.session())
+            await engine.close()
+            return server, blocked, passed
+
+    server, blocked, passed = asyncio.run(scenario())
+    assert blocked.reply == ("554 5.7.1 <blocked@kororo.jp>: Recipient address rejected: "
+                             "blocked by policy")
+    assert passed.reply is None
+    assert server.connections == 1 and len(server.requests) == 2
+    first = server.requests[0]
+    assert first["request"] == "smtpd_access_policy"
+    assert (first["protocol_state"], first["client_address"], first["sender"],
+            first["helo_name"]) == ("RCPT", "192.0.2.7", "a@example.org", "mail.example.org")
+
+
+def test_policy_service_timeout_uses_the_default_action(policy):
+    async def scenario():
+        async with PolicyServer(decide) as server:
+            engine = policy.engine(
+                ISOLATED + "smtpd_policy_service_timeout = 1s\n"
+                "smtpd_policy_service_try_limit = 1\n"
+                f"smtpd_recipient_restrictions = check_policy_service inet:127.0.0.1:"
+                f"{server.port}")
+            run = await policy.acheck(engine, Stage.RCPT,
+                                      policy.session(recipient="silent@kororo.jp"))
+            await engine.close()
+            return run
+
+    run = asyncio.run(scenario())
+    assert run.reply == ("451 4.3.5 <silent@kororo.jp>: Recipient address rejected: "
+                         "Server configuration problem")
+    assert any("problem talking to server inet:127.0.0.1:" in line and "timeout" in line
+               for line in run.lines("warning"))
+
+
+def test_policy_service_unreachable_with_per_service_default_action(policy, tmp_path):
+    sock = tmp_path / "nobody-listens"
+    run = policy.rcpt(ISOLATED + "smtpd_policy_service_retry_delay = 0s\n"
+                      "smtpd_recipient_restrictions = check_policy_service "
+                      f"{{ unix:{sock}, default_action=DUNNO }}, reject")
+    assert run.reply.startswith("554 5.7.1 <kororo@kororo.jp>")  # DUNNO, then reject
+    assert any(f"problem talking to server unix:{sock}" in line
+               for line in run.lines("warning"))
+
+
+def test_policy_service_over_unix_socket(policy, tmp_path):
+    path = str(tmp_path / "policy.sock")
+
+    async def scenario():
+        server = PolicyServer(lambda attrs: "DEFER_IF_PERMIT later please")
+        srv = await asyncio.start_unix_server(server.handle, path)
+        engine = policy.engine(ISOLATED + f"smtpd_recipient_restrictions = "
+                                          f"check_policy_service unix:{path}")
+        run = await policy.acheck(engine, Stage.RCPT, policy.session())
+        await engine.close()
+        srv.close()
+        return run
+
+    run = asyncio.run(scenario())
+    assert run.reply == "450 4.7.1 <kororo@kororo.jp>: Recipient address rejected: later please"

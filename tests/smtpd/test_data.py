@@ -1,0 +1,216 @@
+"""DATA and BDAT content: dot-unstuffing, the Received header, sizes, bare LF and smuggling."""
+
+from __future__ import annotations
+
+import re
+
+
+def _open_transaction(c, rcpts=("b@example.jp",)):
+    c.cmd("EHLO client.example")
+    assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
+    for r in rcpts:
+        assert c.cmd(f"RCPT TO:<{r}>") == "250 2.1.5 Ok"
+
+
+def _body(content: bytes) -> bytes:
+    """The message without smtpd's Received header."""
+    assert content.startswith(b"Received: from ")
+    return content.split(b"\n", 3)[3]
+
+
+def test_dot_unstuffing_and_lf_line_ends(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    assert c.cmd("DATA") == "354 End data with <CR><LF>.<CR><LF>"
+    c.send(b"Subject: dots\r\n\r\n..leading dot\r\n..\r\n...\r\nx.\r\n.\r\n")
+    assert c.reply() == "250 2.0.0 Ok: queued as ABCDE1"
+    assert _body(server.cleanup.messages[0][1]) == b"Subject: dots\n\n.leading dot\n.\n..\nx.\n"
+
+
+def test_empty_message(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b".\r\n")
+    assert c.reply().startswith("250 2.0.0 Ok: queued as")
+    assert _body(server.cleanup.messages[0][1]) == b""
+
+
+def test_received_header_for_one_recipient(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b"Subject: r\r\n\r\nbody\r\n.\r\n")
+    c.reply()
+    received = server.cleanup.messages[0][1].decode().split("Subject:")[0]
+    assert re.fullmatch(
+        r"Received: from client\.example \(unknown \[127\.0\.0\.1\]\)\n"
+        r"\tby mx\.example\.jp \(affix\) with ESMTP id ABCDE1\n"
+        r"\tfor <b@example\.jp>; [A-Z][a-z]{2}, [ 123]\d [A-Z][a-z]{2} \d{4} "
+        r"\d\d:\d\d:\d\d [+-]\d{4} \(.+\)\n", received), received
+
+
+def test_received_header_for_two_recipients_and_helo(smtpd):
+    server = smtpd()
+    c = server.client()
+    c.cmd("HELO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.jp>")
+    c.cmd("RCPT TO:<c@example.jp>")
+    c.cmd("DATA")
+    c.send(b"x\r\n.\r\n")
+    c.reply()
+    lines = server.cleanup.messages[0][1].decode().split("\n")
+    assert lines[1] == "\tby mx.example.jp (affix) with SMTP id ABCDE1;"
+    assert lines[2].startswith("\t") and "for <" not in lines[2]
+    envelope = server.cleanup.messages[0][0]
+    assert envelope.protocol == "SMTP"
+    assert [r.address for r in envelope.recipients] == ["b@example.jp", "c@example.jp"]
+
+
+def test_mbox_from_line_becomes_x_mailbox_line(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b"From a@example.org Tue Jul 23 11:00:40 2024\r\nSubject: m\r\n\r\nx\r\n.\r\n")
+    c.reply()
+    assert _body(server.cleanup.messages[0][1]).startswith(
+        b"X-Mailbox-Line: From a@example.org Tue Jul 23 11:00:40 2024\nSubject: m\n")
+
+
+def test_message_over_size_limit_is_not_queued(smtpd):
+    server = smtpd("message_size_limit = 1000\n")
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b"Subject: big\r\n\r\n" + b"x" * 78 + b"\r\n" * 1 + (b"y" * 78 + b"\r\n") * 20)
+    c.send(b".\r\n")
+    assert c.reply() == "552 5.3.4 Error: message file too big"
+    assert server.cleanup.messages == []
+    assert server.cleanup.abandoned == ["ABCDE1"]
+    assert server.wait_log("queue file size limit").endswith(
+        "warning: ABCDE1: queue file size limit exceeded")
+    # the session goes on
+    assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
+
+
+def test_large_message_in_many_reads(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    line = b".stuffed " + b"z" * 990 + b"\r\n"
+    for _ in range(300):  # 300 KB: processed early, in pieces
+        c.send(line)
+    c.send(b".\r\n")
+    assert c.reply().startswith("250 ")
+    body = _body(server.cleanup.messages[0][1])
+    assert body == (b"stuffed " + b"z" * 990 + b"\n") * 300
+
+
+def test_smuggling_bare_lf_dot_does_not_end_the_message(smtpd):
+    """SMTP smuggling: with normalize, `\\n.\\n`, `\\r\\n.\\n`, `\\n.\\r\\n` and `\\r.\\r`
+    inside the content are content; a smuggled second MAIL never becomes a command."""
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    smuggled = (b"Subject: one\r\n\r\nbody\n.\nMAIL FROM:<evil@example.org>\r\n"
+                b"x\r\n.\nRCPT TO:<victim@example.jp>\r\n"
+                b"y\n.\r\nDATA\r\nz\r.\rQUIT\r\n.\r\n")
+    c.send(smuggled)
+    assert c.reply() == "250 2.0.0 Ok: queued as ABCDE1"
+    assert c.cmd("NOOP") == "250 2.0.0 Ok"
+    assert len(server.cleanup.messages) == 1
+    body = _body(server.cleanup.messages[0][1])
+    assert b"MAIL FROM:<evil@example.org>" in body and b"RCPT TO:<victim" in body
+    assert b"z\r.\rQUIT" in body
+
+
+def test_bare_lf_ends_lines_and_dot_in_mode_no(smtpd):
+    server = smtpd("smtpd_forbid_bare_newline = no\n")
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b"Subject: old\n\nbody\n.\n")
+    assert c.reply().startswith("250 ")
+    assert _body(server.cleanup.messages[0][1]) == b"Subject: old\n\nbody\n"
+
+
+def test_bare_lf_reject_mode_in_data(smtpd):
+    server = smtpd("smtpd_forbid_bare_newline = reject\n")
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b"Subject: x\r\n\r\nbare\nline\r\n.\r\n")
+    assert c.reply() == "550 5.5.2 mx.example.jp Error: bare <LF> received"
+    assert c.closed()
+    assert server.cleanup.messages == []
+    assert "reject: END-OF-MESSAGE from unknown[127.0.0.1]: 550 5.5.2 mx.example.jp Error: " \
+           "bare <LF> received" in server.wait_log("bare <LF>")
+
+
+def test_bare_lf_reject_mode_in_a_command(smtpd):
+    server = smtpd("smtpd_forbid_bare_newline = reject\n")
+    c = server.client()
+    c.send(b"EHLO client.example\n")
+    assert c.reply() == "550 5.5.2 mx.example.jp Error: bare <LF> received"
+    assert c.closed()
+    assert "NOQUEUE: reject: EHLO from unknown[127.0.0.1]: 550 5.5.2" in server.wait_log("bare")
+
+
+def test_bare_lf_exclusions_get_mode_no(smtpd):
+    server = smtpd("smtpd_forbid_bare_newline = reject\n"
+                   "smtpd_forbid_bare_newline_exclusions = 127.0.0.0/8\n")
+    c = server.client()
+    c.send(b"EHLO client.example\n")
+    assert c.reply().startswith("250-mx.example.jp")
+
+
+def test_bdat_chunks(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    c.send(b"BDAT 12\r\nSubject: b\r\n")
+    assert c.reply() == "250 2.0.0 Ok: 12 bytes"
+    c.send(b"BDAT 9 LAST\r\n\r\n.body\r\n")
+    assert c.reply() == "250 2.0.0 Ok: queued as ABCDE1"
+    assert _body(server.cleanup.messages[0][1]) == b"Subject: b\n\n.body\n"
+    c.cmd("QUIT")
+    assert "bdat=2" in server.wait_log("disconnect from")
+
+
+def test_bdat_errors(smtpd):
+    c = smtpd().client()
+    c.cmd("EHLO client.example")
+    c.send(b"BDAT 3\r\nabc")
+    assert c.reply() == "503 5.5.1 Error: need RCPT command"
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.send(b"BDAT 3 LAST\r\nabc")
+    assert c.reply() == "554 5.5.1 Error: no valid recipients"
+    c.cmd("RCPT TO:<b@example.jp>")
+    c.send(b"BDAT 3 MORE\r\nabc")
+    assert c.reply() == "501 5.5.4 Syntax: BDAT count [LAST]"
+    c.send(b"BDAT 3\r\nabc")
+    assert c.reply() == "250 2.0.0 Ok: 3 bytes"
+    assert c.cmd("DATA") == "503 5.5.1 Error: DATA after BDAT"
+    assert c.cmd("RCPT TO:<c@example.jp>") == "503 5.5.1 Error: RCPT after BDAT"
+    assert c.cmd("MAIL FROM:<a@example.org>") == "503 5.5.1 Error: MAIL after BDAT"
+    assert c.cmd("BDAT x") == "521 5.5.4 Syntax: BDAT count [LAST]"
+    assert c.closed()
+
+
+def test_bdat_over_size_limit(smtpd):
+    server = smtpd("message_size_limit = 10\n")
+    c = server.client()
+    _open_transaction(c)
+    c.send(b"BDAT 8\r\n12345678")
+    assert c.reply() == "250 2.0.0 Ok: 8 bytes"
+    c.send(b"BDAT 8 LAST\r\n12345678")
+    assert c.reply() == "552 5.3.4 Chunk exceeds message size limit"
+    assert server.cleanup.messages == []
+    assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"

@@ -1,0 +1,47 @@
+"""smtpd with the real restriction engine, tables and resolver (DNS fixture on loopback)."""
+
+from __future__ import annotations
+
+from affix.config.snapshot import load_config
+from affix.dns.resolver import Resolver
+from affix.policy.engine import RestrictionEngine
+from affix.tables import TableCache
+
+
+def _engine_server(smtpd, tmp_path, dns_server, extra: str):
+    maincf = (f"{dns_server.main_cf_line()}\nmydestination = example.jp\nmynetworks =\n"
+              "smtpd_helo_restrictions = reject_unknown_helo_hostname\n" + extra)
+    (tmp_path / "main.cf").write_text("myhostname = mx.example.jp\ncompatibility_level = 3.7\n"
+                                      + maincf)
+    cfg = load_config(str(tmp_path))
+    tables = TableCache(cfg)
+    resolver = Resolver.from_config(cfg)
+    engine = RestrictionEngine(cfg, tables, resolver)
+    return smtpd(maincf, policy=engine, resolver=resolver, tables=tables)
+
+
+def test_unknown_helo_is_rejected_at_rcpt_and_logged(smtpd, tmp_path, dns_server):
+    server = _engine_server(smtpd, tmp_path, dns_server, "")
+    c = server.client()
+    c.cmd("EHLO nx.example")
+    assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
+    assert c.cmd("RCPT TO:<b@example.jp>") == (
+        "450 4.7.1 <nx.example>: Helo command rejected: Host not found")
+    assert server.wait_log("reject: RCPT").endswith(
+        "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 450 4.7.1 <nx.example>: Helo command "
+        "rejected: Host not found; from=<a@example.org> to=<b@example.jp> proto=ESMTP "
+        "helo=<nx.example>")
+
+
+def test_postmaster_passes_and_known_helo_is_accepted(smtpd, tmp_path, dns_server):
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    server = _engine_server(smtpd, tmp_path, dns_server, "")
+    c = server.client()
+    c.cmd("EHLO nx.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<postmaster>") == "250 2.1.5 Ok"
+    c.cmd("RSET")
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<x@other.example>") == (
+        "454 4.7.1 <x@other.example>: Relay access denied")
