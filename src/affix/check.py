@@ -25,6 +25,7 @@ Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | W
 VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
     "affix.check:check_service_overrides",
+    "affix.check:check_restriction_lists",
 ]
 
 
@@ -63,6 +64,17 @@ def check_service_overrides(cfg: Config,
                 svc_cfg.check_value(name)
             except ConfigError as e:
                 yield e
+
+
+def check_restriction_lists(cfg: Config,
+                            services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """Unknown restriction names, bad arguments and the relay rule (config.md §3), per service
+    (area policy: affix.policy.validate)."""
+    from affix.policy.validate import check_restrictions
+
+    for svc in services:
+        for problem in check_restrictions(svc.config(cfg)):
+            yield ConfigError(problem)
 
 
 def _resolve(spec: str) -> Validator:

@@ -17,32 +17,60 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from affix import __version__, log
 from affix.check import Checked, ConfigProblems, check_config
+from affix.cleanup.service import Cleanup
 from affix.config.errors import ConfigError
 from affix.config.mastercf import MasterService
 from affix.config.snapshot import Config
+from affix.dns.resolver import Resolver
+from affix.policy.engine import RestrictionEngine
+from affix.qmgr.manager import QueueManager
+from affix.queue.store import QueueStore
 from affix.smtpd.server import SessionContext, SmtpService
+from affix.tables import TableCache
 
-PID_FILE = "master.pid"
+PID_FILE = "affix.pid"  # `affix flush`/sendmail poke the server through it (cli/queue.py)
 ListenKey = tuple[tuple[str, ...] | None, int]
 
 
-# --- hooks other areas extend ---------------------------------------------------------------
+# --- what one configuration snapshot runs on -------------------------------------------------
 
-def make_session_context(cfg: Config, svc: MasterService) -> SessionContext:
-    """What sessions of one service get. Areas add their parts here as they land (policy
-    engine, cleanup, resolver, tables), built once per snapshot, not per connection."""
-    return SessionContext(cfg=svc.config(cfg))
+@dataclass(frozen=True)
+class Runtime:
+    """The parts shared by every service of one snapshot: tables, resolver, queue, cleanup and
+    the queue manager. A reload builds a new Runtime; sessions keep the one they started on."""
+
+    tables: TableCache
+    resolver: Resolver
+    cleanup: Cleanup
+    qmgr: QueueManager
 
 
-def reopen_tables(checked: Checked) -> None:
-    """Reload hook for the tables area: re-open lookup tables for the new snapshot.
+def build_runtime(cfg: Config) -> Runtime:
+    store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
+    tables = open_tables(cfg)
+    cleanup = Cleanup(cfg, store, tables)
+    qmgr = QueueManager(cfg, store, cleanup=cleanup)
+    cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
+    return Runtime(tables, Resolver.from_config(cfg), cleanup, qmgr)
 
-    Nothing to do until affix.tables lands; it is called before the new snapshot goes live.
-    """
+
+def open_tables(cfg: Config) -> TableCache:
+    """Lookup tables of a snapshot; a reload opens them again (regexp/cidr files re-read)."""
+    return TableCache(cfg)
+
+
+def make_session_context(cfg: Config, svc: MasterService, runtime: Runtime) -> SessionContext:
+    """What sessions of one service get, built once per snapshot (not per connection)."""
+    svc_cfg = svc.config(cfg)
+    engine = RestrictionEngine(svc_cfg, runtime.tables, runtime.resolver)
+    engine.startup_check()
+    return SessionContext(cfg=svc_cfg, policy=engine, cleanup=runtime.cleanup,
+                          resolver=runtime.resolver, tables=runtime.tables)
 
 
 # --- pid file -------------------------------------------------------------------------------
@@ -134,16 +162,19 @@ class Server:
         self.listeners: dict[ListenKey, SmtpService] = {}
         self.contexts: dict[ListenKey, SessionContext] = {}
         self.stopped = asyncio.Event()
+        self.runtime = build_runtime(checked.cfg)
+        self._qmgr_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._reloading = False
         self._stopping = False
 
-    def _plan(self, checked: Checked) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
+    def _plan(self, checked: Checked,
+              runtime: Runtime) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
         plan = {}
         for svc in checked.services:
             hosts = svc.listen_hosts(checked.cfg)
             key = (tuple(hosts) if hosts is not None else None, svc.port)
-            plan[key] = (svc, make_session_context(checked.cfg, svc))
+            plan[key] = (svc, make_session_context(checked.cfg, svc, runtime))
         return plan
 
     async def _open(self, keys: list[ListenKey],
@@ -172,9 +203,22 @@ class Server:
         return lambda: self.contexts[key]
 
     async def start(self) -> None:
-        plan = self._plan(self.checked)
+        plan = self._plan(self.checked, self.runtime)
         self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
         await self._open(list(plan), plan)
+        self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
+
+    async def _switch_qmgr(self, old: Runtime, new: Runtime) -> None:
+        """One queue manager at a time: the old one finishes its deliveries first."""
+        await old.qmgr.stop()
+        if self._qmgr_task is not None:
+            await asyncio.gather(self._qmgr_task, return_exceptions=True)
+        if not self._stopping:
+            self._qmgr_task = asyncio.ensure_future(new.qmgr.run())
+
+    def flush(self) -> None:
+        """SIGUSR1 (`affix flush`, sendmail): look at the queue now."""
+        self.runtime.qmgr.flush()
 
     def bound_ports(self) -> list[int]:
         return [service.bound_port for service in self.listeners.values()]
@@ -196,7 +240,8 @@ class Server:
         new: list[ListenKey] = []
         try:
             checked = await loop.run_in_executor(None, check_config, self.config_dir)
-            plan = self._plan(checked)
+            runtime = await loop.run_in_executor(None, build_runtime, checked.cfg)
+            plan = self._plan(checked, runtime)
             new = [k for k in plan if k not in self.listeners]
             self.contexts.update({key: plan[key][1] for key in new})  # nobody uses them yet
             await self._open(new, plan)
@@ -206,8 +251,8 @@ class Server:
             for line in str(e).splitlines():
                 log.reload_refused(line)
             return
-        reopen_tables(checked)
-        self.checked = checked
+        old, self.runtime, self.checked = self.runtime, runtime, checked
+        self._spawn(self._switch_qmgr(old, runtime))
         self.contexts.update({key: ctx for key, (_, ctx) in plan.items()})
         for key in [k for k in self.listeners if k not in plan]:
             self._retire(key, checked.cfg)
@@ -235,11 +280,15 @@ class Server:
         others = self._background - {asyncio.current_task()}  # not this shutdown task itself
         await asyncio.gather(*(s.drain(grace) for s in self.listeners.values()),
                              *others, return_exceptions=True)
+        await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued
+        if self._qmgr_task is not None:
+            await asyncio.gather(self._qmgr_task, return_exceptions=True)
         self.stopped.set()
 
     def install_signals(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self.flush)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda s=signum: self._spawn(self.shutdown(s)))
 
@@ -270,15 +319,17 @@ def run_server(config_dir: str | None, checked: Checked, foreground: bool,
     try:
         log.set_log(build_log(cfg, foreground))
         with asyncio.Runner(loop_factory=_new_loop) as runner:
-            return runner.run(_serve(Server(config_dir, checked, foreground), ready))
+            return runner.run(_serve(config_dir, checked, foreground, ready))
     finally:
         with contextlib.suppress(OSError):
             pid_path(cfg).unlink()
         os.close(pid_fd)
 
 
-async def _serve(server: Server, ready: Callable[[str], None]) -> int:
+async def _serve(config_dir: str | None, checked: Checked, foreground: bool,
+                 ready: Callable[[str], None]) -> int:
     try:
+        server = Server(config_dir, checked, foreground)
         await server.start()
     except ConfigError as e:
         log.fatal("master", str(e))
@@ -292,5 +343,5 @@ async def _serve(server: Server, ready: Callable[[str], None]) -> int:
     return 0
 
 
-__all__ = ["AlreadyRunning", "ConfigProblems", "Server", "make_session_context",
-           "reopen_tables", "run_server", "running_pid", "pid_path"]
+__all__ = ["AlreadyRunning", "ConfigProblems", "Runtime", "Server", "build_runtime",
+           "make_session_context", "open_tables", "run_server", "running_pid", "pid_path"]

@@ -88,7 +88,7 @@ class Instance:
 
     def write_main(self, *lines: str) -> None:
         base = [f"queue_directory = {self.data}/queue", f"data_directory = {self.data}",
-                "affix_stop_grace_time = 5s"]
+                "affix_stop_grace_time = 5s", "compatibility_level = 3.7"]
         (self.dir / "main.cf").write_text("\n".join(base + list(lines)) + "\n")
 
     def write_master(self, *lines: str) -> None:
@@ -105,7 +105,7 @@ class Instance:
         return path.read_text() if path.exists() else ""
 
     def pid(self) -> int | None:
-        path = self.data / "master.pid"
+        path = self.data / "affix.pid"
         text = path.read_text().strip() if path.exists() else ""
         return int(text) if text.isdigit() else None
 
@@ -144,7 +144,7 @@ def test_start_answers_reports_status_refuses_second_start_and_stops(instance):
 def test_start_logs_config_warnings_in_the_mail_log(instance):
     instance.write_main("smtpd_helo_requierd = yes")
     assert instance.run("start").returncode == 0
-    assert (f"postfix/master[{instance.pid()}]: warning: {instance.dir}/main.cf:4: unused "
+    assert (f"postfix/master[{instance.pid()}]: warning: {instance.dir}/main.cf:5: unused "
             "parameter: smtpd_helo_requierd=yes (did you mean smtpd_helo_required?)"
             in instance.maillog)
 
@@ -167,11 +167,11 @@ def test_reload_with_a_bad_value_is_refused_and_the_old_config_stays(instance):
     instance.write_main("smtpd_banner = changed", "smtpd_helo_required = perhaps")
     done = instance.run("reload")
     assert done.returncode == 1
-    assert (f"{instance.dir}/main.cf:5: bad boolean configuration: "
+    assert (f"{instance.dir}/main.cf:6: bad boolean configuration: "
             "smtpd_helo_required = perhaps") in done.stderr
     os.kill(instance.pid(), signal.SIGHUP)  # the server checks again on its own
     wait_for(lambda: "reload refused" in instance.maillog)
-    assert f"{instance.dir}/main.cf:5: bad boolean configuration" in instance.maillog
+    assert f"{instance.dir}/main.cf:6: bad boolean configuration" in instance.maillog
     assert greeting(instance.port).endswith("ESMTP first")
     assert instance.run("status").returncode == 0
 
@@ -192,9 +192,9 @@ def test_check_prints_every_bad_value_as_file_line_and_exits_1(instance):
     main_cf = f"{instance.dir}/main.cf"
     assert done.returncode == 1
     assert done.stdout.splitlines() == [
-        f"{main_cf}:4: bad boolean configuration: smtpd_helo_required = maybe",
-        f"{main_cf}:5: bad numerical configuration: message_size_limit = 10m",
-        f"{main_cf}:6: parameter smtpd_timeout: bad time value or unit: 5x",
+        f"{main_cf}:5: bad boolean configuration: smtpd_helo_required = maybe",
+        f"{main_cf}:6: bad numerical configuration: message_size_limit = 10m",
+        f"{main_cf}:7: parameter smtpd_timeout: bad time value or unit: 5x",
     ]
 
 
@@ -215,7 +215,7 @@ def test_check_passes_with_warnings_for_unknown_names_and_skipped_services(insta
                           "maildrop unix - n n - - pipe flags=DRhu argv=/usr/bin/maildrop")
     done = instance.run("check")
     assert done.returncode == 0
-    assert (f"{instance.dir}/main.cf:4: warning: unused parameter: smtpd_helo_requierd=yes "
+    assert (f"{instance.dir}/main.cf:5: warning: unused parameter: smtpd_helo_requierd=yes "
             "(did you mean smtpd_helo_required?)") in done.stdout
     assert f"{instance.dir}/master.cf:2: warning: service maildrop" in done.stdout
 
@@ -233,7 +233,7 @@ def test_start_with_a_bad_config_prints_file_line_and_exits_1(instance):
     instance.write_main("smtpd_timeout = 5x")
     done = instance.run("start")
     assert done.returncode == 1
-    assert f"{instance.dir}/main.cf:4: parameter smtpd_timeout: bad time value" in done.stderr
+    assert f"{instance.dir}/main.cf:5: parameter smtpd_timeout: bad time value" in done.stderr
     assert instance.run("status").returncode == 1
 
 
@@ -279,3 +279,31 @@ def test_start_fg_without_any_config_dir_answers_on_2525(tmp_path):
     assert "postfix/master[" in err and "daemon started" in err and "(built-in)" in err
     assert "terminating on signal 15" in err
     assert (tmp_path / "xdg" / "affix" / "queue").is_dir()
+
+
+def test_started_server_queues_mail_and_its_queue_manager_picks_it_up(instance):
+    instance.write_main("local_recipient_maps =", "alias_maps =",
+                        f"mail_spool_directory = {instance.data}/mail/")
+    assert instance.run("start").returncode == 0
+    s = Session(instance.port)
+    s.command("EHLO client.example")
+    assert s.command("MAIL FROM:<sender@example.org>").startswith("250")
+    assert s.command("RCPT TO:<root@localhost>").startswith("250")
+    assert s.command("DATA").startswith("354")
+    reply = s.command("Subject: hello\r\n\r\nbody\r\n.")
+    assert reply.startswith("250 2.0.0 Ok: queued as ")
+    qid = reply.rsplit(" ", 1)[1]
+    s.command("QUIT")
+    s.close()
+    assert f"{qid}: client=" in instance.maillog
+    wait_for(lambda: f"{qid}: from=<sender@example.org>" in instance.maillog)
+    os.kill(instance.pid(), signal.SIGUSR1)  # `affix flush` pokes the queue manager this way
+    assert instance.run("status").returncode == 0
+
+
+def test_check_enforces_the_relay_restriction_rule(instance):
+    (instance.dir / "main.cf").write_text(
+        f"queue_directory = {instance.data}/q\ndata_directory = {instance.data}\n")
+    done = instance.run("check")
+    assert done.returncode == 1
+    assert "specify at least one working instance of: reject_unauth_destination" in done.stdout
