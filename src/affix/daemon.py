@@ -220,9 +220,6 @@ class Server:
         """SIGUSR1 (`affix flush`, sendmail): look at the queue now."""
         self.runtime.qmgr.flush()
 
-    def bound_ports(self) -> list[int]:
-        return [service.bound_port for service in self.listeners.values()]
-
     async def reload(self) -> None:
         """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""
         if self._reloading:
