@@ -28,11 +28,11 @@ class MailLog:
         self._file: TextIO | None = None
         self._lock = threading.Lock()
         self._syslog = None
+        self._ident = ""
         if use_syslog:
             import syslog
 
-            syslog.openlog(syslog_name, 0, getattr(syslog, f"LOG_{facility.upper()}",
-                                                   syslog.LOG_MAIL))
+            self._facility = getattr(syslog, f"LOG_{facility.upper()}", syslog.LOG_MAIL)
             self._syslog = syslog
 
     def reopen(self) -> None:
@@ -59,9 +59,18 @@ class MailLog:
                 self.stream.write(line)
                 self.stream.flush()
         if self._syslog is not None:
-            level = {"warning": self._syslog.LOG_WARNING, "error": self._syslog.LOG_ERR,
-                     "fatal": self._syslog.LOG_CRIT}.get(severity or "", self._syslog.LOG_INFO)
-            self._syslog.syslog(level, f"{tag}: {body}")
+            self._to_syslog(f"{syslog_name or self.syslog_name}/{program}", body, severity)
+
+    def _to_syslog(self, ident: str, body: str, severity: str | None) -> None:
+        """syslogd adds the date, host and `IDENT[PID]:`, so the ident is NAME/PROGRAM."""
+        sl = self._syslog
+        level = {"warning": sl.LOG_WARNING, "error": sl.LOG_ERR,
+                 "fatal": sl.LOG_CRIT}.get(severity or "", sl.LOG_INFO)
+        with self._lock:
+            if ident != self._ident:
+                sl.openlog(ident, sl.LOG_PID, self._facility)
+                self._ident = ident
+            sl.syslog(level, body)
 
 
 _current = MailLog(stream=sys.stderr)
@@ -106,6 +115,15 @@ def reloading(version: str, config_dir: str) -> None:
 
 def terminating() -> None:
     info("master", "terminating on signal 15")
+
+
+def terminating_on_signal(signum: int) -> None:
+    info("master", f"terminating on signal {signum}")
+
+
+def reload_refused(reason: str) -> None:
+    """A reload whose new configuration has a problem: the running one stays in service."""
+    warning("master", f"reload refused, keeping the running configuration: {reason}")
 
 
 # --- smtpd ----------------------------------------------------------------------------------

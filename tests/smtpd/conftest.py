@@ -29,7 +29,10 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 class Server:
     def __init__(self, tmp_path: Path, maincf: str, **ctx: object):
+        # mynetworks is set empty: its computed default (this host's addresses) would make
+        # the 127.0.0.1 test client trusted.
         (tmp_path / "main.cf").write_text("myhostname = mx.example.jp\n"
+                                          "mynetworks =\n"
                                           "compatibility_level = 3.7\n"
                                           "smtpd_error_sleep_time = 0\n" + maincf)
         self.cfg = load_config(str(tmp_path))

@@ -9,7 +9,7 @@ from affix.tables import TableCache
 
 
 def _engine_server(smtpd, tmp_path, dns_server, extra: str):
-    maincf = (f"{dns_server.main_cf_line()}\nmydestination = example.jp\n"
+    maincf = (f"{dns_server.main_cf_line()}\nmydestination = example.jp\nmynetworks =\n"
               "smtpd_helo_restrictions = reject_unknown_helo_hostname\n" + extra)
     (tmp_path / "main.cf").write_text("myhostname = mx.example.jp\ncompatibility_level = 3.7\n"
                                       + maincf)

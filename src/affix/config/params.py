@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from affix import __version__
+
 
 class Kind(Enum):
     STR = "string"
@@ -30,9 +32,10 @@ class Param:
     doc: str
     unit: str = "s"  # default unit of a TIME parameter
     affix: str = ""  # why affix's default or meaning differs from Postfix 3.7 ("" = same)
+    raw: bool = False  # expanded later with per-event variables, not at start (config.md §2)
 
 
-def _p(name: str, kind: Kind, default: str, doc: str, **kw: str) -> Param:
+def _p(name: str, kind: Kind, default: str, doc: str, **kw: str | bool) -> Param:
     return Param(name, kind, default, doc, **kw)
 
 
@@ -66,10 +69,11 @@ _ALL: tuple[Param, ...] = (
        "Domains this server relays mail to."),
     _p("relayhost", S, "", "Next hop for non-local mail; empty means direct MX delivery."),
     _p("mail_name", S, "affix", "The software name shown in the greeting and Received header.",
-       affix="Postfix says Postfix."),
-    _p("mail_version", S, "0.1.0", "The software version.", affix="affix's own version."),
+       affix="Postfix 3.7: Postfix; the greeting names the software that answers."),
+    _p("mail_version", S, __version__, "The software version.", affix="affix's own version."),
     _p("syslog_name", S, "${multi_instance_name?{$multi_instance_name}:{postfix}}",
-       "Name prefixed to every mail log line (kept as Postfix's so log tools work)."),
+       "Name prefixed to every mail log line (kept as Postfix's so log tools work); set "
+       "`syslog_name = affix` in main.cf (or `-o syslog_name=...` per service) to change it."),
     _p("multi_instance_name", S, "", "Name of this instance."),
     _p("syslog_facility", S, "mail", "Syslog facility for the mail log."),
     _p("maillog_file", S, "", "File the mail log is written to; empty means syslog "
@@ -114,9 +118,12 @@ _ALL: tuple[Param, ...] = (
     _p("smtpd_discard_ehlo_keywords", L, "", "EHLO keywords not announced."),
     _p("smtpd_discard_ehlo_keyword_address_maps", M, "", "Per-client EHLO keywords to discard."),
     _p("smtpd_timeout", T, "${stress?{10}:{300}}s", "Timeout of one read or write."),
-    _p("smtpd_per_request_deadline", B, "yes",
+    _p("smtpd_per_request_deadline", B,
+       "${smtpd_per_record_deadline?{$smtpd_per_record_deadline}:{yes}}",
        "Make smtpd_timeout a deadline for a whole request, not for each read.",
-       affix="Postfix's default is no; yes protects against slowloris clients."),
+       affix="Postfix's default is no (yes under stress); yes protects against slowloris "
+       "clients. The old name smtpd_per_record_deadline still takes precedence when set."),
+    _p("smtpd_per_record_deadline", S, "", "Old name of smtpd_per_request_deadline."),
     _p("smtpd_min_data_rate", I, "500", "Minimum bytes/s during DATA with a per-request "
        "deadline."),
     _p("line_length_limit", I, "2048", "Longest command line or content line chunk."),
@@ -142,8 +149,11 @@ _ALL: tuple[Param, ...] = (
        "accepted RCPT."),
     _p("smtpd_peername_lookup", B, "yes", "Look up the client's hostname."),
     _p("smtpd_client_connection_count_limit", I, "50", "Connections one client may hold."),
-    _p("smtpd_client_event_limit_exceptions", L, "$mynetworks",
-       "Clients exempt from smtpd_client_connection_count_limit."),
+    _p("smtpd_client_event_limit_exceptions",
+       L, "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+       "Clients exempt from the connection count and rate limits."),
+    _p("smtpd_client_connection_limit_exceptions", L, "",
+       "Old name of smtpd_client_event_limit_exceptions."),
     _p("smtpd_authorized_xclient_hosts", L, "", "Clients allowed to use XCLIENT."),
     _p("smtpd_authorized_verp_clients", L, "$authorized_verp_clients",
        "Clients allowed to use XVERP."),
@@ -156,15 +166,17 @@ _ALL: tuple[Param, ...] = (
     _p("smtpd_tls_chain_files", L, "", "Key and certificate chain files."),
     _p("smtpd_tls_auth_only", B, "no", "Offer AUTH only after STARTTLS."),
     _p("smtpd_tls_received_header", B, "no", "Record TLS details in the Received header."),
+    _p("smtpd_tls_fingerprint_digest", S, _LEVEL36 % ("md5", "sha256"),
+       "Digest of client certificate fingerprints."),
     _p("smtpd_sasl_auth_enable", B, "no", "Offer SMTP AUTH."),
     _p("smtpd_sasl_exceptions_networks", L, "", "Clients not offered AUTH."),
     _p("broken_sasl_auth_clients", B, "no", "Also announce AUTH=MECH for old clients."),
     _p("smtpd_sasl_authenticated_header", B, "no", "Name the SASL user in Received."),
-    _p("smtpd_reject_footer", S, "", "Text appended to 4xx/5xx replies."),
+    _p("smtpd_reject_footer", S, "", "Text appended to 4xx/5xx replies.", raw=True),
     _p("smtpd_expansion_filter", S,
        "\\t\\40!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\\\]^_"
        "`abcdefghijklmnopqrstuvwxyz{|}~",
-       "Characters allowed in $name expansions of reply templates."),
+       "Characters allowed in $name expansions of reply templates.", raw=True),
     _p("smtpd_log_access_permit_actions", L, "", "Access actions that log a permit line."),
     _p("smtpd_null_access_lookup_key", S, "<>", "Lookup key for the null sender."),
     # --- smtpd: restrictions --------------------------------------------------------------
@@ -199,7 +211,7 @@ _ALL: tuple[Param, ...] = (
     _p("default_rbl_reply", S,
        "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using "
        "$rbl_domain${rbl_reason?; $rbl_reason}",
-       "Reply template of DNSBL/RHSBL rejects."),
+       "Reply template of DNSBL/RHSBL rejects.", raw=True),
     _p("rbl_reply_maps", M, "", "Per-zone reply templates."),
     _p("reject_tempfail_action", S, "defer_if_permit", "Action on a temporary lookup failure."),
     _p("unknown_helo_hostname_tempfail_action", S, "$reject_tempfail_action",
@@ -207,8 +219,11 @@ _ALL: tuple[Param, ...] = (
     _p("unknown_address_tempfail_action", S, "$reject_tempfail_action",
        "Action when a sender/recipient domain lookup fails temporarily."),
     _p("unknown_client_hostname_tempfail_action", S, "$reject_tempfail_action",
-       "Action when the client name lookup fails temporarily."),
+       "Action when the client name lookup fails temporarily.",
+       affix="affix-only parameter (Postfix 3.7 uses reject_tempfail_action there)."),
     _p("unverified_sender_tempfail_action", S, "$reject_tempfail_action", "Verify tempfail."),
+    _p("unverified_recipient_tempfail_action", S, "$reject_tempfail_action",
+       "Action when recipient verification fails temporarily."),
     # --- reply codes ----------------------------------------------------------------------
     _p("access_map_reject_code", I, "554", "Code of an access table REJECT."),
     _p("access_map_defer_code", I, "450", "Code of an access table DEFER."),
@@ -230,6 +245,9 @@ _ALL: tuple[Param, ...] = (
     _p("plaintext_reject_code", I, "450", "Code of reject_plaintext_session."),
     _p("unverified_sender_reject_code", I, "450", "Code of a failed sender verification."),
     _p("unverified_recipient_reject_code", I, "450", "Code of a failed recipient verification."),
+    _p("unverified_sender_defer_code", I, "450", "Code when sender verification is pending."),
+    _p("unverified_recipient_defer_code", I, "450",
+       "Code when recipient verification is pending."),
     # --- local recipients, aliases, virtual -------------------------------------------------
     _p("local_recipient_maps", M, "proxy:unix:passwd.byname $alias_maps",
        "Tables of known local users (empty: accept any)."),
@@ -285,7 +303,7 @@ _ALL: tuple[Param, ...] = (
     _p("home_mailbox", S, "", "Mailbox path relative to home; ending in / means Maildir."),
     _p("mail_spool_directory", S, "/var/mail", "Directory of mbox spool files."),
     _p("mailbox_size_limit", Z, "51200000", "Largest mailbox file (0 = unlimited)."),
-    _p("mailbox_command", S, "", "Program that delivers to mailboxes."),
+    _p("mailbox_command", S, "", "Program that delivers to mailboxes.", raw=True),
     _p("mailbox_transport", S, "", "Transport for mailbox delivery."),
     _p("mailbox_delivery_lock", L, "fcntl, dotlock", "Locks used for mbox delivery."),
     _p("deliver_lock_attempts", I, "20", "Attempts to take a mailbox lock."),
@@ -293,11 +311,11 @@ _ALL: tuple[Param, ...] = (
     _p("stale_lock_time", T, "500s", "Age after which a dotlock is removed."),
     _p("strict_mailbox_ownership", B, "yes", "Defer when an mbox is not the user's."),
     _p("forward_path", L, "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
-       ".forward files searched."),
+       ".forward files searched.", raw=True),
     _p("allow_mail_to_commands", L, "alias, forward", "Where |command deliveries are allowed."),
     _p("allow_mail_to_files", L, "alias, forward", "Where /file deliveries are allowed."),
     _p("default_privs", S, "nobody", "User for deliveries from root-owned aliases."),
-    _p("luser_relay", S, "", "Destination for unknown local users."),
+    _p("luser_relay", S, "", "Destination for unknown local users.", raw=True),
     _p("prepend_delivered_header", L, "command, file, forward", "Where Delivered-To is added."),
     _p("owner_request_special", B, "yes", "Treat owner-x aliases specially."),
     _p("command_time_limit", T, "1000s", "Longest run of a |command delivery."),
@@ -309,6 +327,15 @@ _ALL: tuple[Param, ...] = (
     _p("smtp_helo_name", S, "$myhostname", "Name the outbound SMTP client sends in HELO."),
     _p("smtp_connect_timeout", T, "30s", "Outbound connection timeout."),
     _p("smtp_header_checks", M, "", "Header patterns applied by the SMTP client."),
+    _p("smtp_fallback_relay", L, "$fallback_relay", "Relays tried when direct delivery fails."),
+    _p("fallback_relay", L, "", "Old name of smtp_fallback_relay."),
+    _p("smtp_tls_fingerprint_digest", S, _LEVEL36 % ("md5", "sha256"),
+       "Digest of server certificate fingerprints."),
+    # --- set by the server itself ------------------------------------------------------------
+    _p("service_name", S, "", "Set per master.cf service to its name (e.g. submission), so "
+       "`-o syslog_name=postfix/$service_name` works."),
+    _p("stress", S, "", "Set to yes by the server under overload; stress-dependent defaults "
+       "(smtpd_timeout, error limits) follow it. Leave empty."),
 )
 
 PARAMS: dict[str, Param] = {p.name: p for p in _ALL}
@@ -319,4 +346,5 @@ RENAMED: dict[str, str] = {
     "authorized_verp_clients": "smtpd_authorized_verp_clients",
     "fallback_relay": "smtp_fallback_relay",
     "smtpd_client_connection_limit_exceptions": "smtpd_client_event_limit_exceptions",
+    "smtpd_per_record_deadline": "smtpd_per_request_deadline",
 }

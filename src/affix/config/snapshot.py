@@ -6,15 +6,19 @@ its own snapshot through `with_overrides` (its `-o name=value` settings).
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
+from affix.config import netif
 from affix.config.errors import ConfigError
-from affix.config.maincf import Entry, Warning_, expand, parse_maincf
+from affix.config.maincf import Entry, ExpansionError, Warning_, expand, parse_maincf
 from affix.config.params import PARAMS, Kind
 
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -42,9 +46,44 @@ def split_list(value: str) -> list[str]:
 
 
 def system_hostname() -> str:
-    """gethostname(), made fully qualified the way Postfix does (no DNS lookup)."""
-    name = socket.gethostname() or "localhost"
-    return name if "." in name else name + ".localdomain"
+    """gethostname() as it is; Postfix qualifies it without any DNS lookup (see myhostname)."""
+    return socket.gethostname() or "localhost"
+
+
+@cache
+def postfix_parameter_names() -> frozenset[str]:
+    """Every parameter name Postfix 3.7 knows (`postconf -d`), affix uses some of them."""
+    text = resources.files("affix").joinpath("data/postfix-3.7-parameters.txt").read_text()
+    return frozenset(text.split())
+
+
+def _computed_myhostname(cfg: Config) -> str:
+    # config.md §4: `.$mydomain` (else `.localdomain`) is appended to a name without a dot.
+    host = system_hostname()
+    if "." in host:
+        return host
+    return f"{host}.{cfg.get('mydomain') if cfg.is_set('mydomain') else 'localdomain'}"
+
+
+def _computed_mydomain(cfg: Config) -> str:
+    host = cfg.get("myhostname")
+    return host.split(".", 1)[1] if "." in host.strip(".") else "localdomain"
+
+
+def _computed_mynetworks(cfg: Config) -> str:
+    versions = set()
+    for word in cfg.list("inet_protocols"):
+        versions |= {"ipv4": {4}, "ipv6": {6}}.get(word.lower(), {4, 6})
+    style = cfg.get("mynetworks_style").strip().lower()
+    return netif.mynetworks(style, netif.local_interfaces(), frozenset(versions or {4, 6}))
+
+
+# Defaults that depend on the host (config.md §4), computed when the parameter is not set.
+COMPUTED: dict[str, Callable[[Config], str]] = {
+    "myhostname": _computed_myhostname,
+    "mydomain": _computed_mydomain,
+    "mynetworks": _computed_mynetworks,
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +95,8 @@ class Config:
     warnings: tuple[Warning_, ...] = ()
     overrides: Mapping[str, str] = field(default_factory=dict)
     computed: Mapping[str, str] = field(default_factory=dict)
+    override_source: tuple[str, int] | None = None  # (master.cf path, line) of the -o options
+    _memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     # --- raw values -----------------------------------------------------------------------
     def raw(self, name: str) -> str | None:
@@ -65,34 +106,60 @@ class Config:
         entry = self.entries.get(name)
         if entry is not None:
             return entry.value
+        return self.default(name)
+
+    def default(self, name: str) -> str | None:
+        """The built-in default (host-dependent ones computed), ignoring main.cf."""
         if name in self.computed:
             return self.computed[name]
         param = PARAMS.get(name)
+        if param is not None and not param.default and name in COMPUTED:
+            key = "\0default:" + name  # memo: computing mynetworks runs `ip`
+            if key not in self._memo:
+                self._memo[key] = COMPUTED[name](self)
+            return self._memo[key]
         return param.default if param else None
 
     def is_set(self, name: str) -> bool:
         return name in self.overrides or name in self.entries
 
+    @property
+    def main_cf(self) -> str:
+        return os.path.join(self.config_dir, "main.cf") if self.config_dir else "(built-in)"
+
     def where(self, name: str) -> str:
         """`file:line` of a parameter's definition, for error messages."""
-        entry = self.entries.get(name)
-        main_cf = os.path.join(self.config_dir or "(built-in)", "main.cf")
-        if name in self.overrides:
-            return f"{os.path.join(self.config_dir or '', 'master.cf')}: -o {name}"
-        return f"{main_cf}:{entry.line}" if entry else f"{main_cf}: (default)"
+        file, line = self._pos(name)
+        if file is None:
+            return f"{self.main_cf}: (default)"
+        return f"{file}:{line}" if line else file
 
     # --- typed access ---------------------------------------------------------------------
     def get(self, name: str) -> str:
-        """The expanded value ('' when unknown)."""
+        """The expanded value ('' when unknown); bad `$` syntax raises ConfigError.
+
+        Parameters the registry marks `raw` (default_rbl_reply, smtpd_reject_footer, ...) come
+        back unexpanded: their users expand them per event with their own variables.
+        """
+        if name in self._memo:
+            return self._memo[name]
         raw = self.raw(name)
-        return "" if raw is None else expand(raw, self.raw, _stack=(name,))
+        param = PARAMS.get(name)
+        if param is not None and param.raw:
+            return raw or ""
+        try:
+            value = "" if raw is None else expand(raw, self.raw, _stack=(name,))
+        except ExpansionError as e:
+            culprit = e.param or name
+            raise ConfigError(f"parameter {culprit}: {e.message}", *self._pos(culprit)) from None
+        self._memo[name] = value
+        return value
 
     def bool(self, name: str) -> bool:
-        value = self.get(name).strip().lower()
-        if value in ("yes", "true", "1"):
-            return True
-        if value in ("no", "false", "0"):
-            return False
+        """yes/no, case-insensitive; anything else is an error (config.md §1)."""
+        value = self.get(name).strip()
+        if value.lower() in ("yes", "no"):
+            return value.lower() == "yes"
         raise ConfigError(f"bad boolean configuration: {name} = {value}", *self._pos(name))
 
     def int(self, name: str) -> int:
@@ -101,10 +168,15 @@ class Config:
             raise ConfigError(f"bad numerical configuration: {name} = {value}", *self._pos(name))
         return int(value)
 
-    size = int
+    def size(self, name: str) -> int:
+        """A byte count: a plain non-negative integer, as Postfix writes sizes."""
+        value = self.int(name)
+        if value < 0:
+            raise ConfigError(f"bad numerical configuration: {name} = {value}", *self._pos(name))
+        return value
 
     def time(self, name: str) -> float:
-        """Seconds. A bare number uses the parameter's default unit."""
+        """Seconds. A bare number uses the parameter's default unit (s, or d for lifetimes)."""
         value = self.get(name).strip()
         param = PARAMS.get(name)
         m = re.fullmatch(r"(\d+)([smhdw]?)", value)
@@ -117,41 +189,94 @@ class Config:
     def list(self, name: str) -> list[str]:
         return split_list(self.get(name))
 
+    def maps(self, name: str) -> list[str]:
+        """A list of `type:name` table references (alias_maps, header_checks, ...)."""
+        refs = self.list(name)
+        for ref in refs:
+            if not re.match(r"[A-Za-z0-9_-]+:.", ref):
+                raise ConfigError(f'parameter {name}: expecting "type:name" table reference '
+                                  f'instead of "{ref}"', *self._pos(name))
+        return refs
+
+    def position(self, name: str) -> tuple[str | None, int | None]:
+        """(file, line) where a parameter is set, for ConfigError(message, *position)."""
+        return self._pos(name)
+
     def _pos(self, name: str) -> tuple[str | None, int | None]:
+        if name in self.overrides and self.override_source:
+            return self.override_source
         entry = self.entries.get(name)
-        path = os.path.join(self.config_dir, "main.cf") if self.config_dir else None
-        return (path, entry.line if entry else None)
+        if entry is None:
+            return (self.main_cf if self.config_dir else None, None)
+        return (self.main_cf, entry.line)
 
     # --- derived snapshots ----------------------------------------------------------------
-    def with_overrides(self, overrides: Mapping[str, str]) -> Config:
+    def with_overrides(self, overrides: Mapping[str, str],
+                       source: tuple[str, int] | None = None) -> Config:
+        """A snapshot with master.cf `-o` settings; `source` is (master.cf, line) for errors."""
         merged = dict(self.overrides)
         merged.update(overrides)
-        return Config(self.config_dir, self.entries, self.warnings, merged, self.computed)
+        return Config(self.config_dir, self.entries, self.warnings, merged, self.computed,
+                      source or self.override_source)
+
+    # --- checks ---------------------------------------------------------------------------
+    def check_value(self, name: str) -> None:
+        """Type-check one parameter; raises ConfigError naming file:line."""
+        kind = PARAMS[name].kind if name in PARAMS else Kind.STR
+        check = {Kind.BOOL: self.bool, Kind.INT: self.int, Kind.SIZE: self.size,
+                 Kind.TIME: self.time, Kind.MAPS: self.maps}.get(kind, self.get)
+        check(name)
 
     def validate(self) -> list[ConfigError]:
-        """Type-check every known parameter; returns the problems found."""
+        """Type-check every known parameter (and expand every set one); the problems found."""
         problems: list[ConfigError] = []
-        for name, param in PARAMS.items():
+        for name in sorted(set(PARAMS) | set(self.entries) | set(self.overrides)):
             try:
-                if param.kind is Kind.BOOL:
-                    self.bool(name)
-                elif param.kind in (Kind.INT, Kind.SIZE):
-                    self.int(name)
-                elif param.kind is Kind.TIME:
-                    self.time(name)
-                else:
-                    self.get(name)
+                self.check_value(name)
             except ConfigError as e:
-                problems.append(e)
+                if str(e) not in {str(p) for p in problems}:
+                    problems.append(e)
         return problems
 
+    def unused_warnings(self, used_elsewhere: set[str] = frozenset()) -> list[Warning_]:
+        """main.cf names affix does not know and nothing references (config.md §1)."""
+        referenced = set(used_elsewhere) | set(self.list("smtpd_restriction_classes"))
+        for value in [e.value for e in self.entries.values()] + list(self.overrides.values()):
+            referenced |= referenced_names(value)
+        out: list[Warning_] = []
+        for name, entry in self.entries.items():
+            if name in PARAMS or name in referenced:
+                continue
+            if name in postfix_parameter_names():
+                message = f"Postfix parameter not used by affix: {name}={entry.value}"
+            else:
+                message = f"unused parameter: {name}={entry.value}" + did_you_mean(name)
+            out.append(Warning_(self.main_cf, entry.line, message))
+        return out
 
-def _computed_defaults(entries: Mapping[str, Entry]) -> dict[str, str]:
-    """Host-dependent defaults (config.md §4): myhostname, mydomain."""
-    host = system_hostname()
-    out = {"myhostname": host}
-    out["mydomain"] = host.split(".", 1)[1] if "." in host else "localdomain"
-    return out
+
+def referenced_names(value: str) -> set[str]:
+    """Names a value refers to as $name, ${name...} or $(name...)."""
+    return set(re.findall(r"\$[({]?\s*([A-Za-z0-9_]+)", value))
+
+
+def did_you_mean(name: str) -> str:
+    """`; did you mean NAME?` for the closest known parameter, or ''."""
+    close = difflib.get_close_matches(name, list(PARAMS), n=1, cutoff=0.75)
+    if not close:
+        close = difflib.get_close_matches(name, sorted(postfix_parameter_names()), n=1,
+                                          cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def read_text(path: Path) -> str:
+    """A config file's text; a missing or unreadable file is a ConfigError naming it."""
+    try:
+        return path.read_text(encoding="utf-8", errors="surrogateescape")
+    except FileNotFoundError as e:
+        raise ConfigError("No such file or directory", str(path)) from e
+    except OSError as e:
+        raise ConfigError(e.strerror or str(e), str(path)) from e
 
 
 def load_config(config_dir: str | None) -> Config:
@@ -159,21 +284,16 @@ def load_config(config_dir: str | None) -> Config:
     if config_dir is None:
         from affix.config.embedded import embedded_maincf
 
-        text, where = embedded_maincf(), None
+        text, where = embedded_maincf(), "(built-in main.cf)"
     else:
         path = Path(config_dir) / "main.cf"
-        try:
-            text = path.read_text(encoding="utf-8", errors="surrogateescape")
-        except FileNotFoundError as e:
-            raise ConfigError("No such file or directory", str(path)) from e
-        except OSError as e:
-            raise ConfigError(e.strerror or str(e), str(path)) from e
-        where = str(path)
-    entries, warnings = parse_maincf(text, where or "(built-in main.cf)")
-    return Config(config_dir, entries, tuple(warnings), {}, _computed_defaults(entries))
+        text, where = read_text(path), str(path)
+    return config_from_text(config_dir, text, where)
 
 
 def config_from_text(config_dir: str | None, text: str, where: str) -> Config:
     """A Config from main.cf text already read (affix lint parses a repaired copy)."""
     entries, warnings = parse_maincf(text, where)
-    return Config(config_dir, entries, tuple(warnings), {}, _computed_defaults(entries))
+    # like `postconf -c DIR`, config_directory names the directory actually read
+    computed = {"config_directory": config_dir} if config_dir else {}
+    return Config(config_dir, entries, tuple(warnings), {}, computed)

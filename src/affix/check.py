@@ -1,0 +1,118 @@
+"""Configuration checks shared by `affix check`, `affix start` and reload.
+
+The foundation checks syntax, every parameter's type and master.cf. Other areas add their own
+checks (unknown restriction names, tables that cannot be opened, the relay-restriction rule)
+by appending "module:function" to VALIDATORS; each function takes (cfg, services) and returns
+(or yields) ConfigError problems and/or Warning_ notes. They are imported when a check runs,
+so this module stays at the bottom of the import graph.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from affix.config.errors import ConfigError
+from affix.config.maincf import Warning_
+from affix.config.mastercf import MasterService, load_master
+from affix.config.params import PARAMS
+from affix.config.snapshot import Config, did_you_mean, load_config, referenced_names
+
+Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | Warning_]]
+
+# "module:function" of every area's validator, run in this order after the foundation's own.
+VALIDATORS: list[str] = [
+    "affix.check:check_parameter_types",
+    "affix.check:check_service_overrides",
+    "affix.check:check_restriction_lists",
+]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A configuration that passed: main.cf snapshot, smtpd services, and the warnings."""
+
+    cfg: Config
+    services: tuple[MasterService, ...]
+    warnings: tuple[Warning_, ...]
+
+
+class ConfigProblems(ConfigError):
+    """Several problems at once; str() gives one `file:line: what is wrong` per line."""
+
+    def __init__(self, problems: Sequence[ConfigError]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def check_parameter_types(cfg: Config, services: Sequence[MasterService]) -> list[ConfigError]:
+    return cfg.validate()
+
+
+def check_service_overrides(cfg: Config,
+                            services: Sequence[MasterService]) -> Iterable[ConfigError | Warning_]:
+    """Each service's -o values are type-checked in the service's own snapshot."""
+    for svc in services:
+        svc_cfg = svc.config(cfg)
+        for name, value in svc.overrides.items():
+            if name not in PARAMS and name not in cfg.entries:
+                yield Warning_(svc.path, svc.line, f"unknown parameter in -o {name}={value}"
+                               + did_you_mean(name))
+                continue
+            try:
+                svc_cfg.check_value(name)
+            except ConfigError as e:
+                yield e
+
+
+def check_restriction_lists(cfg: Config,
+                            services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """Unknown restriction names, bad arguments and the relay rule (config.md §3), per service
+    (area policy: affix.policy.validate)."""
+    from affix.policy.validate import check_restrictions
+
+    for svc in services:
+        for problem in check_restrictions(svc.config(cfg)):
+            yield ConfigError(problem)
+
+
+def _resolve(spec: str) -> Validator:
+    module, _, func = spec.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def run_validators(cfg: Config, services: Sequence[MasterService],
+                   ) -> tuple[list[ConfigError], list[Warning_]]:
+    problems: list[ConfigError] = []
+    notes: list[Warning_] = []
+    for spec in VALIDATORS:
+        for item in _resolve(spec)(cfg, services) or ():
+            target: list = notes if isinstance(item, Warning_) else problems
+            if str(item) not in {str(x) for x in target}:
+                target.append(item)
+    return problems, notes
+
+
+def check_config(config_dir: str | None) -> Checked:
+    """Load and check everything; raises ConfigProblems listing every problem found."""
+    syntax: list[ConfigError] = []
+    try:
+        cfg = load_config(config_dir)
+    except ConfigError as e:
+        syntax.append(e)
+    try:
+        services, master_warnings = load_master(config_dir)
+    except ConfigError as e:
+        syntax.append(e)
+    if syntax:  # a file that does not parse: report it (and the other file's) and stop here
+        raise ConfigProblems(syntax)
+    problems, notes = run_validators(cfg, services)
+    if problems:
+        raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)))
+    used = {name for svc in services for name in svc.overrides}
+    for svc in services:  # master.cf `-o x=$name` uses name too (config.md §1)
+        for value in svc.overrides.values():
+            used |= referenced_names(value)
+    warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
+    return Checked(cfg, tuple(services), tuple(warnings))

@@ -1,0 +1,344 @@
+"""Lifecycle of the server process: pid file, listeners, signals, reload, graceful stop.
+
+One process runs every smtpd service of master.cf. A reload (SIGHUP) checks the new
+configuration first and refuses it, keeping the old one, when it has a problem; otherwise new
+connections get the new snapshot while sessions in progress finish on the one they started
+with (SmtpService asks its `context` callable once per connection). Unchanged listeners stay
+open, new ones are opened, removed ones closed. SIGTERM closes the listeners and gives open
+sessions affix_stop_grace_time to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from affix import __version__, log
+from affix.check import Checked, ConfigProblems, check_config
+from affix.cleanup.service import Cleanup
+from affix.config.errors import ConfigError
+from affix.config.mastercf import MasterService
+from affix.config.snapshot import Config
+from affix.dns.resolver import Resolver
+from affix.policy.engine import RestrictionEngine
+from affix.qmgr.manager import QueueManager
+from affix.queue.store import QueueStore
+from affix.smtpd.server import SessionContext, SmtpService
+from affix.tables import TableCache
+
+PID_FILE = "affix.pid"  # `affix flush`/sendmail poke the server through it (cli/queue.py)
+ListenKey = tuple[tuple[str, ...] | None, int]
+
+
+# --- what one configuration snapshot runs on -------------------------------------------------
+
+@dataclass(frozen=True)
+class Runtime:
+    """The parts shared by every service of one snapshot: tables, resolver, queue, cleanup and
+    the queue manager. A reload builds a new Runtime; sessions keep the one they started on."""
+
+    tables: TableCache
+    resolver: Resolver
+    cleanup: Cleanup
+    qmgr: QueueManager
+
+
+def build_runtime(cfg: Config) -> Runtime:
+    store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
+    tables = open_tables(cfg)
+    cleanup = Cleanup(cfg, store, tables)
+    qmgr = QueueManager(cfg, store, cleanup=cleanup)
+    cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
+    return Runtime(tables, Resolver.from_config(cfg), cleanup, qmgr)
+
+
+def open_tables(cfg: Config) -> TableCache:
+    """Lookup tables of a snapshot; a reload opens them again (regexp/cidr files re-read)."""
+    return TableCache(cfg)
+
+
+def make_session_context(cfg: Config, svc: MasterService, runtime: Runtime) -> SessionContext:
+    """What sessions of one service get, built once per snapshot (not per connection)."""
+    svc_cfg = svc.config(cfg)
+    engine = RestrictionEngine(svc_cfg, runtime.tables, runtime.resolver)
+    engine.startup_check()
+    return SessionContext(cfg=svc_cfg, policy=engine, cleanup=runtime.cleanup,
+                          resolver=runtime.resolver, tables=runtime.tables)
+
+
+# --- pid file -------------------------------------------------------------------------------
+
+def pid_path(cfg: Config) -> Path:
+    return Path(cfg.get("data_directory")) / PID_FILE
+
+
+def running_pid(path: Path) -> int | None:
+    """The pid of the running server, or None; the server holds a lock on its pid file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, pid: int | None):
+        super().__init__(f"the mail system is already running (pid {pid})")
+        self.pid = pid
+
+
+def acquire_pid_file(path: Path) -> int:
+    """Lock and fill in the pid file; the lock lives as long as the process."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(running_pid(path)) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def make_directories(cfg: Config) -> None:
+    """data_directory and queue_directory, created when missing."""
+    for name in ("data_directory", "queue_directory"):
+        path = cfg.get(name)
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"{name}: cannot create {path}: {e.strerror}",
+                              *cfg.position(name)) from None
+
+
+# --- logging --------------------------------------------------------------------------------
+
+def build_log(cfg: Config, foreground: bool) -> log.MailLog:
+    """maillog_file if set; else stderr in the foreground, DATA_DIR/maillog in the background;
+    and syslog as well when affix_syslog = yes (smtp-and-logs.md §4)."""
+    path = cfg.get("maillog_file") or None
+    if path is None and not foreground:
+        path = str(Path(cfg.get("data_directory")) / "maillog")
+    return log.MailLog(syslog_name=cfg.get("syslog_name"), hostname=cfg.get("myhostname"),
+                       stream=sys.stderr if foreground and path is None else None, path=path,
+                       use_syslog=cfg.bool("affix_syslog"),
+                       facility=cfg.get("syslog_facility"))
+
+
+def log_warnings(checked: Checked) -> None:
+    """Configuration warnings (unused parameters, skipped services) go to the mail log."""
+    for w in checked.warnings:
+        log.warning("master", f"{w.file}:{w.line}: {w.message}" if w.line else
+                    f"{w.file}: {w.message}")
+
+
+def config_label(config_dir: str | None) -> str:
+    return config_dir or "(built-in)"
+
+
+# --- the server -----------------------------------------------------------------------------
+
+class Server:
+    def __init__(self, config_dir: str | None, checked: Checked, foreground: bool = True):
+        self.config_dir = config_dir
+        self.foreground = foreground
+        self.checked = checked
+        self.listeners: dict[ListenKey, SmtpService] = {}
+        self.contexts: dict[ListenKey, SessionContext] = {}
+        self.stopped = asyncio.Event()
+        self.runtime = build_runtime(checked.cfg)
+        self._qmgr_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._reloading = False
+        self._stopping = False
+
+    def _plan(self, checked: Checked,
+              runtime: Runtime) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
+        plan = {}
+        for svc in checked.services:
+            hosts = svc.listen_hosts(checked.cfg)
+            key = (tuple(hosts) if hosts is not None else None, svc.port)
+            plan[key] = (svc, make_session_context(checked.cfg, svc, runtime))
+        return plan
+
+    async def _open(self, keys: list[ListenKey],
+                    plan: dict[ListenKey, tuple[MasterService, SessionContext]]) -> None:
+        """Bind the given listeners; on a failure close the ones this call opened."""
+        opened: list[ListenKey] = []
+        try:
+            for key in keys:
+                svc = plan[key][0]
+                service = SmtpService(svc.name, list(key[0]) if key[0] else None, key[1],
+                                      self._context_for(key))
+                try:
+                    await service.start()
+                except OSError as e:
+                    where = ",".join(key[0]) if key[0] else "*"
+                    raise ConfigError(f"service {svc.name}: cannot listen on {where} port "
+                                      f"{key[1]}: {e.strerror or e}", svc.path, svc.line) from e
+                self.listeners[key] = service
+                opened.append(key)
+        except ConfigError:
+            for key in opened:
+                self.listeners.pop(key).stop_listening()
+            raise
+
+    def _context_for(self, key: ListenKey) -> Callable[[], SessionContext]:
+        return lambda: self.contexts[key]
+
+    async def start(self) -> None:
+        plan = self._plan(self.checked, self.runtime)
+        self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
+        await self._open(list(plan), plan)
+        self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
+
+    async def _switch_qmgr(self, old: Runtime, new: Runtime) -> None:
+        """One queue manager at a time: the old one finishes its deliveries first."""
+        await old.qmgr.stop()
+        if self._qmgr_task is not None:
+            await asyncio.gather(self._qmgr_task, return_exceptions=True)
+        if not self._stopping:
+            self._qmgr_task = asyncio.ensure_future(new.qmgr.run())
+
+    def flush(self) -> None:
+        """SIGUSR1 (`affix flush`, sendmail): look at the queue now."""
+        self.runtime.qmgr.flush()
+
+    async def reload(self) -> None:
+        """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""
+        if self._reloading:
+            return
+        self._reloading = True
+        try:
+            await self._reload()
+        except Exception as e:  # a bug must not take the running server down with it
+            log.error("master", f"reload failed, keeping the running configuration: {e!r}")
+        finally:
+            self._reloading = False
+
+    async def _reload(self) -> None:
+        loop = asyncio.get_running_loop()
+        new: list[ListenKey] = []
+        try:
+            checked = await loop.run_in_executor(None, check_config, self.config_dir)
+            runtime = await loop.run_in_executor(None, build_runtime, checked.cfg)
+            plan = self._plan(checked, runtime)
+            new = [k for k in plan if k not in self.listeners]
+            self.contexts.update({key: plan[key][1] for key in new})  # nobody uses them yet
+            await self._open(new, plan)
+        except ConfigError as e:
+            for key in new:
+                self.contexts.pop(key, None)
+            for line in str(e).splitlines():
+                log.reload_refused(line)
+            return
+        old, self.runtime, self.checked = self.runtime, runtime, checked
+        self._spawn(self._switch_qmgr(old, runtime))
+        self.contexts.update({key: ctx for key, (_, ctx) in plan.items()})
+        for key in [k for k in self.listeners if k not in plan]:
+            self._retire(key, checked.cfg)
+        log.set_log(build_log(checked.cfg, self.foreground))
+        log_warnings(checked)
+        log.reloading(__version__, config_label(self.config_dir))
+
+    def _retire(self, key: ListenKey, cfg: Config) -> None:
+        """A removed service: stop listening now, let its sessions finish in the background."""
+        service = self.listeners.pop(key)
+        service.stop_listening()
+        task = asyncio.ensure_future(service.drain(cfg.time("affix_stop_grace_time")))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def shutdown(self, signum: int | None = None) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if signum is not None:
+            log.terminating_on_signal(signum)
+        for service in self.listeners.values():
+            service.stop_listening()
+        grace = self.checked.cfg.time("affix_stop_grace_time")
+        others = self._background - {asyncio.current_task()}  # not this shutdown task itself
+        await asyncio.gather(*(s.drain(grace) for s in self.listeners.values()),
+                             *others, return_exceptions=True)
+        await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued
+        if self._qmgr_task is not None:
+            await asyncio.gather(self._qmgr_task, return_exceptions=True)
+        self.stopped.set()
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self.flush)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, lambda s=signum: self._spawn(self.shutdown(s)))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run_server(config_dir: str | None, checked: Checked, foreground: bool,
+               ready: Callable[[str], None] = lambda message: None) -> int:
+    """Run until stopped. `ready` gets "ok" once listening, else the error (exit status 1)."""
+    cfg = checked.cfg
+    try:
+        make_directories(cfg)
+        pid_fd = acquire_pid_file(pid_path(cfg))
+    except (ConfigError, AlreadyRunning, OSError) as e:
+        ready(str(e))
+        return 1
+    try:
+        log.set_log(build_log(cfg, foreground))
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            return runner.run(_serve(config_dir, checked, foreground, ready))
+    finally:
+        with contextlib.suppress(OSError):
+            pid_path(cfg).unlink()
+        os.close(pid_fd)
+
+
+async def _serve(config_dir: str | None, checked: Checked, foreground: bool,
+                 ready: Callable[[str], None]) -> int:
+    try:
+        server = Server(config_dir, checked, foreground)
+        await server.start()
+    except ConfigError as e:
+        log.fatal("master", str(e))
+        ready(str(e))
+        return 1
+    server.install_signals()
+    log_warnings(server.checked)
+    log.daemon_started(__version__, config_label(server.config_dir))
+    ready("ok")
+    await server.stopped.wait()
+    return 0
+
+
+__all__ = ["AlreadyRunning", "ConfigProblems", "Runtime", "Server", "build_runtime",
+           "make_session_context", "open_tables", "run_server", "running_pid", "pid_path"]
