@@ -1,6 +1,7 @@
 """One entry point for affix's benchmarks: `python -m bench.run [NAME...] [-n N]`.
 
-Each benchmark module in BENCHES has `run(n: int | None) -> list[Row]`; this prints one table
+Each benchmark module in BENCHES has `run(n: int | None) -> list[Row]` (and may have QUICK_N,
+the size `--quick` asks for); this prints one table
 of rows `name | affix | baseline | ratio` (ratio = affix / baseline: below 1 is better for
 times, above 1 is better for rates; each row's name says which it is).
 """
@@ -22,6 +23,7 @@ for _p in (_ROOT, os.path.join(_ROOT, "src")):
 BENCHES: dict[str, str] = {
     "tables": "bench.tables",
     "smtpd": "bench.smtpd",
+    "e2e": "bench.e2e",
 }
 
 
@@ -59,13 +61,17 @@ def main(argv: list[str] | None = None) -> int:
                                               f"{', '.join(BENCHES)})")
     ap.add_argument("-n", type=int, default=None, help="problem size (each bench's default "
                                                        "when omitted; smaller = quicker)")
+    ap.add_argument("--quick", action="store_true", help="each bench's QUICK_N problem size "
+                                                         "(where it has one): a quick look")
     args = ap.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHES]
     if unknown:
         ap.error(f"unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHES)}")
     rows: list[Row] = []
     for name in args.names or list(BENCHES):
-        rows += importlib.import_module(BENCHES[name]).run(args.n)
+        module = importlib.import_module(BENCHES[name])
+        n = args.n if args.n or not args.quick else getattr(module, "QUICK_N", None)
+        rows += module.run(n)
     print_table(rows)
     return 0
 
