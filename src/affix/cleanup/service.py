@@ -22,6 +22,7 @@ from affix.cleanup import replies
 from affix.cleanup.checks import CheckResult, ContentChecks
 from affix.config.snapshot import Config
 from affix.queue import qfile
+from affix.queue.commit import GroupCommit
 from affix.queue.envelope import Envelope, Recipient
 from affix.queue.store import QueueFile, QueueStore
 from affix.reply import Reply
@@ -50,12 +51,13 @@ class Prepared:
 
 class Cleanup:
     def __init__(self, cfg: Config, store: QueueStore, tables: TableCache | None = None,
-                 notify: Callable[[], None] | None = None):
+                 notify: Callable[[str], None] | None = None):
         self.cfg = cfg
         self.store = store
         self.tables = tables
         self.notify = notify  # the lifecycle sets this to QueueManager.wake
         self.checks = ContentChecks(cfg, tables)
+        self.committer = GroupCommit(store)
 
     # --- the smtpd interface -----------------------------------------------------------------
     def open(self) -> QueueFile:
@@ -68,12 +70,14 @@ class Cleanup:
             await asyncio.to_thread(self.store.abandon, qf)
             return prepared.reply
         try:
-            await asyncio.to_thread(self._store, qf, prepared)
+            await self.committer.commit(qf, prepared.data)  # shared fsyncs, see queue/commit.py
         except OSError as e:
             log.cleanup_write_error(qf.queue_id, e.strerror or str(e))
             await asyncio.to_thread(self.store.abandon, qf)
             return replies.WRITE_ERROR
-        self._wake()
+        if prepared.hold:
+            await asyncio.to_thread(self._hold, qf.queue_id)
+        self._wake(qf.queue_id)
         return prepared.reply
 
     def abandon(self, qf: QueueFile) -> None:
@@ -100,7 +104,7 @@ class Cleanup:
         except BaseException:
             self.store.abandon(qf)
             raise
-        self._wake()
+        self._wake(qf.queue_id)
         return qf.queue_id
 
     # --- the work ----------------------------------------------------------------------------
@@ -196,10 +200,13 @@ class Cleanup:
         self.store.write(qf, prepared.data)
         self.store.commit(qf)
         if prepared.hold:
-            # The file is committed (the 250 is due); if the queue manager already moved it,
-            # it saw the hold flag and put it in hold itself.
-            with contextlib.suppress(FileNotFoundError):
-                self.store.move(qf.queue_id, "incoming", "hold")
+            self._hold(qf.queue_id)
+
+    def _hold(self, queue_id: str) -> None:
+        # The file is committed (the 250 is due); if the queue manager already moved it,
+        # it saw the hold flag and put it in hold itself.
+        with contextlib.suppress(FileNotFoundError):
+            self.store.move(queue_id, "incoming", "hold")
 
     def _pickup_received(self, queue_id: str, envelope: Envelope) -> bytes:
         """What pickup prepends to a local submission (it always has a Received header)."""
@@ -209,9 +216,9 @@ class Cleanup:
                 f"\tid {queue_id}; {hdr.rfc2822_date(envelope.arrival or time.time())}\n"
                 ).encode()
 
-    def _wake(self) -> None:
+    def _wake(self, queue_id: str) -> None:
         if self.notify is not None:
-            self.notify()
+            self.notify(queue_id)
 
 
 def _split_prepend(text: str) -> tuple[str, str]:

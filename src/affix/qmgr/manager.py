@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -67,14 +68,17 @@ class QueueManager:
         self._event: asyncio.Event | None = None
         self._stopping = False
         self._flush = True  # the first pass looks at the whole deferred queue
+        self._scan_incoming = True  # ... and at the whole incoming queue
+        self._new: list[str] = []  # queue ids cleanup has just committed
         self._inflight: dict[str, asyncio.Task] = {}
         self._dest_sems: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._slots = asyncio.Semaphore(_ACTIVE_LIMIT)
         self._runner: asyncio.Task | None = None
 
     # --- control -----------------------------------------------------------------------------
-    def wake(self) -> None:
-        """New mail in incoming (safe to call from any thread)."""
+    def wake(self, queue_id: str | None = None) -> None:
+        """New mail in incoming: QUEUE_ID when the caller knows it (cleanup does), else look at
+        the whole incoming queue. Safe to call from any thread."""
         loop, event = self._loop, self._event
         if loop is None or event is None:
             return
@@ -83,10 +87,18 @@ class QueueManager:
         except RuntimeError:
             running = None
         if running is loop:
-            event.set()
+            self._arrived(queue_id)
         else:
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
+                loop.call_soon_threadsafe(self._arrived, queue_id)
+
+    def _arrived(self, queue_id: str | None) -> None:
+        if queue_id is None:
+            self._scan_incoming = True
+        else:
+            self._new.append(queue_id)
+        assert self._event is not None
+        self._event.set()
 
     def flush(self) -> None:
         """Attempt every deferred message now (affix flush, SIGUSR1)."""
@@ -118,32 +130,51 @@ class QueueManager:
         run_delay = self.cfg.time("queue_run_delay")
         poll = max(0.05, self.cfg.time("affix_incoming_poll_time"))
         while not self._stopping:
-            await self._take_incoming()
+            if self._scan_incoming:
+                self._scan_incoming = False
+                self._new.clear()  # the scan finds them too
+                await self._take_incoming()
+            elif self._new:
+                ids, self._new = self._new, []
+                for qid in ids:
+                    self._claim(qid)
             now = time.time()
             if self._flush or now - last_deferred_scan >= run_delay:
                 await self._take_deferred(ignore_time=self._flush)
                 self._flush = False
                 last_deferred_scan = now
             timeout = min(poll, max(0.05, last_deferred_scan + run_delay - time.time()))
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+            if not self._event.is_set():
+                try:
+                    await asyncio.wait_for(self._event.wait(), timeout)
+                except TimeoutError:
+                    self._scan_incoming = True  # mail from elsewhere (queue tools, sendmail)
             self._event.clear()
 
     async def _take_incoming(self) -> None:
         for qid in await asyncio.to_thread(lambda: list(self.store.iterate("incoming"))):
-            if qid in self._inflight:
-                continue
-            try:
-                flags = await asyncio.to_thread(self._peek_flags, "incoming", qid)
-                target = "hold" if flags[qfile.FLAG_HOLD] == "H" else "active"
-                await asyncio.to_thread(self.store.move, qid, "incoming", target)
-            except (FileNotFoundError, qfile.QueueFileError):
-                continue  # moved or deleted meanwhile (hold, queue tools)
-            if target == "active":
-                self._start(qid, _Timing(0.0, time.time(), True))
+            self._claim(qid)
 
-    def _peek_flags(self, queue: str, qid: str) -> str:
-        return self.store.read(queue, qid, header_only=True).flags
+    def _claim(self, qid: str) -> None:
+        """Start work on a new message (moved incoming -> active by its task)."""
+        if qid not in self._inflight:
+            self._start(qid, _Timing(0.0, time.time(), True))
+
+    def _take(self, qid: str, from_incoming: bool) -> qfile.QueuedMessage | None:
+        """Read a message and move it into active (one thread hop); None when it went to hold
+        (or is gone). Raises QueueFileError for a damaged file."""
+        queue = "incoming" if from_incoming else "active"
+        try:
+            msg = self.store.read(queue, qid)
+        except FileNotFoundError:
+            return None  # moved or deleted meanwhile (hold, queue tools)
+        if not from_incoming:
+            return msg
+        if msg.held:
+            self.store.move(qid, "incoming", "hold")
+            return None
+        self.store.move(qid, "incoming", "active", durable=False)
+        return msg
 
     async def _take_deferred(self, ignore_time: bool) -> None:
         now = time.time()
@@ -166,7 +197,8 @@ class QueueManager:
     async def _guarded(self, qid: str, timing: _Timing) -> None:
         try:
             async with self._slots:
-                await self._process(qid, timing)
+                if not self._stopping or not timing.from_incoming:
+                    await self._process(qid, timing)
         except FileNotFoundError:
             pass  # removed or moved by the queue tools while we worked on it
         except Exception as e:  # never lose the loop over one message: retry it later
@@ -185,19 +217,38 @@ class QueueManager:
     # --- one message -------------------------------------------------------------------------
     async def _process(self, qid: str, timing: _Timing) -> None:
         try:
-            msg = await asyncio.to_thread(self.store.read, "active", qid)
+            msg = await asyncio.to_thread(self._take, qid, timing.from_incoming)
         except qfile.QueueFileError as e:
             log.qmgr_warning(f"{e}; moved to the corrupt queue")
-            await asyncio.to_thread(self.store.quarantine, "active", qid)
+            queue = "incoming" if timing.from_incoming else "active"
+            await asyncio.to_thread(self.store.quarantine, queue, qid)
             return
+        if msg is None:
+            return
+        timing.activated = time.time()
         env = msg.envelope
         timing.arrival = env.arrival
         pending = msg.pending()
         size = msg.size + msg.content.count(b"\n")  # stored size plus one byte per line (§4)
         log.qmgr_active(qid, env.sender, size, len(pending))
-        results = await asyncio.gather(*(self._deliver(msg, i, timing) for i in pending))
-        await self._record(msg, dict(zip(pending, results, strict=True)))
+        results = dict(zip(pending, await asyncio.gather(
+            *(self._deliver(msg, i, timing) for i in pending)), strict=True))
+        if all(_overall(o) == SENT for o in results.values()):
+            # the common case in one thread hop: mark every recipient, remove the file
+            if await asyncio.to_thread(self._all_sent, msg, list(results)):
+                log.qmgr_removed(qid)
+                return
+        else:
+            await self._record(msg, results)
         await self._finish(msg)
+
+    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int]) -> bool:
+        """Record the deliveries; remove the message when nothing is left to do (True)."""
+        self.store.mark_many("active", msg, {i: qfile.DELIVERED for i in indexes})
+        if msg.pending() or os.path.exists(self.store.log_path("bounce", msg.queue_id)):
+            return False  # deferred or bounced recipients of an earlier attempt remain
+        self.store.delete("active", msg.queue_id, durable=False)
+        return True
 
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,
                        timing: _Timing) -> list[Outcome]:
@@ -273,7 +324,7 @@ class QueueManager:
         failures = await asyncio.to_thread(self.store.read_log, "bounce", qid)
         if failures:
             await self._notify(msg, [_failure(f) for f in failures], bounce.FAILED)
-        await asyncio.to_thread(self.store.delete, "active", qid)
+        await asyncio.to_thread(self.store.delete, "active", qid, False)
         log.qmgr_removed(qid)
 
     async def _defer(self, msg: qfile.QueuedMessage, age: float) -> None:

@@ -12,12 +12,21 @@ Layout under queue_directory:
 
 Crash safety ("250 means on disk", design.md): a writer creates the file under a temporary
 name, holds an exclusive flock on it, renames it to its id, writes the whole file (format in
-qfile.py), then commit() does fdatasync, sets mode 0700 (the completion mark), fsyncs the file
-again (the mark is durable) and fsyncs the directory (the name is durable). Only then may the
-caller say 250. recover() at start removes incoming files without the mark (never acknowledged)
-unless a live writer still holds their lock. A recipient's completion is written in place
-(one status byte, pwrite + fdatasync) before the file is removed, so a crash repeats at most the
-delivery that was in flight (at-least-once).
+qfile.py), then commit() sets mode 0700 (the completion mark), fsyncs the file (data and mark
+together) and fsyncs the directory (the name is durable). Only then may the caller say 250.
+Setting the mark before the one fsync is safe because the file's trailer carries the content's
+CRC: a crash can leave a marked file whose data never reached the disk, but such a file is torn
+(never acknowledged) and the queue manager moves it to `corrupt`, as any damaged file.
+commit_many() does the same for several files with one directory fsync (cleanup's group
+commit). recover() at start removes incoming files without the mark (never acknowledged)
+unless a live writer still holds their lock.
+
+A recipient's completion is written in place (one status byte, pwrite + fdatasync) before the
+file is removed, so a crash repeats at most the delivery that was in flight (at-least-once).
+Renames and removals that only the queue manager's own bookkeeping depends on are not followed
+by a directory fsync (`durable=False`): incoming -> active is one atomic rename and both
+queues are scanned at start, and a removed file whose removal a crash undoes has every
+recipient marked done, so nothing is delivered twice.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ class QueueStore:
     def __init__(self, queue_directory: str, long_ids: bool = False):
         self.root = os.path.abspath(queue_directory)
         self.long_ids = long_ids
+        self._incoming = os.path.join(self.root, "incoming")
 
     # --- layout --------------------------------------------------------------------------
     def ensure_dirs(self) -> None:
@@ -77,10 +87,14 @@ class QueueStore:
     # --- writing (cleanup) -----------------------------------------------------------------
     def create(self) -> QueueFile:
         """A new, empty, locked incoming file named by its queue id."""
-        self.ensure_dirs()
-        incoming = os.path.join(self.root, "incoming")
+        incoming = self._incoming
         temp = os.path.join(incoming, f".new.{os.getpid()}.{time.monotonic_ns()}")
-        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            fd = os.open(temp, flags, PARTIAL_MODE)
+        except FileNotFoundError:  # a new queue directory (or one removed under us)
+            self.ensure_dirs()
+            fd = os.open(temp, flags, PARTIAL_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             inode = os.fstat(fd).st_ino
@@ -110,13 +124,36 @@ class QueueStore:
     def commit(self, qf: QueueFile) -> None:
         """Make the file durable and mark it complete; the caller may then reply 250."""
         try:
-            os.fdatasync(qf.fd)
-            os.fchmod(qf.fd, COMPLETE_MODE)
+            os.fchmod(qf.fd, COMPLETE_MODE)  # see the module docstring: the CRC guards this
             os.fsync(qf.fd)
             _fsync_dir(os.path.dirname(qf.path))
         finally:
             os.close(qf.fd)
             qf.fd = -1
+
+    def commit_many(self, items: list[tuple[QueueFile, bytes]]) -> list[OSError | None]:
+        """Write, mark and fsync each file, then fsync the incoming directory once; per item
+        None (durable: it may be acknowledged) or the error that made it fail. A failed file
+        is left to the caller (abandon)."""
+        errors: list[OSError | None] = []
+        for qf, data in items:
+            try:
+                self.write(qf, data)
+                os.fchmod(qf.fd, COMPLETE_MODE)
+                os.fsync(qf.fd)
+                errors.append(None)
+            except OSError as e:
+                errors.append(e)
+        if any(e is None for e in errors):
+            try:
+                _fsync_dir(self._incoming)  # after every link above: covers them all
+            except OSError as e:
+                errors = [e if err is None else err for err in errors]
+        for (qf, _), err in zip(items, errors, strict=True):
+            if err is None:
+                os.close(qf.fd)
+                qf.fd = -1
+        return errors
 
     def abandon(self, qf: QueueFile) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -195,14 +232,23 @@ class QueueStore:
             data = f.read()
         return qfile.decode(queue_id, data, header_only)
 
-    def move(self, queue_id: str, src: str, dst: str, mtime: float | None = None) -> None:
-        """Rename a message into another queue; both directory entries are made durable."""
+    def move(self, queue_id: str, src: str, dst: str, mtime: float | None = None,
+             durable: bool = True) -> None:
+        """Rename a message into another queue; both directory entries are made durable
+        (unless not `durable`: see the module docstring)."""
         dst_dir = self.dir_of(dst, queue_id)
-        os.makedirs(dst_dir, mode=0o700, exist_ok=True)
         target = os.path.join(dst_dir, queue_id)
         if mtime is not None:
             os.utime(self.path(src, queue_id), (mtime, mtime))
-        os.rename(self.path(src, queue_id), target)
+        try:
+            os.rename(self.path(src, queue_id), target)
+        except FileNotFoundError:
+            if os.path.isdir(dst_dir):
+                raise  # the message itself is gone
+            os.makedirs(dst_dir, mode=0o700, exist_ok=True)
+            os.rename(self.path(src, queue_id), target)
+        if not durable:
+            return
         _fsync_dir(dst_dir)
         if self.dir_of(src, queue_id) != dst_dir:
             _fsync_dir(self.dir_of(src, queue_id))
@@ -224,6 +270,19 @@ class QueueStore:
         msg.statuses[index] = status
         msg.envelope.recipients[index].done = status != qfile.PENDING
 
+    def mark_many(self, queue: str, msg: qfile.QueuedMessage, statuses: dict[int, bytes]) -> None:
+        """mark() for several recipients with one open and one fdatasync."""
+        fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            for index, status in statuses.items():
+                os.pwrite(fd, status, msg.status_offsets[index])
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        for index, status in statuses.items():
+            msg.statuses[index] = status
+            msg.envelope.recipients[index].done = status != qfile.PENDING
+
     def set_flag(self, queue: str, msg: qfile.QueuedMessage, index: int, char: str) -> None:
         fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
         try:
@@ -233,16 +292,20 @@ class QueueStore:
             os.close(fd)
         msg.flags = msg.flags[:index] + char + msg.flags[index + 1:]
 
-    def delete(self, queue: str, queue_id: str) -> bool:
-        """Remove a message and its logs; False when it was already gone."""
-        for kind in LOG_DIRS:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.log_path(kind, queue_id))
+    def delete(self, queue: str, queue_id: str, durable: bool = True,
+               logs: bool = True) -> bool:
+        """Remove a message (and its logs, unless the caller knows there are none); False
+        when it was already gone. `durable`: see the module docstring."""
+        if logs:
+            for kind in LOG_DIRS:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.log_path(kind, queue_id))
         try:
             os.unlink(self.path(queue, queue_id))
         except FileNotFoundError:
             return False
-        _fsync_dir(self.dir_of(queue, queue_id))
+        if durable:
+            _fsync_dir(self.dir_of(queue, queue_id))
         return True
 
     def quarantine(self, queue: str, queue_id: str) -> None:

@@ -1,0 +1,92 @@
+"""Group commit (queue/commit.py): sessions share directory fsyncs, and none is released before
+its own file and a directory fsync made after its file's name existed are done.
+
+The real fsyncs run; os.fsync is only wrapped to record which file (inode) each one was for,
+and each release is checked against the files on disk at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+
+from affix.queue import qfile
+from affix.queue.commit import GroupCommit
+from affix.queue.envelope import Envelope, Recipient
+from affix.queue.store import QueueStore
+
+
+def _record_fsyncs(monkeypatch) -> list[tuple[str, int]]:
+    events: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        inode = os.fstat(fd).st_ino
+        real(fd)
+        with lock:
+            events.append(("fsync", inode))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return events
+
+
+def _data(n: int) -> bytes:
+    env = Envelope(sender="a@example.org", recipients=[Recipient(f"r{n}@example.jp")])
+    return qfile.encode(env, f"Subject: {n}\n\nbody {n}\n".encode())
+
+
+def test_no_session_is_released_before_its_file_and_directory_are_synced(tmp_path,
+                                                                          monkeypatch):
+    store = QueueStore(str(tmp_path / "queue"))
+    store.ensure_dirs()
+    incoming = os.path.join(store.root, "incoming")
+    events = _record_fsyncs(monkeypatch)
+    committer = GroupCommit(store)
+
+    async def session(n: int) -> None:
+        await asyncio.sleep(0.001 * (n % 7))  # arrivals spread over several batches
+        qf = store.create()
+        data = _data(n)
+        await committer.commit(qf, data)
+        # what the disk holds when the 250 would go out
+        with open(qf.path, "rb") as f:
+            assert f.read() == data
+        assert os.stat(qf.path).st_mode & 0o777 == 0o700
+        assert qf.queue_id in set(store.iterate("incoming"))
+        events.append(("ack", os.stat(qf.path).st_ino))
+
+    async def main() -> None:
+        await asyncio.gather(*(session(n) for n in range(40)))
+
+    asyncio.run(main())
+    acks = [i for i, (kind, _) in enumerate(events) if kind == "ack"]
+    assert len(acks) == 40
+    dir_syncs = [i for i, e in enumerate(events) if e == ("fsync", os.stat(incoming).st_ino)]
+    for ack in acks:
+        inode = events[ack][1]
+        file_sync = events.index(("fsync", inode))
+        assert file_sync < ack
+        assert any(file_sync < d < ack for d in dir_syncs), inode
+    assert len(dir_syncs) < 40  # sessions did share directory fsyncs
+
+
+def test_a_failed_file_fails_alone(tmp_path):
+    store = QueueStore(str(tmp_path / "queue"))
+    committer = GroupCommit(store)
+
+    async def main() -> list[BaseException | None]:
+        good = store.create()
+        bad = store.create()
+        os.close(bad.fd)  # its writes fail (EBADF)
+        results = await asyncio.gather(committer.commit(good, _data(1)),
+                                       committer.commit(bad, _data(2)),
+                                       return_exceptions=True)
+        assert good.fd == -1  # closed once durable
+        return results
+
+    ok, failed = asyncio.run(main())
+    assert ok is None
+    assert isinstance(failed, OSError)
+    assert len(list(store.iterate("incoming"))) == 1
