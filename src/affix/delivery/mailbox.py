@@ -145,7 +145,10 @@ def _open_dir(parent_fd: int | None, name: str, owner: tuple[int, int] | None) -
     try:
         return os.open(name, flags, dir_fd=parent_fd)
     except FileNotFoundError:
-        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except FileExistsError:  # a concurrent delivery made it first
+            return os.open(name, flags, dir_fd=parent_fd)
         fd = os.open(name, flags, dir_fd=parent_fd)
         if owner is not None:
             os.fchown(fd, *owner)
