@@ -6,6 +6,11 @@ connections get the new snapshot while sessions in progress finish on the one th
 with (SmtpService asks its `context` callable once per connection). Unchanged listeners stay
 open, new ones are opened, removed ones closed. SIGTERM closes the listeners and gives open
 sessions affix_stop_grace_time to finish.
+
+With affix_workers > 1 the same Server runs in two roles (workers.py): the master (pid file,
+signals, queue manager, delivery; no listeners) and N workers (listeners with SO_REUSEPORT,
+smtpd and cleanup; no queue manager). A worker tells the master each queue id it commits; the
+master forwards SIGHUP and SIGTERM, so reload and stop behave as above in every worker.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from affix import __version__, log
 from affix.check import Checked, ConfigProblems, check_config
@@ -47,16 +53,23 @@ class Runtime:
     tables: TableCache
     resolver: Resolver
     cleanup: Cleanup
-    qmgr: QueueManager
+    qmgr: QueueManager | None  # None in a worker process: the master runs it
 
 
-def build_runtime(cfg: Config) -> Runtime:
+def build_runtime(cfg: Config, with_qmgr: bool = True) -> Runtime:
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     tables = open_tables(cfg)
     cleanup = Cleanup(cfg, store, tables)
-    qmgr = QueueManager(cfg, store, cleanup=cleanup)
-    cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
+    qmgr = QueueManager(cfg, store, cleanup=cleanup) if with_qmgr else None
+    if qmgr is not None:
+        cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
     return Runtime(tables, Resolver.from_config(cfg), cleanup, qmgr)
+
+
+def worker_count(cfg: Config) -> int:
+    """affix_workers, with 0 meaning one per CPU core."""
+    n = cfg.int("affix_workers")
+    return n if n > 0 else (os.cpu_count() or 1)
 
 
 def open_tables(cfg: Config) -> TableCache:
@@ -154,19 +167,32 @@ def config_label(config_dir: str | None) -> str:
 
 # --- the server -----------------------------------------------------------------------------
 
+ALL, MASTER, WORKER = "all", "master", "worker"  # what a Server process does
+
+
 class Server:
-    def __init__(self, config_dir: str | None, checked: Checked, foreground: bool = True):
+    def __init__(self, config_dir: str | None, checked: Checked, foreground: bool = True,
+                 role: str = ALL, queued: Callable[[str], None] | None = None):
         self.config_dir = config_dir
         self.foreground = foreground
         self.checked = checked
+        self.role = role
+        self.queued = queued  # WORKER: tells the master about a committed queue id
         self.listeners: dict[ListenKey, SmtpService] = {}
         self.contexts: dict[ListenKey, SessionContext] = {}
         self.stopped = asyncio.Event()
-        self.runtime = build_runtime(checked.cfg)
+        self.runtime = self._runtime(checked.cfg)
+        self.pool: Any = None  # MASTER: the WorkerPool (workers.py)
         self._qmgr_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._reloading = False
         self._stopping = False
+
+    def _runtime(self, cfg: Config) -> Runtime:
+        runtime = build_runtime(cfg, with_qmgr=self.role != WORKER)
+        if self.role == WORKER:
+            runtime.cleanup.notify = self.queued
+        return runtime
 
     def _plan(self, checked: Checked,
               runtime: Runtime) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
@@ -185,7 +211,7 @@ class Server:
             for key in keys:
                 svc = plan[key][0]
                 service = SmtpService(svc.name, list(key[0]) if key[0] else None, key[1],
-                                      self._context_for(key))
+                                      self._context_for(key), reuse_port=self.role == WORKER)
                 try:
                     await service.start()
                 except OSError as e:
@@ -203,22 +229,48 @@ class Server:
         return lambda: self.contexts[key]
 
     async def start(self) -> None:
-        plan = self._plan(self.checked, self.runtime)
-        self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
-        await self._open(list(plan), plan)
-        self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
+        plan = self._plan(self.checked, self.runtime)  # the master checks it all too
+        if self.role != MASTER:
+            self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
+            await self._open(list(plan), plan)
+        if self.runtime.qmgr is not None:
+            self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
+        if self.role == MASTER:
+            from affix.workers import WorkerPool
+
+            self.pool = WorkerPool(self.config_dir, worker_count(self.checked.cfg),
+                                   self.foreground, self.wake)
+            try:
+                await self.pool.start()
+            except ConfigError:
+                await self._stop_qmgr()
+                raise
+
+    def wake(self, queue_id: str) -> None:
+        """A worker committed QUEUE_ID: the current queue manager looks at it now."""
+        if self.runtime.qmgr is not None:
+            self.runtime.qmgr.wake(queue_id)
 
     async def _switch_qmgr(self, old: Runtime, new: Runtime) -> None:
         """One queue manager at a time: the old one finishes its deliveries first."""
+        if old.qmgr is None or new.qmgr is None:
+            return
         await old.qmgr.stop()
         if self._qmgr_task is not None:
             await asyncio.gather(self._qmgr_task, return_exceptions=True)
         if not self._stopping:
             self._qmgr_task = asyncio.ensure_future(new.qmgr.run())
 
+    async def _stop_qmgr(self) -> None:
+        if self.runtime.qmgr is not None:
+            await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued
+        if self._qmgr_task is not None:
+            await asyncio.gather(self._qmgr_task, return_exceptions=True)
+
     def flush(self) -> None:
         """SIGUSR1 (`affix flush`, sendmail): look at the queue now."""
-        self.runtime.qmgr.flush()
+        if self.runtime.qmgr is not None:
+            self.runtime.qmgr.flush()
 
     async def reload(self) -> None:
         """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""
@@ -237,8 +289,10 @@ class Server:
         new: list[ListenKey] = []
         try:
             checked = await loop.run_in_executor(None, check_config, self.config_dir)
-            runtime = await loop.run_in_executor(None, build_runtime, checked.cfg)
+            runtime = await loop.run_in_executor(None, self._runtime, checked.cfg)
             plan = self._plan(checked, runtime)
+            if self.role == MASTER:
+                plan = {}  # the workers listen; each reloads itself
             new = [k for k in plan if k not in self.listeners]
             self.contexts.update({key: plan[key][1] for key in new})  # nobody uses them yet
             await self._open(new, plan)
@@ -254,6 +308,10 @@ class Server:
         for key in [k for k in self.listeners if k not in plan]:
             self._retire(key, checked.cfg)
         log.set_log(build_log(checked.cfg, self.foreground))
+        if self.role == WORKER:
+            return  # the master logs the warnings and the reload once
+        if self.pool is not None:
+            self.pool.signal(signal.SIGHUP)
         log_warnings(checked)
         log.reloading(__version__, config_label(self.config_dir))
 
@@ -277,9 +335,9 @@ class Server:
         others = self._background - {asyncio.current_task()}  # not this shutdown task itself
         await asyncio.gather(*(s.drain(grace) for s in self.listeners.values()),
                              *others, return_exceptions=True)
-        await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued
-        if self._qmgr_task is not None:
-            await asyncio.gather(self._qmgr_task, return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.stop()  # each worker drains its sessions as above
+        await self._stop_qmgr()
         self.stopped.set()
 
     def install_signals(self) -> None:
@@ -326,7 +384,8 @@ def run_server(config_dir: str | None, checked: Checked, foreground: bool,
 async def _serve(config_dir: str | None, checked: Checked, foreground: bool,
                  ready: Callable[[str], None]) -> int:
     try:
-        server = Server(config_dir, checked, foreground)
+        role = MASTER if worker_count(checked.cfg) > 1 else ALL
+        server = Server(config_dir, checked, foreground, role)
         await server.start()
     except ConfigError as e:
         log.fatal("master", str(e))
@@ -340,5 +399,6 @@ async def _serve(config_dir: str | None, checked: Checked, foreground: bool,
     return 0
 
 
-__all__ = ["AlreadyRunning", "ConfigProblems", "Runtime", "Server", "build_runtime",
+__all__ = ["ALL", "MASTER", "WORKER", "AlreadyRunning", "ConfigProblems", "Runtime", "Server",
+           "build_runtime", "worker_count",
            "make_session_context", "open_tables", "run_server", "running_pid", "pid_path"]

@@ -87,6 +87,12 @@ _ALL: tuple[Param, ...] = (
        affix="affix keeps its pid file here."),
     _p("affix_stop_grace_time", T, "30s", "How long `affix stop` lets open SMTP sessions finish.",
        affix="affix-only parameter."),
+    _p("affix_workers", I, "1", "Processes that serve SMTP. 1: one process does everything. "
+       "N > 1: N worker processes share the listening ports (SO_REUSEPORT) and the queue "
+       "directory, and the master process runs the queue manager and the delivery agents; "
+       "each worker costs about 30 MB. 0: one worker per CPU core. Read at start.",
+       affix="affix-only parameter (Postfix runs one process per session, up to "
+       "default_process_limit)."),
     _p("affix_dns_servers", L, "", "DNS resolvers (address or [address]:port) used instead of "
        "/etc/resolv.conf.", affix="affix-only parameter: point DNSBL queries at a local resolver."),
     _p("affix_dns_timeout", T, "5s", "Timeout of one DNS query.", affix="affix-only parameter."),

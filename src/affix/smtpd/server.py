@@ -35,8 +35,9 @@ class SessionContext:
 
 class SmtpService:
     def __init__(self, name: str, host: str | None, port: int,
-                 context: Callable[[], SessionContext]):
+                 context: Callable[[], SessionContext], reuse_port: bool = False):
         self.name = name
+        self.reuse_port = reuse_port  # worker processes share the port (daemon.py)
         self.host = host
         self.port = port
         self.context = context
@@ -52,7 +53,8 @@ class SmtpService:
         self.settings_for(self.context())
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._new_session, self.host, self.port,
-                                                reuse_address=True, backlog=1024)
+                                                reuse_address=True, backlog=1024,
+                                                reuse_port=self.reuse_port or None)
 
     def settings_for(self, ctx: SessionContext) -> SmtpdSettings:
         """Parsed once per config snapshot (a reload brings a new snapshot)."""

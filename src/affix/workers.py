@@ -1,0 +1,221 @@
+"""Worker processes (affix_workers > 1): more than one core for SMTP.
+
+Python runs one thread of Python code at a time, so one process is bound to one core. With
+affix_workers = N the master (daemon.py, role MASTER) keeps the pid file, the signals, the
+queue manager and the delivery agents, and starts N workers (`python -m affix.workers`). Each
+worker is a Server in role WORKER: it checks the configuration itself, binds every listener
+of master.cf with SO_REUSEPORT (the kernel spreads new connections over the workers), and runs
+smtpd and cleanup into the shared queue directory.
+
+Master and worker talk over a SOCK_SEQPACKET socket pair, one record per message:
+  worker -> master: `READY` (listening), `ERROR text` (could not start), `Q queue_id` (a queue
+  file was committed: the queue manager looks at it at once; a lost record only delays the
+  message until the queue manager's next scan of incoming);
+  master -> worker: nothing; end-of-file means the master is gone, and the worker stops.
+The master forwards SIGHUP (each worker reloads itself, keeping its sessions) and SIGTERM
+(each worker stops listening and drains its sessions for affix_stop_grace_time), and starts a
+new worker when one dies unexpectedly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+from affix import log
+from affix.config.errors import ConfigError
+
+_RESPAWN_DELAY = 1.0  # seconds before a worker that died is replaced
+
+
+class Worker:
+    """The master's handle on one worker process."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.proc: asyncio.subprocess.Process | None = None
+        self.sock: socket.socket | None = None
+        self.ready: asyncio.Future[str] | None = None
+
+
+class WorkerPool:
+    def __init__(self, config_dir: str | None, count: int, foreground: bool,
+                 queued: Callable[[str], None]):
+        self.config_dir = config_dir
+        self.count = count
+        self.foreground = foreground
+        self.queued = queued
+        self.workers = [Worker(i) for i in range(count)]
+        self._stopping = False
+        self._watchers: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Start every worker and wait until each listens; ConfigError (after stopping the
+        others) when one cannot."""
+        answers = await asyncio.gather(*(self._spawn(w) for w in self.workers))
+        failed = [a for a in answers if a != "READY"]
+        if failed:
+            await self.stop()
+            raise ConfigError(failed[0].removeprefix("ERROR ") or "a worker did not start")
+
+    async def _spawn(self, worker: Worker) -> str:
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        worker.sock = ours
+        worker.ready = loop.create_future()
+        try:
+            worker.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "affix.workers", self.config_dir or "-",
+                str(theirs.fileno()), "1" if self.foreground else "0",
+                pass_fds=(theirs.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=_env())
+        finally:
+            theirs.close()
+        loop.add_reader(ours.fileno(), self._readable, worker)
+        watcher = asyncio.ensure_future(self._watch(worker))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        return await worker.ready
+
+    def _readable(self, worker: Worker) -> None:
+        assert worker.sock is not None
+        while True:
+            try:
+                record = worker.sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                record = b""
+            if not record:  # the worker is gone; _watch deals with it
+                self._close(worker)
+                return
+            self._record(worker, record.decode("utf-8", "replace"))
+
+    def _record(self, worker: Worker, text: str) -> None:
+        if text.startswith("Q "):
+            self.queued(text[2:])
+        elif worker.ready is not None and not worker.ready.done():
+            worker.ready.set_result(text)
+
+    def _close(self, worker: Worker) -> None:
+        if worker.sock is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(worker.sock.fileno())
+            worker.sock.close()
+            worker.sock = None
+        if worker.ready is not None and not worker.ready.done():
+            worker.ready.set_result("ERROR a worker process exited during start-up")
+
+    async def _watch(self, worker: Worker) -> None:
+        """Replace a worker that dies while the pool runs."""
+        proc = worker.proc
+        assert proc is not None
+        status = await proc.wait()
+        self._close(worker)
+        if self._stopping or worker.ready is None or worker.ready.result() != "READY":
+            return
+        log.warning("master", f"worker process {proc.pid} exited with status {status}; "
+                              "starting a new one")
+        await asyncio.sleep(_RESPAWN_DELAY)
+        if not self._stopping:
+            answer = await self._spawn(worker)
+            if answer != "READY":
+                log.error("master", f"a new worker process did not start: {answer}")
+
+    def signal(self, signum: int) -> None:
+        for worker in self.workers:
+            proc = worker.proc
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signum)
+
+    async def stop(self) -> None:
+        """SIGTERM every worker and wait until all have exited (they drain their sessions)."""
+        self._stopping = True
+        self.signal(signal.SIGTERM)
+        await asyncio.gather(*(w.proc.wait() for w in self.workers if w.proc is not None),
+                             return_exceptions=True)
+        for worker in self.workers:
+            self._close(worker)
+
+    def pids(self) -> list[int]:
+        return [w.proc.pid for w in self.workers if w.proc is not None]
+
+
+def _env() -> dict[str, str]:
+    """The worker imports this very affix, wherever the master was started from."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH", "")
+    return dict(os.environ, PYTHONPATH=here + (os.pathsep + path if path else ""))
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+def _send(sock: socket.socket, text: str) -> None:
+    with contextlib.suppress(OSError):  # full or gone: the master's scan finds the message
+        sock.send(text.encode("utf-8", "replace"), socket.MSG_DONTWAIT)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m affix.workers CONFIG_DIR|- FD 1|0` (started by WorkerPool only)."""
+    from affix.check import check_config
+    from affix.daemon import build_log
+
+    config_dir = None if argv[0] == "-" else argv[0]
+    sock = socket.socket(fileno=int(argv[1]))
+    foreground = argv[2] == "1"
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides (it forwards SIGTERM)
+    try:
+        checked = check_config(config_dir)
+    except Exception as e:  # ConfigProblems or ConfigError: the master reports it
+        problems = getattr(e, "problems", None)
+        _send(sock, "ERROR " + ("\n".join(map(str, problems)) if problems else str(e)))
+        return 1
+    log.set_log(build_log(checked.cfg, foreground))
+    from affix.daemon import _new_loop
+
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        return runner.run(_serve(config_dir, checked, foreground, sock))
+
+
+async def _serve(config_dir: str | None, checked, foreground: bool,  # noqa: ANN001
+                 sock: socket.socket) -> int:
+    from affix.daemon import WORKER, Server
+
+    server = Server(config_dir, checked, foreground, WORKER,
+                    queued=lambda qid: _send(sock, "Q " + qid))
+    try:
+        await server.start()
+    except ConfigError as e:
+        _send(sock, "ERROR " + str(e))
+        return 1
+    server.install_signals()
+    loop = asyncio.get_running_loop()
+    loop.remove_signal_handler(signal.SIGINT)  # Ctrl-C in start-fg: the master decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock.setblocking(False)
+    loop.add_reader(sock.fileno(), _master_gone, server, sock)
+    _send(sock, "READY")
+    await server.stopped.wait()
+    return 0
+
+
+def _master_gone(server, sock: socket.socket) -> None:  # noqa: ANN001
+    try:
+        if sock.recv(1):
+            return
+    except (BlockingIOError, InterruptedError):
+        return
+    except OSError:
+        pass
+    asyncio.get_running_loop().remove_reader(sock.fileno())
+    server._spawn(server.shutdown(signal.SIGTERM))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

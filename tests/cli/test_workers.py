@@ -1,0 +1,186 @@
+"""affix_workers > 1: several processes accept on one port, one queue manager delivers.
+
+Driven through the real `affix start/reload/stop` and real SMTP connections, as an admin would.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+WORKERS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result or time.monotonic() > deadline:
+            assert result, "condition not reached"
+            return result
+        time.sleep(0.05)
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(name))
+            except OSError:
+                continue
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie whose parent has not reaped it yet has exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Instance:
+    def __init__(self, root: Path, affix):
+        self.dir = root / "etc"
+        self.dir.mkdir()
+        self.data = root / "data"
+        self.port = free_port()
+        self.affix = affix
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self.write_main("smtpd_banner = $myhostname ESMTP first")
+        (self.dir / "master.cf").write_text(f"127.0.0.1:{self.port} inet n - n - - smtpd\n")
+
+    def write_main(self, *lines: str) -> None:
+        base = [f"queue_directory = {self.data}/queue", f"data_directory = {self.data}",
+                "affix_stop_grace_time = 10s", "compatibility_level = 3.7",
+                f"affix_workers = {WORKERS}", "mynetworks = 127.0.0.0/8",
+                "local_recipient_maps =", "alias_maps =",
+                f"mail_spool_directory = {self.data}/mail/"]
+        (self.dir / "main.cf").write_text("\n".join(base + list(lines)) + "\n")
+
+    def run(self, verb: str) -> subprocess.CompletedProcess[str]:
+        done = self.affix("-c", str(self.dir), verb)
+        assert "Traceback" not in done.stderr + done.stdout
+        return done
+
+    @property
+    def maillog(self) -> str:
+        path = self.data / "maillog"
+        return path.read_text() if path.exists() else ""
+
+    def pid(self) -> int | None:
+        path = self.data / "affix.pid"
+        text = path.read_text().strip() if path.exists() else ""
+        return int(text) if text.isdigit() else None
+
+    def delivered(self) -> list[Path]:
+        new = self.data / "mail" / self.user / "new"
+        return list(new.iterdir()) if new.is_dir() else []
+
+    def send(self, n: int) -> str:
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as s:
+            s.ehlo("client.example")
+            s.mail("sender@example.org")
+            s.rcpt(f"{self.user}@localhost")
+            code, reply = s.data(f"Subject: message {n}\r\n\r\nbody {n}\r\n".encode())
+            assert code == 250
+            return reply.decode().rsplit(" ", 1)[1]
+
+
+@pytest.fixture
+def instance(tmp_path, affix):
+    inst = Instance(tmp_path, affix)
+    yield inst
+    pid = inst.pid()
+    if pid is not None:
+        workers = children(pid)
+        inst.affix("-c", str(inst.dir), "stop")
+        for p in [pid, *workers]:  # stop failed: leave nothing behind
+            if alive(p):
+                os.kill(p, signal.SIGKILL)
+
+
+def _smtpd_pids(maillog: str) -> set[int]:
+    return {int(p) for p in re.findall(r"postfix/smtpd\[(\d+)\]: connect from", maillog)}
+
+
+def test_two_workers_both_accept_and_the_queue_manager_delivers_each_message_once(instance):
+    assert instance.run("start").returncode == 0
+    master = instance.pid()
+    workers = wait_for(lambda: len(children(master)) == WORKERS and children(master))
+    qids = [instance.send(n) for n in range(40)]  # a new connection each: the kernel spreads
+    wait_for(lambda: len(instance.delivered()) >= 40)
+    time.sleep(0.5)  # a second delivery of anything would show up now
+    assert len(instance.delivered()) == 40
+    log = instance.maillog
+    assert _smtpd_pids(log) == set(workers)  # both accepted, the master did not
+    for qid in qids:
+        assert len(re.findall(rf"postfix/local\[{master}\]: {qid}: .*status=sent", log)) == 1
+    assert instance.run("stop").returncode == 0
+    assert not any(alive(p) for p in [master, *workers])
+
+
+def test_workers_reload_keeping_sessions_and_stop_drains_them(instance):
+    assert instance.run("start").returncode == 0
+    old = smtplib.SMTP("127.0.0.1", instance.port, timeout=30)
+    instance.write_main("smtpd_banner = $myhostname ESMTP second")
+    assert instance.run("reload").returncode == 0
+
+    wait_for(lambda: all(_new_greeting(instance.port).endswith(b"second") for _ in range(6)))
+    assert old.ehlo("client.example")[0] == 250  # the session from before the reload
+    old.mail("sender@example.org")
+    stopped: list[int] = []
+    stop = threading.Thread(target=lambda: stopped.append(instance.run("stop").returncode))
+    stop.start()
+    wait_for(lambda: "terminating on signal 15" in instance.maillog)
+    assert old.rcpt(f"{instance.user}@localhost")[0] == 250  # still served while draining
+    assert old.data(b"Subject: late\r\n\r\nbody\r\n")[0] == 250
+    old.quit()
+    stop.join(60)
+    assert stopped == [0]
+    assert instance.pid() is None
+
+
+def _new_greeting(port: int) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        return s.recv(1024).rstrip()
+
+
+def test_a_worker_that_dies_is_replaced(instance):
+    assert instance.run("start").returncode == 0
+    master = instance.pid()
+    first = wait_for(lambda: len(children(master)) == WORKERS and children(master))
+    os.kill(first[0], signal.SIGKILL)
+    wait_for(lambda: len(children(master)) == WORKERS and first[0] not in children(master))
+    assert "starting a new one" in instance.maillog
+    assert all(_new_greeting(instance.port).startswith(b"220 ") for _ in range(6))
+
+
+def test_start_with_workers_on_a_busy_port_fails_with_a_reason(instance):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", instance.port))
+        busy.listen()
+        done = instance.run("start")
+    assert done.returncode == 1
+    assert f"service 127.0.0.1:{instance.port}: cannot listen" in done.stderr
+    assert instance.run("status").returncode == 1
