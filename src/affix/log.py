@@ -25,7 +25,8 @@ class MailLog:
         self.host = (hostname or socket.gethostname()).split(".")[0]
         self.stream = stream
         self.path = path
-        self._file: TextIO | None = None
+        self._fd = -1  # the log file, opened O_APPEND: one write(2) per line
+        self._stamp = (-1, "")  # (second, its date text): strftime once per second
         self._lock = threading.Lock()
         self._syslog = None
         self._ident = ""
@@ -38,23 +39,29 @@ class MailLog:
     def reopen(self) -> None:
         """Re-open the log file (after rotation or reload)."""
         with self._lock:
-            if self._file:
-                self._file.close()
-                self._file = None
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+
+    def _date(self) -> str:
+        now = int(time.time())
+        if self._stamp[0] != now:
+            self._stamp = (now, time.strftime("%b %d %H:%M:%S", time.localtime(now)))
+        return self._stamp[1]
 
     def write(self, program: str, text: str, severity: str | None = None,
               syslog_name: str | None = None) -> None:
         tag = f"{syslog_name or self.syslog_name}/{program}[{os.getpid()}]"
         body = f"{severity}: {text}" if severity else text
-        stamp = time.strftime("%b %d %H:%M:%S")
-        line = f"{stamp} {self.host} {tag}: {body}\n"
+        line = f"{self._date()} {self.host} {tag}: {body}\n"
         with self._lock:
             if self.path:
-                if self._file is None:
-                    self._file = open(  # noqa: SIM115 - kept open for the process
-                        self.path, "a", encoding="utf-8", errors="replace")
-                self._file.write(line)
-                self._file.flush()
+                if self._fd < 0:
+                    self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                                       | os.O_CLOEXEC, 0o644)
+                data = line.encode("utf-8", "replace")
+                while data:  # a short write (a full disk) must not lose the rest silently
+                    data = data[os.write(self._fd, data):]
             if self.stream is not None:
                 self.stream.write(line)
                 self.stream.flush()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from affix.config import netif
 from affix.config.errors import ConfigError
@@ -96,7 +97,7 @@ class Config:
     overrides: Mapping[str, str] = field(default_factory=dict)
     computed: Mapping[str, str] = field(default_factory=dict)
     override_source: tuple[str, int] | None = None  # (master.cf path, line) of the -o options
-    _memo: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # --- raw values -----------------------------------------------------------------------
     def raw(self, name: str) -> str | None:
@@ -155,27 +156,51 @@ class Config:
         self._memo[name] = value
         return value
 
+    def _typed(self, kind: str, name: str, parse: Callable[[str], Any]) -> Any:
+        """A parsed value, memoized like get() (the snapshot never changes)."""
+        key = f"\0{kind}:{name}"
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = parse(name)
+            return value
+
     def bool(self, name: str) -> bool:
+        return self._typed("bool", name, self._bool)
+
+    def int(self, name: str) -> int:
+        return self._typed("int", name, self._int)
+
+    def size(self, name: str) -> int:
+        return self._typed("size", name, self._size)
+
+    def time(self, name: str) -> float:
+        return self._typed("time", name, self._time)
+
+    def list(self, name: str) -> list[str]:
+        return list(self._typed("list", name, lambda n: tuple(split_list(self.get(n)))))
+
+    def _bool(self, name: str) -> bool:
         """yes/no, case-insensitive; anything else is an error (config.md §1)."""
         value = self.get(name).strip()
         if value.lower() in ("yes", "no"):
             return value.lower() == "yes"
         raise ConfigError(f"bad boolean configuration: {name} = {value}", *self._pos(name))
 
-    def int(self, name: str) -> int:
+    def _int(self, name: str) -> int:
         value = self.get(name).strip()
         if not re.fullmatch(r"-?\d+", value):
             raise ConfigError(f"bad numerical configuration: {name} = {value}", *self._pos(name))
         return int(value)
 
-    def size(self, name: str) -> int:
+    def _size(self, name: str) -> int:
         """A byte count: a plain non-negative integer, as Postfix writes sizes."""
         value = self.int(name)
         if value < 0:
             raise ConfigError(f"bad numerical configuration: {name} = {value}", *self._pos(name))
         return value
 
-    def time(self, name: str) -> float:
+    def _time(self, name: str) -> float:
         """Seconds. A bare number uses the parameter's default unit (s, or d for lifetimes)."""
         value = self.get(name).strip()
         param = PARAMS.get(name)
@@ -185,9 +210,6 @@ class Config:
                               *self._pos(name))
         unit = m.group(2) or (param.unit if param else "s")
         return int(m.group(1)) * _TIME_UNITS[unit]
-
-    def list(self, name: str) -> list[str]:
-        return split_list(self.get(name))
 
     def maps(self, name: str) -> list[str]:
         """A list of `type:name` table references (alias_maps, header_checks, ...)."""

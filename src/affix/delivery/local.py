@@ -56,6 +56,7 @@ class LocalAgent:
         self.submit = submit
         self.maps = maps if maps is not None else DeliveryMaps(cfg)
         self._reported = False
+        self._problem = self.config_error()  # the snapshot never changes: check once
 
     def destination(self, recipient: str) -> str:
         return split_address(recipient)[0].lower()
@@ -79,7 +80,7 @@ class LocalAgent:
     def deliver_sync(self, request: DeliveryRequest) -> list[Outcome]:
         r = request.recipient
         ctx = _Ctx(request, r.address, r.original or r.address)
-        problem = self.config_error()
+        problem = self._problem
         if problem:
             # local cannot start: the mail stays queued until the admin fixes main.cf
             if not self._reported:
@@ -336,6 +337,9 @@ class LocalAgent:
 
     @staticmethod
     def _looped(content: bytes, address: str) -> bool:
+        end = content.find(b"\n\n")
+        if b"delivered-to:" not in content[:end if end >= 0 else None].lower():
+            return False  # the common case, without parsing the header
         msg = hdr.split(content)
         wanted = address.lower()
         return any(hdr.name_of(h) == "delivered-to" and hdr.value_of(h).lower() == wanted

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import socket
 import stat
@@ -159,8 +160,11 @@ def _open_maildir(path: str, owner: tuple[int, int] | None) -> dict[str, int]:
     """Open PATH/{tmp,new,cur}, creating what is missing; the parent must exist or be created."""
     path = path.rstrip("/")
     parent, name = os.path.split(path)
-    os.makedirs(parent, mode=0o700, exist_ok=True)
-    pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         top = _open_dir(pfd, name, owner)
     finally:
@@ -172,10 +176,16 @@ def _open_maildir(path: str, owner: tuple[int, int] | None) -> dict[str, int]:
         raise
 
 
+@functools.cache
+def _maildir_host() -> str:
+    """The host name in Maildir file names (read once, as Postfix's local does)."""
+    return socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+
+
 def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
                     owner: tuple[int, int] | None = None) -> str:
     """tmp/SECONDS.P<pid>.HOST -> fsync -> link new/SECONDS.V<dev>I<ino>M<usec>.HOST."""
-    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    host = _maildir_host()
     fds = _open_maildir(path, owner)
     try:
         now = time.time()

@@ -34,10 +34,19 @@ def from_passwd(pw: pwd.struct_passwd) -> Privs:
 
 
 def current() -> Privs:
+    euid = os.geteuid()
+    cached = _current
+    if cached and cached[0].uid == euid:
+        return cached[0]
     try:
-        return from_passwd(pwd.getpwuid(os.geteuid()))
+        privs = from_passwd(pwd.getpwuid(euid))
     except KeyError:
-        return Privs(os.geteuid(), os.getegid(), str(os.geteuid()), "/")
+        privs = Privs(euid, os.getegid(), str(euid), "/")
+    _current[:] = [privs]  # an explicit cache: the process's own user does not change
+    return privs
+
+
+_current: list[Privs] = []
 
 
 def default_privs(name: str) -> Privs:
