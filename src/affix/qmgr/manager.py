@@ -244,11 +244,14 @@ class QueueManager:
 
     def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int]) -> bool:
         """Record the deliveries; remove the message when nothing is left to do (True)."""
-        self.store.mark_many("active", msg, {i: qfile.DELIVERED for i in indexes})
-        if msg.pending() or os.path.exists(self.store.log_path("bounce", msg.queue_id)):
-            return False  # deferred or bounced recipients of an earlier attempt remain
-        self.store.delete("active", msg.queue_id, durable=False)
-        return True
+        last = len(indexes) == len(msg.pending())
+        if last and os.path.exists(self.store.log_path("bounce", msg.queue_id)):
+            last = False  # recipients bounced by an earlier attempt: a notice is due
+        self.store.mark_many("active", msg, {i: qfile.DELIVERED for i in indexes},
+                             durable=not last)
+        if last:
+            self.store.delete("active", msg.queue_id, durable=False)
+        return last
 
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,
                        timing: _Timing) -> list[Outcome]:

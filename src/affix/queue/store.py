@@ -23,6 +23,9 @@ unless a live writer still holds their lock.
 
 A recipient's completion is written in place (one status byte, pwrite + fdatasync) before the
 file is removed, so a crash repeats at most the delivery that was in flight (at-least-once).
+When the last recipients are done and the file is removed at once, the status bytes are still
+written first but not synced: a crash that undoes the removal can then repeat those deliveries
+(duplicates, as with Postfix, which syncs neither), never lose one.
 Renames and removals that only the queue manager's own bookkeeping depends on are not followed
 by a directory fsync (`durable=False`): incoming -> active is one atomic rename and both
 queues are scanned at start, and a removed file whose removal a crash undoes has every
@@ -270,13 +273,16 @@ class QueueStore:
         msg.statuses[index] = status
         msg.envelope.recipients[index].done = status != qfile.PENDING
 
-    def mark_many(self, queue: str, msg: qfile.QueuedMessage, statuses: dict[int, bytes]) -> None:
-        """mark() for several recipients with one open and one fdatasync."""
+    def mark_many(self, queue: str, msg: qfile.QueuedMessage, statuses: dict[int, bytes],
+                  durable: bool = True) -> None:
+        """mark() for several recipients with one open and one fdatasync; without the
+        fdatasync when the caller removes the file right after (see the module docstring)."""
         fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
         try:
             for index, status in statuses.items():
                 os.pwrite(fd, status, msg.status_offsets[index])
-            os.fdatasync(fd)
+            if durable:
+                os.fdatasync(fd)
         finally:
             os.close(fd)
         for index, status in statuses.items():
