@@ -8,7 +8,6 @@ sent, apart from the headers cleanup deliberately adds or drops.
 from __future__ import annotations
 
 import datetime
-import email.utils
 import time
 from dataclasses import dataclass
 
@@ -81,6 +80,8 @@ def rfc2822_date(when: float | None = None) -> str:
     """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, the form Postfix writes (day space-padded)."""
     when = time.time() if when is None else when
     lt = time.localtime(when)
+    import email.utils  # only when a Date header is made: not on the idle path
+
     base = email.utils.format_datetime(datetime.datetime.fromtimestamp(when).astimezone())
     # format_datetime gives `Tue, 23 Jul 2024 11:00:40 +0900`; Postfix pads the day with a space.
     day = time.strftime("%d", lt)

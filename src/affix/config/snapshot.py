@@ -6,7 +6,6 @@ its own snapshot through `with_overrides` (its `-o name=value` settings).
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import socket
@@ -284,6 +283,8 @@ def referenced_names(value: str) -> set[str]:
 
 def did_you_mean(name: str) -> str:
     """`; did you mean NAME?` for the closest known parameter, or ''."""
+    import difflib  # only for the warning about an unknown name
+
     close = difflib.get_close_matches(name, list(PARAMS), n=1, cutoff=0.75)
     if not close:
         close = difflib.get_close_matches(name, sorted(postfix_parameter_names()), n=1,

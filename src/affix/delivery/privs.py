@@ -12,7 +12,6 @@ and every path is opened without following symlinks (mailbox.py). When affix is 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import pwd
 from dataclasses import dataclass
@@ -77,6 +76,8 @@ def run_file_op(privs: Privs, op: str, path: str, data: bytes, **kw: object) -> 
     """
     if not needs_child(privs):
         return _do(op, path, data, kw)
+    import json  # the child's answer; only deliveries with other privileges need it
+
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns into the caller's code

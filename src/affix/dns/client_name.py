@@ -21,8 +21,6 @@ import ipaddress
 from dataclasses import dataclass
 from enum import Enum
 
-import dns.reversename
-
 from affix.dns.names import valid_hostaddr
 from affix.dns.resolver import DnsAnswer, DnsStatus, Resolver
 
@@ -74,6 +72,8 @@ async def lookup_client_name(resolver: Resolver, addr: str) -> ClientNames:
         return ClientNames("localhost", "localhost", NameStatus.OK, NameStatus.OK, None, addr)
     if not valid_hostaddr(addr):
         return _unknown(NameStatus.PERM, addr)
+    import dns.reversename  # dnspython is loaded at the first query (resolver.py)
+
     ptr = await resolver.query(dns.reversename.from_address(addr).to_text(True), "PTR")
     if ptr.status is DnsStatus.TEMPFAIL:
         return _unknown(NameStatus.TEMP, addr)

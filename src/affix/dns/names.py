@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 
-import dns.exception
-import dns.name
-
 MAX_LABEL = 63  # RFC 1035 2.3.4
 MAX_NAME = 255  # Postfix VALID_HOSTNAME_LEN
 
@@ -51,6 +48,9 @@ def to_ascii(name: str) -> str | None:
     """
     if name.isascii():
         return name[:-1] if name.endswith(".") and name != "." else name
+    import dns.exception  # only for non-ASCII names: dnspython is loaded when needed
+    import dns.name
+
     try:
         text = dns.name.from_text(name, origin=None).to_text(omit_final_dot=True)
     except (dns.exception.DNSException, UnicodeError, ValueError):

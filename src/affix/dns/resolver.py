@@ -20,21 +20,34 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
-import dns.asyncbackend
-import dns.asyncresolver
-import dns.exception
-import dns.message
-import dns.name
-import dns.nameserver
-import dns.rdata
-import dns.rdatatype
-import dns.resolver
-
 from affix.config.errors import ConfigError
 from affix.dns.names import to_ascii, valid_hostaddr, valid_hostname
 
 if TYPE_CHECKING:
+    import dns.asyncbackend
+    import dns.asyncresolver
+    import dns.message
+    import dns.name
+    import dns.rdata
+    import dns.resolver
+
     from affix.config.snapshot import Config
+
+def _dnspython():  # noqa: ANN202 - the dns package
+    """dnspython, imported at the first query: a server whose sessions never ask DNS does not
+    carry its ~5 MB (issue 4: memory of idle sessions)."""
+    import dns.asyncbackend
+    import dns.asyncresolver
+    import dns.exception
+    import dns.message
+    import dns.name
+    import dns.nameserver
+    import dns.rdata
+    import dns.rdatatype
+    import dns.resolver
+
+    return dns
+
 
 NEGATIVE_TTL_DEFAULT = 30  # seconds, for negative answers without an SOA record
 MAX_TTL = 86400  # cap, so a bogus huge TTL cannot pin an answer for weeks
@@ -139,10 +152,16 @@ class Resolver:
         self.timeout = timeout
         self.cache = DnsCache(cache_size)
         self._impl: dns.asyncresolver.Resolver | None = None
-        try:
-            self._impl = _make_impl(self.servers, timeout)
-        except dns.exception.DNSException:
-            self._impl = None  # no usable resolv.conf: every query is a temporary failure
+        self._made = False  # _impl is made at the first query (dnspython is imported then)
+
+    def _get_impl(self) -> dns.asyncresolver.Resolver | None:
+        if not self._made:
+            self._made = True
+            try:
+                self._impl = _make_impl(self.servers, self.timeout)
+            except _dnspython().exception.DNSException:
+                self._impl = None  # no usable resolv.conf: every query is a temporary failure
+        return self._impl
 
     @classmethod
     def from_config(cls, cfg: Config) -> Resolver:
@@ -158,6 +177,7 @@ class Resolver:
 
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up NAME/RDTYPE. Never raises for DNS trouble; ValueError for an unknown type."""
+        dns = _dnspython()
         try:
             rtype = dns.rdatatype.to_text(dns.rdatatype.from_text(rdtype.upper()))
         except dns.exception.DNSException:
@@ -177,14 +197,16 @@ class Resolver:
         return answer
 
     async def _lookup(self, name: str, rtype: str) -> tuple[DnsAnswer, float]:
-        if self._impl is None:
+        dns = _dnspython()
+        impl = self._get_impl()
+        if impl is None:
             return DnsAnswer(DnsStatus.TEMPFAIL, (), "Name service initialization failure"), 0
         try:
             # The backend is named: smtpd steps handlers outside a Task until they first wait
             # (smtpd/eager.py), where dnspython's sniffing of the async library fails.
-            result = await self._impl.resolve(dns.name.from_text(name + "."), rtype,
-                                              raise_on_no_answer=False, search=False,
-                                              backend=_asyncio_backend())
+            result = await impl.resolve(dns.name.from_text(name + "."), rtype,
+                                        raise_on_no_answer=False, search=False,
+                                        backend=_asyncio_backend())
         except dns.resolver.NXDOMAIN as e:
             return (DnsAnswer(DnsStatus.NOTFOUND, (), _why(name, rtype, _HOST_NOT_FOUND), True),
                     _negative_ttl(_first_response(e)))
@@ -200,11 +222,13 @@ class Resolver:
 
 
 def _asyncio_backend() -> dns.asyncbackend.Backend:
+    dns = _dnspython()
     return dns.asyncbackend.get_backend("asyncio")
 
 
 def _make_impl(servers: list[tuple[str, int]] | None,
                timeout: float) -> dns.asyncresolver.Resolver:
+    dns = _dnspython()
     impl = dns.asyncresolver.Resolver(configure=servers is None)
     if servers is not None:
         impl.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in servers]
@@ -225,6 +249,7 @@ def _first_response(e: dns.resolver.NXDOMAIN) -> dns.message.Message | None:
 
 def _negative_ttl(response: dns.message.Message | None) -> float:
     """RFC 2308 5: the lesser of the SOA record's TTL and its MINIMUM field."""
+    dns = _dnspython()
     if response is not None:
         for rrset in response.authority:
             if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
@@ -253,6 +278,7 @@ def _positive(name: str, rtype: str, result: dns.resolver.Answer) -> tuple[DnsAn
 
 def _record_text(rdata: dns.rdata.Rdata, qname: str) -> tuple[str | None, str | None]:
     """(normalized text or None when unusable, warning or None)."""
+    dns = _dnspython()
     rtype = rdata.rdtype
     if rtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
         return rdata.address, None  # type: ignore[attr-defined]
@@ -273,6 +299,7 @@ def _record_text(rdata: dns.rdata.Rdata, qname: str) -> tuple[str | None, str | 
 
 def _rdata_name(target: dns.name.Name, rtype: str, qname: str) -> tuple[str | None, str | None]:
     """Postfix valid_rr_name(): numeric names pass with a warning, malformed ones are dropped."""
+    dns = _dnspython()
     try:
         host = target.to_text(omit_final_dot=True)
     except dns.exception.DNSException:

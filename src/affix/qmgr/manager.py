@@ -20,10 +20,7 @@ from affix.cleanup.service import Cleanup
 from affix.config.snapshot import Config
 from affix.delivery import bounce
 from affix.delivery.agent import BOUNCED, DEFERRED, SENT, Agent, DeliveryRequest, Outcome
-from affix.delivery.local import LocalAgent
 from affix.delivery.maps import DeliveryMaps
-from affix.delivery.smtp import SmtpAgent
-from affix.delivery.virtual import VirtualAgent
 from affix.qmgr.route import Router
 from affix.queue import qfile
 from affix.queue.envelope import Recipient
@@ -42,6 +39,11 @@ class _Timing:
 
 def default_agents(cfg: Config, cleanup: Cleanup | None,
                    maps: DeliveryMaps | None = None) -> dict[str, Agent]:
+    # imported here: a server that has not delivered anything yet does not carry them
+    from affix.delivery.local import LocalAgent
+    from affix.delivery.smtp import SmtpAgent
+    from affix.delivery.virtual import VirtualAgent
+
     submit = cleanup.submit_sync if cleanup is not None else None
     maps = maps if maps is not None else DeliveryMaps(cfg)
     return {"local": LocalAgent(cfg, submit, maps), "virtual": VirtualAgent(cfg, maps),
@@ -61,8 +63,7 @@ class QueueManager:
         self.cleanup = cleanup if cleanup is not None else Cleanup(cfg, store)
         # one set of open tables for routing and the agents (a table file is opened once)
         self.maps = DeliveryMaps(cfg)
-        self.agents = (agents if agents is not None
-                       else default_agents(cfg, self.cleanup, self.maps))
+        self._agents = agents  # None: the default agents, made at the first delivery
         self.router = Router(self.maps)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
@@ -74,6 +75,12 @@ class QueueManager:
         self._dest_sems: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._slots = asyncio.Semaphore(_ACTIVE_LIMIT)
         self._runner: asyncio.Task | None = None
+
+    @property
+    def agents(self) -> dict[str, Agent]:
+        if self._agents is None:
+            self._agents = default_agents(self.cfg, self.cleanup, self.maps)
+        return self._agents
 
     # --- control -----------------------------------------------------------------------------
     def wake(self, queue_id: str | None = None) -> None:
