@@ -6,7 +6,9 @@ on a real disk, local delivery to a Maildir (mail_spool_directory ending in `/`)
 log written to a file by affix (Postfix logs through syslog(3), and the namespace has no
 /dev/log, so its logging costs it almost nothing; its postlogd file logging does not run in
 this sandbox):
-- affix: `affix -c DIR start` (the real daemon; affix_workers as configured, see -w);
+- affix: `affix -c DIR start` (the real daemon), once per affix_workers value (-w; default 1,
+  the default single process, and 2: two smtpd workers plus the master running the queue
+  manager and delivery — this box has two cores);
 - Postfix: a private instance (`postfix -c DIR start`: its own config, queue and data
   directories, chroot off, mail_owner postfix); the system's default instance is never touched.
 
@@ -20,7 +22,9 @@ domain the fixture answers (reject_unknown_sender_domain does a real query), at 
 1, 10 and 50, messages of 1 KB and 100 KB. Measured per server: messages per second until the
 last message is in Maildir/new (not just accepted), and server CPU per message (the whole
 process tree: Postfix's master and every daemon it runs, affix's process and its workers).
-Servers take turns; the best of `repeat` runs is kept (the box is shared).
+Servers take turns; the best of `repeat` runs is kept (the box is shared). Also affix's memory
+before any mail: RSS, PSS and USS of its process tree, fresh and with 500 idle sessions (issue
+4's target: 25 MB RSS).
 
 `python -m bench.e2e [N] [--quick] [-w WORKERS]`; `python -m bench.run e2e`.
 """
@@ -45,6 +49,8 @@ DEFAULT_N = 1000  # 1 KB messages per workload run (100 KB runs send half as man
 QUICK_N = 200
 SIZES = [(1024, "1 KB"), (102400, "100 KB")]
 CONCURRENCY = [1, 10, 50]
+WORKERS: list[int | None] = [1, 2]  # affix_workers values compared (1 is the default)
+IDLE_SESSIONS = 500
 SENDER, RECIPIENT, USER, UID = "bench@example.org", "kororo@kororo.jp", "kororo", 4242
 MEMO = os.path.join(common.ROOT, "tests", "fixtures", "memo")
 
@@ -142,7 +148,7 @@ class Instance:
     name = ""
 
     def __init__(self, work: str, tables: str):
-        self.base = os.path.join(work, self.name)
+        self.base = os.path.join(work, self.name.replace(" ", "-").replace("=", ""))
         self.port = common.free_port()
         self.tables = tables
         os.makedirs(self.base)
@@ -218,9 +224,8 @@ def _postfix_master_cf(port: int) -> str:
 
 
 class Affix(Instance):
-    name = "affix"
-
     def __init__(self, work: str, tables: str, workers: int | None):
+        self.name = "affix" if workers is None else f"affix w={workers}"
         super().__init__(work, tables)
         self.workers = workers
 
@@ -276,18 +281,46 @@ def _workload(inst: Instance, msgs: int, conc: int, size: int) -> tuple[float, f
     return msgs / elapsed, cpu * 1000 / msgs
 
 
-def _measure(n: int, repeat: int, workers: int | None) -> dict[str, dict[str, float]]:
+def _footprint(inst: Instance, sessions: int = IDLE_SESSIONS) -> dict[str, float]:
+    """Memory of the server's processes, fresh and with `sessions` idle SMTP sessions
+    (connected, after EHLO), summed over the process tree: RSS, PSS and USS in MB."""
+    def total() -> dict[str, float]:
+        parts = [common.memory_mb(p) for p in [inst.pid, *common.descendants(inst.pid)]]
+        return {k: sum(p[k] for p in parts) for k in ("rss", "pss", "uss")}
+
+    out = {f"{k} fresh (MB)": v for k, v in total().items()}
+    socks = []
+    try:
+        for _ in range(sessions):
+            s = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+            s.sendall(b"EHLO client.example\r\n")
+            socks.append(s)
+        for s in socks:
+            while b"250 " not in s.recv(4096):
+                pass
+        time.sleep(0.5)
+        out |= {f"{k} with {sessions} idle sessions (MB)": v for k, v in total().items()}
+    finally:
+        for s in socks:
+            s.close()
+    return out
+
+
+def _measure(n: int, repeat: int, workers: list[int | None]) -> dict[str, dict[str, float]]:
+    memory: dict[str, dict[str, float]] = {}
     work = tempfile.mkdtemp(prefix="affix-bench-e2e-", dir="/var/tmp")
     os.chmod(work, 0o755)
     _enter_namespace(work)
     dns = _dns_server()
     common.log(f"e2e: work in {work} ({_fs_type(work)}), DNS fixture at 127.0.0.1:53")
     tables = _tables(work)
-    servers: list[Instance] = [Postfix(work, tables), Affix(work, tables, workers)]
+    servers: list[Instance] = [Postfix(work, tables), *(Affix(work, tables, w) for w in workers)]
     out: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     try:
         for s in servers:
             s.start()
+            if isinstance(s, Affix):  # before any mail: what an idle server costs
+                memory[s.name] = _footprint(s)
             _workload(s, 100, 10, 1024)  # warm up: processes, tables, caches
         for size, label in SIZES:
             msgs = n if size < 10000 else max(50, n // 2)
@@ -305,53 +338,67 @@ def _measure(n: int, repeat: int, workers: int | None) -> dict[str, dict[str, fl
                 s.stop()
         dns.stop()
     shutil.rmtree(work, ignore_errors=True)  # kept after a failure, for its logs
-    return out
+    return {"rates": out, "memory": memory}
 
 
 # --- entry points -------------------------------------------------------------------------------
 
-def _run_in_namespace(n: int, repeat: int, workers: int | None) -> dict[str, dict[str, float]]:
+def _run_in_namespace(n: int, repeat: int, workers: list[int | None]) -> dict:
     if os.geteuid() != 0 or not shutil.which("unshare"):
         sys.exit("bench e2e: needs root and unshare(1) (a private Postfix instance in a "
                  "private network namespace)")
     args = ["unshare", "-m", "-n", "--", sys.executable, "-m", "bench.e2e", "inner", str(n),
-            str(repeat), str(workers if workers is not None else "")]
+            str(repeat), ",".join("" if w is None else str(w) for w in workers)]
     proc = subprocess.run(args, stdout=subprocess.PIPE, text=True, env=common.bench_env(),
                           cwd=common.ROOT, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(n: int | None = None, workers: int | None = None) -> list:
+def run(n: int | None = None, workers: list[int | None] | None = None) -> list:
     from bench.run import Row
 
     n = n or DEFAULT_N
+    workers = workers or WORKERS
     repeat = 1 if n <= QUICK_N else 2
     res = _run_in_namespace(n, repeat, workers)
-    affix, pf = res["affix"], res["postfix"]
+    rates, memory = res["rates"], res["memory"]
+    pf = rates.pop("postfix")
+    names = list(rates)
     print(f"\ne2e: smtp-source -> server -> Maildir, memo restrictions, fsync "
           f"(best of {repeat}; {n} msgs of 1 KB, {max(50, n // 2)} of 100 KB per run)")
-    print(f"  {'':24} {'affix':>9} {'Postfix':>9} {'ratio':>7}")
-    for key in affix:
-        print(f"  {key:24} {affix[key]:9.2f} {pf[key]:9.2f} {affix[key] / pf[key]:7.2f}")
+    print(f"  {'':24} {'Postfix':>9}" + "".join(f" {name:>11} {'ratio':>6}" for name in names))
+    for key in pf:
+        print(f"  {key:24} {pf[key]:9.2f}" + "".join(
+            f" {rates[name][key]:11.2f} {rates[name][key] / pf[key]:6.2f}" for name in names))
     print()
-    return [Row(f"e2e {key} (vs Postfix{', lower is better' if 'cpu' in key else ''})",
-                affix[key], pf[key]) for key in affix]
+    rows = []
+    for name in names:
+        rows += [Row(f"e2e {name}: {key} (vs Postfix{', lower is better' if 'cpu' in key else ''})",
+                     rates[name][key], pf[key]) for key in rates[name]]
+        rows += [Row(f"e2e {name}: {key} (target <= 25 MB RSS with {IDLE_SESSIONS} sessions)"
+                     if "idle" in key and key.startswith("rss") else f"e2e {name}: {key}",
+                     value, None) for key, value in memory[name].items()]
+    return rows
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["inner"]:
-        n, repeat, workers = int(argv[1]), int(argv[2]), argv[3] if len(argv) > 3 else ""
-        res = _measure(n, repeat, int(workers) if workers else None)
+        n, repeat = int(argv[1]), int(argv[2])
+        workers = [int(w) if w else None for w in argv[3].split(",")]
+        res = _measure(n, repeat, workers)
         print(json.dumps(res), flush=True)
         return 0
     ap = argparse.ArgumentParser(prog="bench.e2e")
     ap.add_argument("n", nargs="?", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help=f"{QUICK_N} messages, one run")
-    ap.add_argument("-w", "--workers", type=int, default=None, help="affix_workers")
+    ap.add_argument("-w", "--workers", default=None,
+                    help="affix_workers values to run, comma-separated (default: "
+                         f"{','.join(map(str, WORKERS))})")
     args = ap.parse_args(argv)
     from bench.run import print_table
 
-    print_table(run(QUICK_N if args.quick else args.n, args.workers))
+    workers = [int(w) for w in args.workers.split(",")] if args.workers else None
+    print_table(run(QUICK_N if args.quick else args.n, workers))
     return 0
 
 
