@@ -56,11 +56,13 @@ class Runtime:
     qmgr: QueueManager | None  # None in a worker process: the master runs it
 
 
-def build_runtime(cfg: Config, with_qmgr: bool = True) -> Runtime:
+def build_runtime(cfg: Config, with_qmgr: bool = True, sessions: bool = True) -> Runtime:
+    """`sessions`: this process also serves SMTP (the queue manager must never block it)."""
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     tables = open_tables(cfg)
     cleanup = Cleanup(cfg, store, tables)
-    qmgr = QueueManager(cfg, store, cleanup=cleanup) if with_qmgr else None
+    qmgr = (QueueManager(cfg, store, cleanup=cleanup, inline_io=not sessions) if with_qmgr
+            else None)
     if qmgr is not None:
         cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
     return Runtime(tables, Resolver.from_config(cfg), cleanup, qmgr)
@@ -189,7 +191,8 @@ class Server:
         self._stopping = False
 
     def _runtime(self, cfg: Config) -> Runtime:
-        runtime = build_runtime(cfg, with_qmgr=self.role != WORKER)
+        runtime = build_runtime(cfg, with_qmgr=self.role != WORKER,
+                                sessions=self.role != MASTER)
         if self.role == WORKER:
             runtime.cleanup.notify = self.queued
         return runtime

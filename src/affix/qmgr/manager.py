@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from affix import log
 from affix.cleanup.service import Cleanup
@@ -57,8 +59,13 @@ def backoff(age: float, minimal: float, maximal: float) -> float:
 
 class QueueManager:
     def __init__(self, cfg: Config, store: QueueStore, agents: dict[str, Agent] | None = None,
-                 cleanup: Cleanup | None = None):
+                 cleanup: Cleanup | None = None, inline_io: bool = False):
         self.cfg = cfg
+        # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) runs
+        # in a thread so that it never stalls SMTP sessions; in a process without sessions (the
+        # master of affix_workers) it runs inline, which saves the thread hand-offs and the
+        # contention for the interpreter lock. Delivery agents always use their own threads.
+        self._io: Callable[..., Awaitable[Any]] = _inline if inline_io else asyncio.to_thread
         self.store = store
         self.cleanup = cleanup if cleanup is not None else Cleanup(cfg, store)
         # one set of open tables for routing and the agents (a table file is opened once)
@@ -130,8 +137,8 @@ class QueueManager:
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         self._runner = asyncio.current_task()
-        await asyncio.to_thread(self.store.recover)
-        for qid in await asyncio.to_thread(lambda: list(self.store.iterate("active"))):
+        await self._io(self.store.recover)
+        for qid in await self._io(lambda: list(self.store.iterate("active"))):
             self._start(qid, _Timing(0.0, time.time(), False))
         last_deferred_scan = 0.0
         run_delay = self.cfg.time("queue_run_delay")
@@ -159,7 +166,7 @@ class QueueManager:
             self._event.clear()
 
     async def _take_incoming(self) -> None:
-        for qid in await asyncio.to_thread(lambda: list(self.store.iterate("incoming"))):
+        for qid in await self._io(lambda: list(self.store.iterate("incoming"))):
             self._claim(qid)
 
     def _claim(self, qid: str) -> None:
@@ -185,14 +192,14 @@ class QueueManager:
 
     async def _take_deferred(self, ignore_time: bool) -> None:
         now = time.time()
-        for qid in await asyncio.to_thread(lambda: list(self.store.iterate("deferred"))):
+        for qid in await self._io(lambda: list(self.store.iterate("deferred"))):
             if qid in self._inflight:
                 continue
             try:
-                due = await asyncio.to_thread(self.store.next_attempt, "deferred", qid)
+                due = await self._io(self.store.next_attempt, "deferred", qid)
                 if not ignore_time and due > now:
                     continue
-                await asyncio.to_thread(self.store.move, qid, "deferred", "active")
+                await self._io(self.store.move, qid, "deferred", "active")
             except FileNotFoundError:
                 continue
             self._start(qid, _Timing(0.0, time.time(), False))
@@ -218,17 +225,17 @@ class QueueManager:
         """After an unexpected failure (e.g. a notice cleanup refused), back to deferred."""
         delay = self.cfg.time("minimal_backoff_time")
         with contextlib.suppress(OSError):
-            await asyncio.to_thread(self.store.move, qid, "active", "deferred",
+            await self._io(self.store.move, qid, "active", "deferred",
                                     time.time() + delay)
 
     # --- one message -------------------------------------------------------------------------
     async def _process(self, qid: str, timing: _Timing) -> None:
         try:
-            msg = await asyncio.to_thread(self._take, qid, timing.from_incoming)
+            msg = await self._io(self._take, qid, timing.from_incoming)
         except qfile.QueueFileError as e:
             log.qmgr_warning(f"{e}; moved to the corrupt queue")
             queue = "incoming" if timing.from_incoming else "active"
-            await asyncio.to_thread(self.store.quarantine, queue, qid)
+            await self._io(self.store.quarantine, queue, qid)
             return
         if msg is None:
             return
@@ -242,7 +249,7 @@ class QueueManager:
             *(self._deliver(msg, i, timing) for i in pending)), strict=True))
         if all(_overall(o) == SENT for o in results.values()):
             # the common case in one thread hop: mark every recipient, remove the file
-            if await asyncio.to_thread(self._all_sent, msg, list(results)):
+            if await self._io(self._all_sent, msg, list(results)):
                 log.qmgr_removed(qid)
                 return
         else:
@@ -311,14 +318,14 @@ class QueueManager:
             status = _overall(outcomes)
             for o in outcomes:
                 if o.status == BOUNCED:
-                    await asyncio.to_thread(self.store.append_log, "bounce", msg.queue_id,
+                    await self._io(self.store.append_log, "bounce", msg.queue_id,
                                             (o.to, o.orig_to, o.dsn, o.text, o.relay))
                 elif o.status == DEFERRED:
-                    await asyncio.to_thread(self.store.append_log, "defer", msg.queue_id,
+                    await self._io(self.store.append_log, "defer", msg.queue_id,
                                             (o.to, o.orig_to, o.dsn, o.text, o.relay), False)
             if status != DEFERRED:
                 mark = qfile.BOUNCED if status == BOUNCED else qfile.DELIVERED
-                await asyncio.to_thread(self.store.mark, "active", msg, index, mark)
+                await self._io(self.store.mark, "active", msg, index, mark)
 
     async def _finish(self, msg: qfile.QueuedMessage) -> None:
         qid, env = msg.queue_id, msg.envelope
@@ -331,39 +338,39 @@ class QueueManager:
                 return
             log.qmgr_expired(qid, env.sender, forced=msg.force_expired)
             await self._expire_pending(msg)
-        failures = await asyncio.to_thread(self.store.read_log, "bounce", qid)
+        failures = await self._io(self.store.read_log, "bounce", qid)
         if failures:
             await self._notify(msg, [_failure(f) for f in failures], bounce.FAILED)
-        await asyncio.to_thread(self.store.delete, "active", qid, False)
+        await self._io(self.store.delete, "active", qid, False)
         log.qmgr_removed(qid)
 
     async def _defer(self, msg: qfile.QueuedMessage, age: float) -> None:
         warn_after = self.cfg.time("delay_warning_time")
         if warn_after > 0 and age >= warn_after and not msg.warned and msg.envelope.sender:
-            reasons = _last_reasons(await asyncio.to_thread(self.store.read_log, "defer",
+            reasons = _last_reasons(await self._io(self.store.read_log, "defer",
                                                             msg.queue_id))
             pending = [msg.envelope.recipients[i] for i in msg.pending()]
             failures = [reasons.get(r.address, bounce.Failure(r.address, r.original, "4.0.0",
                                                               "delivery temporarily suspended"))
                         for r in pending]
             await self._notify(msg, failures, bounce.DELAYED)
-            await asyncio.to_thread(self.store.set_flag, "active", msg, qfile.FLAG_WARNED, "W")
+            await self._io(self.store.set_flag, "active", msg, qfile.FLAG_WARNED, "W")
         delay = backoff(age, self.cfg.time("minimal_backoff_time"),
                         self.cfg.time("maximal_backoff_time"))
-        await asyncio.to_thread(self.store.move, msg.queue_id, "active", "deferred",
+        await self._io(self.store.move, msg.queue_id, "active", "deferred",
                                 time.time() + delay)
 
     async def _expire_pending(self, msg: qfile.QueuedMessage) -> None:
         """Every recipient still pending gets its last deferral reason as a failure."""
-        reasons = _last_reasons(await asyncio.to_thread(self.store.read_log, "defer",
+        reasons = _last_reasons(await self._io(self.store.read_log, "defer",
                                                         msg.queue_id))
         for index in msg.pending():
             r = msg.envelope.recipients[index]
             f = reasons.get(r.address, bounce.Failure(r.address, r.original, "4.4.7",
                                                       "message expired"))
-            await asyncio.to_thread(self.store.append_log, "bounce", msg.queue_id,
+            await self._io(self.store.append_log, "bounce", msg.queue_id,
                                     (f.recipient, f.original, f.status, f.reason, f.relay))
-            await asyncio.to_thread(self.store.mark, "active", msg, index, qfile.BOUNCED)
+            await self._io(self.store.mark, "active", msg, index, qfile.BOUNCED)
 
     async def _notify(self, msg: qfile.QueuedMessage, failures: list[bounce.Failure],
                       kind: str) -> None:
@@ -376,6 +383,10 @@ class QueueManager:
         new_id = await self.cleanup.submit(notice_env, content)
         log.bounce_notice(msg.queue_id, "delay" if kind == bounce.DELAYED else "non-delivery",
                           new_id)
+
+
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
 
 
 def _overall(outcomes: list[Outcome]) -> str:
