@@ -11,7 +11,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, "src")
+# the affix under test; AFFIX_BENCH_SRC points the servers at another tree (e.g. an older
+# commit unpacked with `git archive`) to compare before and after in one run of the same bench
+SRC = os.environ.get("AFFIX_BENCH_SRC") or os.path.join(ROOT, "src")
 TICK = os.sysconf("SC_CLK_TCK")
 
 

@@ -7,7 +7,8 @@ Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per mes
 - aiosmtpd: its SMTP protocol with the Sink handler on the default asyncio loop;
 - smtp-sink: Postfix's C test server (a ceiling, not a target).
 Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms per message
-(from /proc/PID/stat), and RSS with 500 idle sessions open (target <= 25 MB).
+(from /proc/PID/stat), and memory with 500 idle sessions open: RSS (target <= 25 MB), and PSS
+and USS from /proc/PID/smaps_rollup (shared library pages counted once / not at all).
 
 Also runs as the server process itself: `python -m bench.smtpd serve affix|aiosmtpd DIR`.
 """
@@ -22,13 +23,12 @@ import sys
 import tempfile
 import time
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SRC = os.path.join(_ROOT, "src")
+from bench import common
+
 WORKLOADS = [("new conn", False, 1), ("new conn", False, 10), ("new conn", False, 50),
              ("reuse conn", True, 1), ("reuse conn", True, 10), ("reuse conn", True, 50)]
 DEFAULT_N = 3000  # messages per workload and run
 IDLE_SESSIONS = 500
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 # --- the server processes -------------------------------------------------------------------
@@ -74,70 +74,40 @@ def _serve_aiosmtpd() -> None:
 class ServerProcess:
     def __init__(self, kind: str, workdir: str):
         self.kind = kind
-        env = dict(os.environ, PYTHONPATH=_SRC + os.pathsep + _ROOT)
         if kind == "smtp-sink":
-            self.port = _free_port()
+            self.port = common.free_port()
             sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
             user = ["-u", "nobody"] if os.getuid() == 0 else []
             self.proc = subprocess.Popen([sink, *user, "-c", f"127.0.0.1:{self.port}", "1024"],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _wait_port(self.port)
+            common.wait_port(self.port)
         else:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.smtpd", "serve", kind, workdir],
-                stdout=subprocess.PIPE, text=True, env=env, cwd=_ROOT)
+                stdout=subprocess.PIPE, text=True, env=common.bench_env(), cwd=common.ROOT)
             assert self.proc.stdout is not None
             self.port = int(self.proc.stdout.readline())
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+        return common.cpu_seconds(self.proc.pid)
 
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+    def memory_mb(self) -> dict[str, float]:
+        return common.memory_mb(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int) -> None:
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-
-
 # --- measurements ---------------------------------------------------------------------------
 
 def _smtp_source(port: int, msgs: int, conc: int, reuse: bool) -> float:
     """Messages per second, wall clock, for one smtp-source run."""
-    source = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
-    args = [source, "-s", str(conc), "-m", str(msgs), "-l", "1024", "-f", "a@example.org",
-            "-t", "b@example.jp", "-M", "client.example"]
-    if reuse:
-        args.append("-d")
-    start = time.perf_counter()
-    subprocess.run([*args, f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL,
-                   timeout=600)
-    return msgs / (time.perf_counter() - start)
+    return msgs / common.smtp_source(port, msgs, conc, reuse=reuse)
 
 
-def _idle_rss(server: ServerProcess, sessions: int) -> float:
-    """RSS in MB while `sessions` clients sit idle after EHLO."""
+def _idle_memory(server: ServerProcess, sessions: int) -> dict[str, float]:
+    """RSS, PSS and USS in MB while `sessions` clients sit idle after EHLO."""
     socks = []
     try:
         for _ in range(sessions):
@@ -148,7 +118,7 @@ def _idle_rss(server: ServerProcess, sessions: int) -> float:
         for s in socks:
             s.recv(4096)
         time.sleep(0.5)
-        return server.rss_mb()
+        return server.memory_mb()
     finally:
         for s in socks:
             s.close()
@@ -156,13 +126,17 @@ def _idle_rss(server: ServerProcess, sessions: int) -> float:
 
 def _footprint(server: ServerProcess) -> dict[str, float]:
     out: dict[str, float] = {}
-    _idle_rss(server, 10)  # warm up: first sessions allocate the lasting structures
-    out["rss fresh (MB)"] = server.rss_mb()
+    _idle_memory(server, 10)  # warm up: first sessions allocate the lasting structures
+    fresh = server.memory_mb()
+    out["rss fresh (MB)"] = fresh["rss"]
     try:
-        idle = _idle_rss(server, IDLE_SESSIONS) - out["rss fresh (MB)"]
+        idle = _idle_memory(server, IDLE_SESSIONS)
     except OSError:  # smtp-sink stops answering at 256 sessions
-        idle = float("nan")
-    out[f"rss added by {IDLE_SESSIONS} idle sessions (MB)"] = idle
+        idle = {k: float("nan") for k in fresh}
+    out[f"rss with {IDLE_SESSIONS} idle sessions (MB)"] = idle["rss"]
+    out[f"pss with {IDLE_SESSIONS} idle sessions (MB)"] = idle["pss"]
+    out[f"uss with {IDLE_SESSIONS} idle sessions (MB)"] = idle["uss"]
+    out[f"rss added by {IDLE_SESSIONS} idle sessions (MB)"] = idle["rss"] - fresh["rss"]
     return out
 
 

@@ -49,6 +49,7 @@ def _dnspython():  # noqa: ANN202 - the dns package
     return dns
 
 
+_COMMON_TYPES = frozenset({"A", "AAAA", "MX", "TXT", "PTR", "CNAME", "NS", "SOA", "TLSA"})
 NEGATIVE_TTL_DEFAULT = 30  # seconds, for negative answers without an SOA record
 MAX_TTL = 86400  # cap, so a bogus huge TTL cannot pin an answer for weeks
 CACHE_SIZE = 1000
@@ -177,11 +178,13 @@ class Resolver:
 
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up NAME/RDTYPE. Never raises for DNS trouble; ValueError for an unknown type."""
-        dns = _dnspython()
-        try:
-            rtype = dns.rdatatype.to_text(dns.rdatatype.from_text(rdtype.upper()))
-        except dns.exception.DNSException:
-            raise ValueError(f"unknown DNS record type: {rdtype}") from None
+        rtype = rdtype.upper()
+        if rtype not in _COMMON_TYPES:  # anything else is checked (and named) by dnspython
+            dns = _dnspython()
+            try:
+                rtype = dns.rdatatype.to_text(dns.rdatatype.from_text(rtype))
+            except dns.exception.DNSException:
+                raise ValueError(f"unknown DNS record type: {rdtype}") from None
         ascii_name = to_ascii(name)
         if ascii_name is None or valid_hostaddr(ascii_name) or not valid_hostname(ascii_name):
             # Postfix does not send these to the resolver either (dns_lookup).
