@@ -116,3 +116,21 @@ def check_config(config_dir: str | None) -> Checked:
             used |= referenced_names(value)
     warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
     return Checked(cfg, tuple(services), tuple(warnings))
+
+
+def lint_hint(config_dir: str | None) -> str | None:
+    """One line for `affix check` when `affix lint` finds errors or warnings in a
+    configuration that passed: they do not stop the server, so check still exits 0."""
+    try:
+        from affix.doctor import lint_findings
+        from affix.doctor.findings import Severity
+
+        found = [f.severity for f in lint_findings(config_dir)]
+    except Exception:  # noqa: BLE001 - a hint must never break `affix check`
+        return None
+    errors, warnings = found.count(Severity.ERROR), found.count(Severity.WARNING)
+    if not errors and not warnings:
+        return None
+    counts = ", ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in
+                       ((errors, "error"), (warnings, "warning")) if n)
+    return f'note: {counts} from affix lint (they do not stop the server); run "affix lint"'
