@@ -17,7 +17,13 @@ from affix.config.errors import ConfigError
 from affix.config.maincf import Warning_
 from affix.config.mastercf import MasterService, load_master
 from affix.config.params import PARAMS
-from affix.config.snapshot import Config, did_you_mean, load_config, referenced_names
+from affix.config.snapshot import (
+    Config,
+    did_you_mean,
+    load_config,
+    postfix_parameter_names,
+    referenced_names,
+)
 
 Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | Warning_]]
 
@@ -57,6 +63,10 @@ def check_service_overrides(cfg: Config,
         svc_cfg = svc.config(cfg)
         for name, value in svc.overrides.items():
             if name not in PARAMS and name not in cfg.entries:
+                if name in postfix_parameter_names():  # as for main.cf (unused_warnings)
+                    yield Warning_(svc.path, svc.line, "Postfix parameter not used by affix: "
+                                   f"-o {name}={value}")
+                    continue
                 yield Warning_(svc.path, svc.line, f"unknown parameter in -o {name}={value}"
                                + did_you_mean(name))
                 continue

@@ -4,6 +4,7 @@ recommended config (docs/) and Debian's stock Postfix files as installed on this
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -80,3 +81,25 @@ def test_malformed_alias_line_reported_in_alias_terms(lab):
     [f] = [f for f in lab.lint() if f.check == "AFX-TBL-008"]
     assert (f.where.file, f.where.line) == (str(lab.dir / "aliases"), 2)
     assert "missing colon" in f.message
+
+
+def test_debian_submission_examples_uncommented(lab):
+    """Debian's commented submission and submissions services, switched on: only the
+    implicit-TLS service is a problem for affix (it does not implement wrapper mode)."""
+    _need(DEBIAN / "main.cf.debian", DEBIAN / "main.cf.tls", PROTO / "master.cf.proto")
+    text = (DEBIAN / "main.cf.debian").read_text() + (DEBIAN / "main.cf.tls").read_text()
+    (lab.dir / "main.cf").write_text(text + lab.sub(POSTINST))
+    (lab.dir / "aliases").write_text("postmaster: root\n")
+    build_alias_table(f"hash:{lab.dir}/aliases")
+    master = (PROTO / "master.cf.proto").read_text().splitlines()
+    start = next(i for i, line in enumerate(master) if line.startswith("#submission "))
+    end = next(i for i, line in enumerate(master) if line.startswith("#628 "))
+    for i in range(start, end):
+        if re.match(r"#(submissions? |  -o )", master[i]):
+            master[i] = master[i][1:]
+    (lab.dir / "master.cf").write_text("\n".join(master) + "\n")
+    findings = lab.lint()
+    [wrapper] = _above_info(findings)
+    assert "[AFX-MCF-007] service submissions: smtpd_tls_wrappermode = yes" in wrapper
+    assert {f.check for f in findings if f.check.startswith("AFX-MCF-00")} >= {
+        "AFX-MCF-002", "AFX-MCF-007", "AFX-MCF-008"}

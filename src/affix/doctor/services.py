@@ -17,6 +17,7 @@ from affix.doctor.registry import check, finding
 from affix.policy import lists as L
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
+WRAPPERMODE = "smtpd_tls_wrappermode"
 # Ports and names of mail submission (RFC 6409) and submission over TLS (RFC 8314).
 SUBMISSION_NAMES = frozenset({"submission", "submissions", "smtps"})
 SUBMISSION_PORTS = frozenset({587, 465})
@@ -45,14 +46,21 @@ def master_lines(ctx: LintContext) -> Iterator[Finding]:
 
 
 @check(("AFX-MCF-004", W, "an unknown parameter in a -o override"),
-       ("AFX-MCF-005", E, "a -o value of the wrong type (the server does not start)"))
+       ("AFX-MCF-005", E, "a -o value of the wrong type (the server does not start)"),
+       ("AFX-MCF-008", I, "a -o override of a Postfix parameter affix does not use"))
 def overrides(ctx: LintContext) -> Iterator[Finding]:
     for service in ctx.services:
         if service.master is None:
             continue
         for item in check_service_overrides(ctx.cfg, [service.master]):
             where = _override_place(service, item)
-            if isinstance(item, Warning_):
+            if isinstance(item, Warning_) and item.message.startswith("Postfix parameter"):
+                if WRAPPERMODE not in item.message:  # AFX-MCF-007 says more
+                    yield finding("AFX-MCF-008", where,
+                                  f"service {service.name}: {item.message}",
+                                  "harmless: it configures a part of Postfix affix does not "
+                                  "have", "keep it for Postfix, or remove it")
+            elif isinstance(item, Warning_):
                 yield finding("AFX-MCF-004", where, f"service {service.name}: {item.message}",
                               "the override is ignored", "check the parameter name")
             elif isinstance(item, ConfigError):
@@ -69,6 +77,21 @@ def _override_place(service: Service, item: Warning_ | ConfigError) -> Where:
             return where
     assert service.master is not None
     return Where(service.master.path, service.master.line)
+
+
+@check(("AFX-MCF-007", E, "smtpd_tls_wrappermode (implicit TLS) is not implemented"))
+def wrappermode(ctx: LintContext) -> Iterator[Finding]:
+    for service in ctx.services:
+        value = (service.cfg.raw(WRAPPERMODE) or "").strip().lower()
+        if value not in ("yes", "true", "1"):
+            continue
+        yield finding("AFX-MCF-007", ctx.where(WRAPPERMODE, service),
+                      f"{service.tag(WRAPPERMODE)}{WRAPPERMODE} = yes: affix does not "
+                      "implement implicit TLS (RFC 8314, port 465)",
+                      "affix ignores the setting and speaks plain SMTP on this port, so "
+                      "clients that start with TLS cannot connect",
+                      "offer the submission service (port 587, STARTTLS) instead and remove "
+                      "this service")
 
 
 def is_submission(service: Service) -> bool:

@@ -43,7 +43,10 @@ def banner(ctx: LintContext) -> Iterator[Finding]:
 
 def _tls_protected(cfg) -> bool:  # noqa: ANN001 - a Config
     level = cfg.get("smtpd_tls_security_level").strip().lower()
-    return cfg.bool("smtpd_tls_auth_only") or level == "encrypt" or (
+    # Implicit TLS (Postfix smtpd_tls_wrappermode) would protect AUTH; affix does not run it,
+    # which AFX-MCF-007 reports on its own.
+    wrapped = (cfg.raw("smtpd_tls_wrappermode") or "").strip().lower() in ("yes", "true", "1")
+    return cfg.bool("smtpd_tls_auth_only") or level == "encrypt" or wrapped or (
         not level and cfg.bool("smtpd_enforce_tls"))
 
 
