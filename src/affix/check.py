@@ -17,7 +17,13 @@ from affix.config.errors import ConfigError
 from affix.config.maincf import Warning_
 from affix.config.mastercf import MasterService, load_master
 from affix.config.params import PARAMS
-from affix.config.snapshot import Config, did_you_mean, load_config, referenced_names
+from affix.config.snapshot import (
+    Config,
+    did_you_mean,
+    load_config,
+    postfix_parameter_names,
+    referenced_names,
+)
 
 Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | Warning_]]
 
@@ -58,6 +64,10 @@ def check_service_overrides(cfg: Config,
         svc_cfg = svc.config(cfg)
         for name, value in svc.overrides.items():
             if name not in PARAMS and name not in cfg.entries:
+                if name in postfix_parameter_names():  # as for main.cf (unused_warnings)
+                    yield Warning_(svc.path, svc.line, "Postfix parameter not used by affix: "
+                                   f"-o {name}={value}")
+                    continue
                 yield Warning_(svc.path, svc.line, f"unknown parameter in -o {name}={value}"
                                + did_you_mean(name))
                 continue
@@ -130,3 +140,21 @@ def check_config(config_dir: str | None) -> Checked:
             used |= referenced_names(value)
     warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
     return Checked(cfg, tuple(services), tuple(warnings))
+
+
+def lint_hint(config_dir: str | None) -> str | None:
+    """One line for `affix check` when `affix lint` finds errors or warnings in a
+    configuration that passed: they do not stop the server, so check still exits 0."""
+    try:
+        from affix.doctor import lint_findings
+        from affix.doctor.findings import Severity
+
+        found = [f.severity for f in lint_findings(config_dir)]
+    except Exception:  # noqa: BLE001 - a hint must never break `affix check`
+        return None
+    errors, warnings = found.count(Severity.ERROR), found.count(Severity.WARNING)
+    if not errors and not warnings:
+        return None
+    counts = ", ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in
+                       ((errors, "error"), (warnings, "warning")) if n)
+    return f'note: {counts} from affix lint (they do not stop the server); run "affix lint"'

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+import dns.asyncbackend
 import dns.asyncresolver
 import dns.exception
 import dns.message
@@ -180,7 +181,8 @@ class Resolver:
             return DnsAnswer(DnsStatus.TEMPFAIL, (), "Name service initialization failure"), 0
         try:
             result = await self._impl.resolve(dns.name.from_text(name + "."), rtype,
-                                              raise_on_no_answer=False, search=False)
+                                              raise_on_no_answer=False, search=False,
+                                              backend=_ASYNCIO)
         except dns.resolver.NXDOMAIN as e:
             return (DnsAnswer(DnsStatus.NOTFOUND, (), _why(name, rtype, _HOST_NOT_FOUND), True),
                     _negative_ttl(_first_response(e)))
@@ -193,6 +195,12 @@ class Resolver:
             return (DnsAnswer(DnsStatus.NOTFOUND, (), _why(name, rtype, _NO_DATA)),
                     _negative_ttl(result.response))
         return _positive(name, rtype, result)
+
+
+# dnspython finds its default backend with sniffio, which sees asyncio only inside a Task;
+# smtpd runs a command's coroutine eagerly, outside any Task, until it first waits
+# (smtpd/eager.py), so the backend is named here rather than sniffed.
+_ASYNCIO = dns.asyncbackend.get_backend("asyncio")
 
 
 def _make_impl(servers: list[tuple[str, int]] | None,
