@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from e2e_helpers import AffixServer
 
@@ -18,5 +23,14 @@ def affix_server(tmp_path):
 
     yield make
     for server in servers:
-        if server.running:
-            server.kill()
+        server.cleanup()
+
+
+@pytest.fixture
+def gate():
+    """A directory every user can read: a delivery command (run as default_privs, e.g.
+    nobody) can wait for, or fail until, the file `go` appears in it."""
+    path = tempfile.mkdtemp(prefix="affix-e2e-")
+    os.chmod(path, 0o755)
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)

@@ -94,6 +94,7 @@ class AffixServer:
         self.maillog = root / "maillog"
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.daemon = False
         text = (base_maincf(root, set_here(maincf)) if base else "") + maincf
         (self.etc / "main.cf").write_text(text.replace("%DIR%", str(root)))
         (self.etc / "master.cf").write_text(f"127.0.0.1:{self.port} inet n - n - - smtpd\n")
@@ -123,6 +124,33 @@ class AffixServer:
             raise AssertionError(f"affix start-fg exited {self.proc.returncode}: {err}"
                                  f"\n{self.log}")
         return self.log.count("daemon started -- version") >= self.starts
+
+    def start_daemon(self) -> AffixServer:
+        """`affix -c DIR start`: checks, forks into the background, returns once it listens."""
+        self.starts += 1
+        self.daemon = True
+        done = self.affix("start")
+        assert done.returncode == 0, done.stderr
+        assert self._started()
+        return self
+
+    def pid(self) -> int | None:
+        path = self.root / "data" / "affix.pid"
+        text = path.read_text().strip() if path.exists() else ""
+        return int(text) if text.isdigit() else None
+
+    def cleanup(self) -> None:
+        """End of test: a foreground server is killed; a daemon gets `affix stop`, then
+        SIGKILL by its pid if it would not stop."""
+        if self.running:
+            self.kill()
+        if not self.daemon:
+            return
+        pid = self.pid()
+        running = pid is not None and self.affix("status").returncode == 0
+        if running and self.affix("stop").returncode != 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def kill(self) -> None:
         """A crash: SIGKILL to the server and the delivery commands it runs."""

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import smtplib
 import socket
-import tempfile
 import threading
 from collections import Counter
 
-import pytest
 from e2e_helpers import USER, AffixServer, message, wait_for
 
 RCPT = f"{USER}@example.test"
@@ -110,16 +107,6 @@ def test_kill_in_the_middle_of_data_delivers_nothing_and_leaves_no_file(affix_se
     assert not server.log_lines(rf"{partial}: to=")  # never delivered, never bounced
 
 
-@pytest.fixture
-def gate():
-    """A directory every user can read: a delivery command (run as default_privs) waits for
-    the file `go` in it."""
-    path = tempfile.mkdtemp(prefix="affix-e2e-")
-    os.chmod(path, 0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
 def test_kill_during_a_slow_delivery_redelivers_and_logs_the_duplicate(affix_server, gate):
     """One message to a Maildir user and to a slow |command alias: the Maildir copy is done,
     the command still runs when the server dies, so neither is recorded as done. After the
@@ -140,7 +127,7 @@ def test_kill_during_a_slow_delivery_redelivers_and_logs_the_duplicate(affix_ser
     server.kill()
     assert server.message_ids() == Counter({"<slow@example.org>": 1})
 
-    open(os.path.join(gate, "go"), "w").close()
+    (gate / "go").touch()
     server.start()
     server.wait_queue_empty()
     ids = server.message_ids()
