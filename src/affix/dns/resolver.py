@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+import dns.asyncbackend
 import dns.asyncresolver
 import dns.exception
 import dns.message
@@ -180,7 +181,8 @@ class Resolver:
             return DnsAnswer(DnsStatus.TEMPFAIL, (), "Name service initialization failure"), 0
         try:
             result = await self._impl.resolve(dns.name.from_text(name + "."), rtype,
-                                              raise_on_no_answer=False, search=False)
+                                              raise_on_no_answer=False, search=False,
+                                              backend=_asyncio_backend())
         except dns.resolver.NXDOMAIN as e:
             return (DnsAnswer(DnsStatus.NOTFOUND, (), _why(name, rtype, _HOST_NOT_FOUND), True),
                     _negative_ttl(_first_response(e)))
@@ -193,6 +195,13 @@ class Resolver:
             return (DnsAnswer(DnsStatus.NOTFOUND, (), _why(name, rtype, _NO_DATA)),
                     _negative_ttl(result.response))
         return _positive(name, rtype, result)
+
+
+def _asyncio_backend() -> dns.asyncbackend.Backend:
+    """Named, not sniffed: smtpd steps its handlers eagerly, outside any asyncio Task, until
+    they first wait (smtpd/eager.py), and sniffio finds no async library there, which made
+    every lookup from a session a temporary failure."""
+    return dns.asyncbackend.get_backend("asyncio")
 
 
 def _make_impl(servers: list[tuple[str, int]] | None,
