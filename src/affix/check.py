@@ -10,6 +10,7 @@ so this module stays at the bottom of the import graph.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -66,15 +67,27 @@ def check_service_overrides(cfg: Config,
                 yield e
 
 
-def check_restriction_lists(cfg: Config,
-                            services: Sequence[MasterService]) -> Iterable[ConfigError]:
-    """Unknown restriction names, bad arguments and the relay rule (config.md §3), per service
-    (area policy: affix.policy.validate)."""
+def check_restriction_lists(cfg: Config, services: Sequence[MasterService],
+                            ) -> Iterable[ConfigError | Warning_]:
+    """Bad arguments and the relay rule (config.md §3) stop the start; an unknown restriction
+    name is a warning: Postfix runs such a config and answers 451 4.3.5 to each request that
+    reaches the name (pitfalls P01), so affix does too (area policy: affix.policy.validate)."""
     from affix.policy.validate import check_restrictions
 
     for svc in services:
         for problem in check_restrictions(svc.config(cfg)):
-            yield ConfigError(problem)
+            m = _UNKNOWN_RESTRICTION.match(problem)
+            if m is None:
+                yield ConfigError(problem)
+            else:
+                yield Warning_(m["file"], int(m["line"] or 0), f"{m['message']} (a request "
+                               "that reaches it gets 451 4.3.5 Server configuration error)")
+
+
+# "FILE:LINE: PARAM: unknown smtpd restriction: ..." (":LINE" is missing for master.cf -o
+# values without one; "FILE: (default)" cannot name an unknown restriction).
+_UNKNOWN_RESTRICTION = re.compile(r"(?P<file>[^:]*)(?::(?P<line>\d+))?: "
+                                  r"(?P<message>\S+: unknown smtpd restriction: .*)$", re.S)
 
 
 def _resolve(spec: str) -> Validator:
