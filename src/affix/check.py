@@ -27,6 +27,7 @@ VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
+    "affix.check:check_tables",
 ]
 
 
@@ -88,6 +89,19 @@ def check_restriction_lists(cfg: Config, services: Sequence[MasterService],
 # values without one; "FILE: (default)" cannot name an unknown restriction).
 _UNKNOWN_RESTRICTION = re.compile(r"(?P<file>[^:]*)(?::(?P<line>\d+))?: "
                                   r"(?P<message>\S+: unknown smtpd restriction: .*)$", re.S)
+
+
+def check_tables(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """Every table a restriction list or parameter names must open and parse (issue: a missing
+    table is reported before the server answers 451 for it). The doctor knows where each
+    reference stands; the tables area says what is wrong with it."""
+    from affix.doctor.context import LintContext
+    from affix.tables.check import check_table
+
+    for ref in LintContext(cfg.config_dir).table_refs():
+        for problem in check_table(ref.spec, cfg):
+            yield ConfigError(f"{ref.used_by}: {problem}", ref.where.file,
+                              ref.where.line)
 
 
 def _resolve(spec: str) -> Validator:
