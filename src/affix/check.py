@@ -10,6 +10,8 @@ so this module stays at the bottom of the import graph.
 from __future__ import annotations
 
 import importlib
+import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -77,15 +79,27 @@ def check_service_overrides(cfg: Config,
                 yield e
 
 
-def check_restriction_lists(cfg: Config,
-                            services: Sequence[MasterService]) -> Iterable[ConfigError]:
-    """Unknown restriction names, bad arguments and the relay rule (config.md §3), per service
-    (area policy: affix.policy.validate)."""
+def check_restriction_lists(cfg: Config, services: Sequence[MasterService],
+                            ) -> Iterable[ConfigError | Warning_]:
+    """Bad arguments and the relay rule (config.md §3) stop the start; an unknown restriction
+    name is a warning: Postfix runs such a config and answers 451 4.3.5 to each request that
+    reaches the name (pitfalls P01), so affix does too (area policy: affix.policy.validate)."""
     from affix.policy.validate import check_restrictions
 
     for svc in services:
         for problem in check_restrictions(svc.config(cfg)):
-            yield ConfigError(problem)
+            m = _UNKNOWN_RESTRICTION.match(problem)
+            if m is None:
+                yield ConfigError(problem)
+            else:
+                yield Warning_(m["file"], int(m["line"] or 0), f"{m['message']} (a request "
+                               "that reaches it gets 451 4.3.5 Server configuration error)")
+
+
+# "FILE:LINE: PARAM: unknown smtpd restriction: ..." (":LINE" is missing for master.cf -o
+# values without one; "FILE: (default)" cannot name an unknown restriction).
+_UNKNOWN_RESTRICTION = re.compile(r"(?P<file>[^:]*)(?::(?P<line>\d+))?: "
+                                  r"(?P<message>\S+: unknown smtpd restriction: .*)$", re.S)
 
 
 def check_tables(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:
@@ -96,9 +110,35 @@ def check_tables(cfg: Config, services: Sequence[MasterService]) -> Iterable[Con
     from affix.tables.check import check_table
 
     for ref in LintContext(cfg.config_dir).table_refs():
-        for problem in check_table(ref.spec, cfg):
+        problems = (_alias_table_problems(ref.spec, cfg) if ref.used_by in _ALIAS_PARAMS
+                    else check_table(ref.spec, cfg))
+        for problem in problems:
             yield ConfigError(f"{ref.used_by}: {problem}", ref.where.file,
                               ref.where.line)
+
+
+_ALIAS_PARAMS = frozenset({"alias_maps", "alias_database"})
+
+
+def _alias_table_problems(spec: str, cfg: Config) -> list[str]:
+    """An alias table's source is in aliases(5) format (`name: value`, built by newaliases),
+    not postmap's: check it with the aliases parser, then that the table opens."""
+    from affix.delivery.aliases import AliasError, parse_alias_source
+    from affix.tables import TableError, open_table
+
+    problems: list[str] = []
+    path = spec.partition(":")[2]
+    if ":" in spec and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                parse_alias_source(f.read(), path)
+        except (AliasError, OSError) as e:
+            problems.append(str(e))
+    try:
+        open_table(spec, cfg).close()
+    except TableError as e:
+        problems.append(str(e))
+    return problems
 
 
 def _resolve(spec: str) -> Validator:

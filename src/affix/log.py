@@ -368,3 +368,13 @@ def connection_limit_exceeded(count: int, client: str, service: str,
                               syslog_name: str | None = None) -> None:
     warning("smtpd", f"Connection concurrency limit exceeded: {count} from {client} for "
                      f"service {service}", syslog_name)
+
+
+# --- crash recovery (area e2e) ---------------------------------------------------------------
+
+def qmgr_resumed(queue_id: str) -> None:
+    """A message found in the active queue at start: the previous server stopped (crashed)
+    during its delivery. Delivery is at-least-once (design.md): a recipient delivered but not
+    yet recorded in the queue file gets a second copy, and this line is what accounts for it."""
+    warning("qmgr", f"{queue_id}: delivery was interrupted; recipients not recorded as done "
+                    "are tried again and may receive a duplicate")

@@ -32,3 +32,23 @@ def test_check_passes_once_the_table_is_compiled(tmp_path, affix):
     assert affix("-c", str(tmp_path), "map", f"hash:{tmp_path}/clients").returncode == 0
     result = affix("-c", str(tmp_path), "check")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_reads_alias_tables_in_aliases_format(tmp_path, affix):
+    """Postfix's own default, alias_maps = hash:/etc/aliases, has `name: value` lines."""
+    (tmp_path / "aliases").write_text('postmaster: root\nslow: "|sleep 1"\n')
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3.7\n"
+        f"queue_directory = {tmp_path}/q\n"
+        f"data_directory = {tmp_path}/d\n"
+        f"alias_maps = hash:{tmp_path}/aliases\n"
+        f"alias_database = hash:{tmp_path}/aliases\n")
+    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    before = affix("-c", str(tmp_path), "check")
+    assert before.returncode == 1 and "aliases.lmdb" in before.stdout + before.stderr
+    assert affix("-c", str(tmp_path), "newaliases").returncode == 0
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tmp_path / "aliases").write_text("no colon here\n")
+    broken = affix("-c", str(tmp_path), "check")
+    assert f"{tmp_path}/aliases:1: missing colon in alias entry" in broken.stdout + broken.stderr
