@@ -35,13 +35,6 @@ class MailLog:
             self._facility = getattr(syslog, f"LOG_{facility.upper()}", syslog.LOG_MAIL)
             self._syslog = syslog
 
-    def reopen(self) -> None:
-        """Re-open the log file (after rotation or reload)."""
-        with self._lock:
-            if self._file:
-                self._file.close()
-                self._file = None
-
     def write(self, program: str, text: str, severity: str | None = None,
               syslog_name: str | None = None) -> None:
         tag = f"{syslog_name or self.syslog_name}/{program}[{os.getpid()}]"
@@ -199,10 +192,6 @@ def cleanup_message_id(queue_id: str, value: str, resent: bool = False) -> None:
 
 def cleanup_hopcount_exceeded(queue_id: str) -> None:
     warning("cleanup", f"{queue_id}: message rejected: hopcount exceeded")
-
-
-def cleanup_no_received(queue_id: str) -> None:
-    warning("cleanup", f"{queue_id}: message rejected: no Received: header")
 
 
 def cleanup_size_exceeded(queue_id: str) -> None:

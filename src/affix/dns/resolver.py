@@ -153,9 +153,6 @@ class Resolver:
             raise ConfigError(f"affix_dns_servers: {e}", cfg.where("affix_dns_servers")) from None
         return cls(servers or None, float(cfg.time("affix_dns_timeout")))
 
-    def clear_cache(self) -> None:
-        self.cache.clear()
-
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up NAME/RDTYPE. Never raises for DNS trouble; ValueError for an unknown type."""
         try:

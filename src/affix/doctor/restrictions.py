@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from affix.doctor.context import LintContext, RestrictionList, Service, Step
+from affix.doctor.context import LintContext, Service, Step
 from affix.doctor.findings import Finding, Severity, Where
 from affix.doctor.registry import check, finding
 from affix.policy import lists as L
@@ -29,10 +29,6 @@ def _current(step: Step) -> str:
         return step.name
     return step.spec.current if step.spec.deprecation and step.spec.current and \
         "obsolete name" in step.spec.deprecation else step.spec.name
-
-
-def _list_where(ctx: LintContext, rl: RestrictionList) -> Where:
-    return ctx.where(rl.param, rl.service)
 
 
 @check(("AFX-RST-001", W, "reject_maps_rbl is obsolete"),

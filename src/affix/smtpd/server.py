@@ -80,10 +80,6 @@ class SmtpService:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
 
-    @property
-    def session_count(self) -> int:
-        return len(self._sessions)
-
     def session_opened(self, session: SmtpSession) -> int:
         """Register a session; returns how many this client address now has open."""
         self._sessions.add(session)
