@@ -2,8 +2,9 @@
 
 Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per message or `-d`
 (reuse the connection), at concurrency 1, 10 and 50. Each server runs in its own process:
-- affix: SmtpService on uvloop, PermitAll policy, no queue (smtpd.nullqueue: accept and drop,
-  so this measures the SMTP layer like the two sinks), mail log written to a file;
+- affix: SmtpService on uvloop, PermitAll policy, a real cleanup and queue store in the work
+  directory (every 250 is on disk, as in production; no queue manager runs), mail log written
+  to a file;
 - aiosmtpd: its SMTP protocol with the Sink handler on the default asyncio loop;
 - smtp-sink: Postfix's C test server (a ceiling, not a target).
 Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms per message
@@ -39,12 +40,14 @@ def _serve_affix(workdir: str) -> None:
     import uvloop
 
     from affix import log
+    from affix.cleanup.service import Cleanup
     from affix.config.snapshot import load_config
+    from affix.queue.store import QueueStore
     from affix.smtpd.server import SessionContext, SmtpService
 
     cfg = load_config(workdir)
     log.set_log(log.MailLog(path=os.path.join(workdir, "maillog")))
-    ctx = SessionContext(cfg)
+    ctx = SessionContext(cfg, cleanup=Cleanup(cfg, QueueStore(os.path.join(workdir, "queue"))))
 
     async def main() -> None:
         service = SmtpService("smtp", "127.0.0.1", 0, lambda: ctx)

@@ -10,6 +10,7 @@ so this module stays at the bottom of the import graph.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,7 +18,13 @@ from affix.config.errors import ConfigError
 from affix.config.maincf import Warning_
 from affix.config.mastercf import MasterService, load_master
 from affix.config.params import PARAMS
-from affix.config.snapshot import Config, did_you_mean, load_config, referenced_names
+from affix.config.snapshot import (
+    Config,
+    did_you_mean,
+    load_config,
+    postfix_parameter_names,
+    referenced_names,
+)
 
 Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | Warning_]]
 
@@ -26,6 +33,7 @@ VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
+    "affix.check:check_tables",
 ]
 
 
@@ -57,6 +65,10 @@ def check_service_overrides(cfg: Config,
         svc_cfg = svc.config(cfg)
         for name, value in svc.overrides.items():
             if name not in PARAMS and name not in cfg.entries:
+                if name in postfix_parameter_names():  # as for main.cf (unused_warnings)
+                    yield Warning_(svc.path, svc.line, "Postfix parameter not used by affix: "
+                                   f"-o {name}={value}")
+                    continue
                 yield Warning_(svc.path, svc.line, f"unknown parameter in -o {name}={value}"
                                + did_you_mean(name))
                 continue
@@ -69,12 +81,56 @@ def check_service_overrides(cfg: Config,
 def check_restriction_lists(cfg: Config,
                             services: Sequence[MasterService]) -> Iterable[ConfigError]:
     """Unknown restriction names, bad arguments and the relay rule (config.md §3), per service
-    (area policy: affix.policy.validate)."""
+    (area policy: affix.policy.validate).
+
+    Postfix starts with an unknown name and answers 451 4.3.5 to every request that reaches it
+    (pitfalls P01: the memo's `//` comment defers all inbound mail). affix refuses to start
+    instead and names the line: a typo must not quietly turn away mail.
+    """
     from affix.policy.validate import check_restrictions
 
     for svc in services:
         for problem in check_restrictions(svc.config(cfg)):
             yield ConfigError(problem)
+
+
+def check_tables(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """Every table a restriction list or parameter names must open and parse (issue: a missing
+    table is reported before the server answers 451 for it). The doctor knows where each
+    reference stands; the tables area says what is wrong with it."""
+    from affix.doctor.context import LintContext
+    from affix.tables.check import check_table
+
+    for ref in LintContext(cfg.config_dir).table_refs():
+        problems = (_alias_table_problems(ref.spec, cfg) if ref.used_by in _ALIAS_PARAMS
+                    else check_table(ref.spec, cfg))
+        for problem in problems:
+            yield ConfigError(f"{ref.used_by}: {problem}", ref.where.file,
+                              ref.where.line)
+
+
+_ALIAS_PARAMS = frozenset({"alias_maps", "alias_database"})
+
+
+def _alias_table_problems(spec: str, cfg: Config) -> list[str]:
+    """An alias table's source is in aliases(5) format (`name: value`, built by newaliases),
+    not postmap's: check it with the aliases parser, then that the table opens."""
+    from affix.delivery.aliases import AliasError, parse_alias_source
+    from affix.tables import TableError, open_table
+
+    problems: list[str] = []
+    path = spec.partition(":")[2]
+    if ":" in spec and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                parse_alias_source(f.read(), path)
+        except (AliasError, OSError) as e:
+            problems.append(str(e))
+    try:
+        open_table(spec, cfg).close()
+    except TableError as e:
+        problems.append(str(e))
+    return problems
 
 
 def _resolve(spec: str) -> Validator:
@@ -116,3 +172,21 @@ def check_config(config_dir: str | None) -> Checked:
             used |= referenced_names(value)
     warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
     return Checked(cfg, tuple(services), tuple(warnings))
+
+
+def lint_hint(config_dir: str | None) -> str | None:
+    """One line for `affix check` when `affix lint` finds errors or warnings in a
+    configuration that passed: they do not stop the server, so check still exits 0."""
+    try:
+        from affix.doctor import lint_findings
+        from affix.doctor.findings import Severity
+
+        found = [f.severity for f in lint_findings(config_dir)]
+    except Exception:  # noqa: BLE001 - a hint must never break `affix check`
+        return None
+    errors, warnings = found.count(Severity.ERROR), found.count(Severity.WARNING)
+    if not errors and not warnings:
+        return None
+    counts = ", ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in
+                       ((errors, "error"), (warnings, "warning")) if n)
+    return f'note: {counts} from affix lint (they do not stop the server); run "affix lint"'

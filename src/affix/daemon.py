@@ -21,7 +21,7 @@ import fcntl
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ from affix.policy.engine import RestrictionEngine
 from affix.qmgr.manager import QueueManager
 from affix.queue.store import QueueStore
 from affix.smtpd.server import SessionContext, SmtpService
-from affix.tables import TableCache
+from affix.tables import TableCache, TableError
+from affix.tables.matchlist import MatchList
 
 PID_FILE = "affix.pid"  # `affix flush`/sendmail poke the server through it (cli/queue.py)
 ListenKey = tuple[tuple[str, ...] | None, int]
@@ -85,7 +86,28 @@ def make_session_context(cfg: Config, svc: MasterService, runtime: Runtime) -> S
     engine = RestrictionEngine(svc_cfg, runtime.tables, runtime.resolver)
     engine.startup_check()
     return SessionContext(cfg=svc_cfg, policy=engine, cleanup=runtime.cleanup,
-                          resolver=runtime.resolver, tables=runtime.tables)
+                          resolver=runtime.resolver, tables=runtime.tables,
+                          etrn=etrn_flush(svc_cfg, runtime))
+
+
+def etrn_flush(cfg: Config, runtime: Runtime) -> Callable[[str], Awaitable[bool]]:
+    """ETRN DOMAIN (RFC 1985): for a domain in fast_flush_domains, the queue manager retries
+    deferred mail now and smtpd says `250 Queuing started`; any other domain gets `459`, as
+    Postfix's flush service refuses it. affix keeps no per-site logs: it retries the whole
+    deferred queue, a superset of the domain's mail."""
+    domains = MatchList(cfg, "fast_flush_domains", runtime.tables)
+
+    async def etrn(domain: str) -> bool:
+        try:
+            allowed = domains.match_domain(domain)
+        except TableError as e:
+            log.warning("smtpd", f"fast_flush_domains: {e}")
+            return False
+        if allowed:
+            runtime.qmgr.flush()
+        return allowed
+
+    return etrn
 
 
 # --- pid file -------------------------------------------------------------------------------

@@ -36,13 +36,6 @@ class MailLog:
             self._facility = getattr(syslog, f"LOG_{facility.upper()}", syslog.LOG_MAIL)
             self._syslog = syslog
 
-    def reopen(self) -> None:
-        """Re-open the log file (after rotation or reload)."""
-        with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-
     def _date(self) -> str:
         now = int(time.time())
         if self._stamp[0] != now:
@@ -208,10 +201,6 @@ def cleanup_hopcount_exceeded(queue_id: str) -> None:
     warning("cleanup", f"{queue_id}: message rejected: hopcount exceeded")
 
 
-def cleanup_no_received(queue_id: str) -> None:
-    warning("cleanup", f"{queue_id}: message rejected: no Received: header")
-
-
 def cleanup_size_exceeded(queue_id: str) -> None:
     warning("cleanup", f"{queue_id}: queue file size limit exceeded")
 
@@ -375,3 +364,13 @@ def connection_limit_exceeded(count: int, client: str, service: str,
                               syslog_name: str | None = None) -> None:
     warning("smtpd", f"Connection concurrency limit exceeded: {count} from {client} for "
                      f"service {service}", syslog_name)
+
+
+# --- crash recovery (area e2e) ---------------------------------------------------------------
+
+def qmgr_resumed(queue_id: str) -> None:
+    """A message found in the active queue at start: the previous server stopped (crashed)
+    during its delivery. Delivery is at-least-once (design.md): a recipient delivered but not
+    yet recorded in the queue file gets a second copy, and this line is what accounts for it."""
+    warning("qmgr", f"{queue_id}: delivery was interrupted; recipients not recorded as done "
+                    "are tried again and may receive a duplicate")

@@ -226,3 +226,26 @@ def test_resolver_from_config_bad_server_is_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         Resolver.from_config(load_config(str(tmp_path)))
     assert "main.cf:1:" in str(info.value) and "not-an-address" in str(info.value)
+
+
+def test_query_stepped_outside_any_task_as_smtpd_runs_handlers(dns_server, resolver):
+    """smtpd steps a verb handler eagerly from a protocol callback, where no asyncio Task is
+    current, until the handler first waits (smtpd/eager.py). A lookup started there must
+    still work (dnspython must not have to sniff the async library)."""
+    from affix.smtpd import eager
+
+    dns_server.add("eager.example", "A", "192.0.2.77")
+
+    async def main():
+        started = asyncio.get_running_loop().create_future()
+
+        def callback():  # like data_received(): a plain loop callback
+            assert asyncio.current_task() is None
+            started.set_result(eager.start(resolver.query("eager.example", "A")))
+
+        asyncio.get_running_loop().call_soon(callback)
+        done, value = await started
+        return value if done else await value
+
+    answer = asyncio.run(main())
+    assert answer.status is DnsStatus.OK and answer.records == ("192.0.2.77",)

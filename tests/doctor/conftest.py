@@ -46,6 +46,12 @@ class Lab:
         path.write_text(text + self.sub(extra))
         return path
 
+    def master(self, text: str) -> Path:
+        """DIR/master.cf (without one, lint and the server use `smtp inet ... smtpd`)."""
+        path = self.dir / "master.cf"
+        path.write_text(self.sub(text))
+        return path
+
     def table(self, name: str, text: str, compile: bool = True) -> str:
         path = self.dir / name
         path.write_text(text)

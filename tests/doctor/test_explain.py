@@ -140,3 +140,25 @@ def test_explain_usage_errors_exit_3(affix, lab):
     lab.main()
     r = affix("-c", str(lab.dir), "explain", "--client", "192.0.2.7")
     assert r.returncode == 3 and "missing --helo" in r.stderr
+
+
+def test_service_option_uses_master_cf_overrides(affix, lab, dns_server):
+    import shutil
+
+    from .conftest import RECOMMENDED
+
+    _accepting(lab, dns_server)
+    shutil.copy(RECOMMENDED / "master.cf", lab.dir / "master.cf")
+    args = ["-c", str(lab.dir), "explain", "--client", "192.0.2.7", "--name",
+            "mail.example.org", "--helo", "mail.example.org", "--sender", "a@example.org",
+            "--recipient", "x@other.example", "--format", "json"]
+    port25 = json.loads(affix(*args).stdout)
+    submission = json.loads(affix(*args, "--service", "submission").stdout)
+    assert port25["reply"] == "554 5.7.1 <x@other.example>: Relay access denied"
+    assert submission["decided_by"]["restriction"] == "reject"  # -o smtpd_relay_restrictions
+    assert " postfix/submission/smtpd[" in submission["log"][-1]
+    lists = {t["list"] for t in submission["stages"][0]["trace"]}
+    assert "smtpd_client_restrictions" not in lists  # -o smtpd_client_restrictions= (empty)
+    assert "smtpd_client_restrictions" in {t["list"] for t in port25["stages"][0]["trace"]}
+    r = affix(*args, "--service", "nosuch")
+    assert r.returncode == 3 and 'no inet smtpd service "nosuch"' in r.stderr

@@ -162,6 +162,7 @@ CASES = [
     Case("AFX-CFG-004", {"smtpd_helo_required": "maybe"}, {"smtpd_helo_required": "yes"}),
     Case("AFX-CFG-005", {"smtpd_helo_restriction": "reject_invalid_helo_hostname"},
          {"smtpd_helo_restrictions": "reject_invalid_helo_hostname"}),
+    Case("AFX-CFG-006", {"command_directory": "/usr/sbin"}, {}),
 ]
 
 
@@ -186,8 +187,11 @@ def test_check_quiet_on_close_good_config(lab, case):
 
 
 def test_every_registered_check_has_a_case():
+    from .test_lint_mastercf import MASTER_CASES
+
     tested = {c.check for c in CASES} | {"AFX-TBL-003", "AFX-DNSBL-010", "AFX-DNSBL-011",
                                          "AFX-DNSBL-012"}  # below / test_lint_dns.py
+    tested |= {c.check for c in MASTER_CASES}
     assert set(SEVERITY) <= tested, sorted(set(SEVERITY) - tested)
 
 

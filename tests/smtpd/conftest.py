@@ -1,5 +1,6 @@
 """A real smtpd on loopback (in a background event loop), raw and smtplib clients, a capturing
-mail log, and small real collaborators: an in-memory cleanup and a scripted policy engine."""
+mail log, and real collaborators: the real cleanup on a queue store under the test's tmp dir
+and a scripted policy engine."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from smtpd_helpers import Client, MemoryCleanup
+from smtpd_helpers import Client, RecordingCleanup
 
 from affix import log
 from affix.config.snapshot import load_config
+from affix.queue.store import QueueStore
 from affix.smtpd.server import SessionContext, SmtpService
 
 
@@ -44,7 +46,7 @@ class Server:
             from affix.tables import TableCache
 
             ctx["tables"] = TableCache(self.cfg)
-        self.cleanup = ctx.pop("cleanup", None) or MemoryCleanup()
+        self.cleanup = RecordingCleanup(self.cfg, QueueStore(str(tmp_path / "queue")))
         self.ctx = SessionContext(self.cfg, cleanup=self.cleanup, **ctx)  # type: ignore[arg-type]
         self.loop = _new_loop()
         self.service = SmtpService("smtp", "127.0.0.1", 0, lambda: self.ctx)
@@ -65,6 +67,17 @@ class Server:
         asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+    def queue_id(self, n: int = 0) -> str:
+        """The id of the n-th queue file this server opened (first accepted RCPT)."""
+        return self.cleanup.opened[n]
+
+    def assert_queued(self, reply: str, n: int = 0) -> str:
+        """`reply` is the 250 for the n-th queue file, and that file is committed on disk."""
+        qid = self.queue_id(n)
+        assert reply == f"250 2.0.0 Ok: queued as {qid}"
+        assert self.cleanup.queued(qid), f"{qid} not committed in incoming/active/hold"
+        return qid
 
     def client(self, greet: bool = True) -> Client:
         c = Client(self.port)
@@ -89,7 +102,7 @@ class Server:
 
 @pytest.fixture
 def smtpd(tmp_path):
-    """smtpd(maincf="...", policy=..., cleanup=...) starts a server; stopped at teardown."""
+    """smtpd(maincf="...", policy=..., tables=...) starts a server; stopped at teardown."""
     servers: list[Server] = []
 
     def make(maincf: str = "", **ctx: object) -> Server:

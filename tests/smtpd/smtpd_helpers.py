@@ -1,41 +1,57 @@
-"""Real collaborators and a raw client for the smtpd tests: an in-memory cleanup, a scripted
-policy engine (a real PolicyEngine implementation), and a blocking SMTP client."""
+"""Real collaborators and a raw client for the smtpd tests: the real cleanup on a queue store in
+the test's tmp dir (recording what smtpd handed it), a scripted policy engine (a real
+PolicyEngine implementation), and a blocking SMTP client."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
-from dataclasses import dataclass, field
 
+from affix.cleanup.service import SMTP, Cleanup
+from affix.config.snapshot import Config
 from affix.policy.request import SessionState, Stage, Verdict
 from affix.queue.envelope import Envelope
+from affix.queue.store import COMPLETE_MODE, QueueFile, QueueStore
 from affix.reply import Reply
 
 
-@dataclass
-class QueueFile:
-    queue_id: str
+class RecordingCleanup(Cleanup):
+    """The real cleanup on a real queue store, noting what smtpd handed it: `opened` (queue
+    ids, in order), `messages` ((envelope, content) as smtpd passed them, for the messages
+    cleanup queued) and `abandoned` (queue ids smtpd gave up)."""
 
-
-@dataclass
-class MemoryCleanup:
-    """The cleanup interface, keeping finished messages in memory."""
-
-    messages: list[tuple[Envelope, bytes]] = field(default_factory=list)
-    abandoned: list[str] = field(default_factory=list)
-    counter: int = 0
+    def __init__(self, cfg: Config, store: QueueStore):
+        super().__init__(cfg, store)
+        self.opened: list[str] = []
+        self.messages: list[tuple[Envelope, bytes]] = []
+        self.abandoned: list[str] = []
 
     def open(self) -> QueueFile:
-        self.counter += 1
-        return QueueFile(f"ABCDE{self.counter:X}")
+        qf = super().open()
+        self.opened.append(qf.queue_id)
+        return qf
 
-    async def finish(self, qf: QueueFile, envelope: Envelope, content: bytes) -> Reply:
-        await asyncio.sleep(0)  # a real cleanup waits for fsync
-        self.messages.append((envelope, content))
-        return Reply(250, "2.0.0", f"Ok: queued as {qf.queue_id}")
+    async def finish(self, qf: QueueFile, envelope: Envelope, content: bytes,
+                     origin: str = SMTP) -> Reply:
+        reply = await super().finish(qf, envelope, content, origin)
+        if reply.code == 250:
+            self.messages.append((envelope, content))
+        return reply
 
     def abandon(self, qf: QueueFile) -> None:
         self.abandoned.append(qf.queue_id)
+        super().abandon(qf)
+
+    def queued(self, queue_id: str) -> bool:
+        """The queue file is committed (complete mark, mode 0700) in incoming/active/hold."""
+        queue = self.store.find(queue_id, ("incoming", "active", "hold"))
+        if queue is None:
+            return False
+        return os.stat(self.store.path(queue, queue_id)).st_mode & 0o777 == COMPLETE_MODE
+
+    def present(self, queue_id: str) -> bool:
+        return self.store.find(queue_id) is not None
 
 
 class ScriptedPolicy:

@@ -24,7 +24,7 @@ def test_dot_unstuffing_and_lf_line_ends(smtpd):
     _open_transaction(c)
     assert c.cmd("DATA") == "354 End data with <CR><LF>.<CR><LF>"
     c.send(b"Subject: dots\r\n\r\n..leading dot\r\n..\r\n...\r\nx.\r\n.\r\n")
-    assert c.reply() == "250 2.0.0 Ok: queued as ABCDE1"
+    server.assert_queued(c.reply())
     assert _body(server.cleanup.messages[0][1]) == b"Subject: dots\n\n.leading dot\n.\n..\nx.\n"
 
 
@@ -34,7 +34,7 @@ def test_empty_message(smtpd):
     _open_transaction(c)
     c.cmd("DATA")
     c.send(b".\r\n")
-    assert c.reply().startswith("250 2.0.0 Ok: queued as")
+    server.assert_queued(c.reply())
     assert _body(server.cleanup.messages[0][1]) == b""
 
 
@@ -44,11 +44,11 @@ def test_received_header_for_one_recipient(smtpd):
     _open_transaction(c)
     c.cmd("DATA")
     c.send(b"Subject: r\r\n\r\nbody\r\n.\r\n")
-    c.reply()
+    qid = server.assert_queued(c.reply())
     received = server.cleanup.messages[0][1].decode().split("Subject:")[0]
     assert re.fullmatch(
         r"Received: from client\.example \(unknown \[127\.0\.0\.1\]\)\n"
-        r"\tby mx\.example\.jp \(affix\) with ESMTP id ABCDE1\n"
+        rf"\tby mx\.example\.jp \(affix\) with ESMTP id {qid}\n"
         r"\tfor <b@example\.jp>; [A-Z][a-z]{2}, [ 123]\d [A-Z][a-z]{2} \d{4} "
         r"\d\d:\d\d:\d\d [+-]\d{4} \(.+\)\n", received), received
 
@@ -62,9 +62,9 @@ def test_received_header_for_two_recipients_and_helo(smtpd):
     c.cmd("RCPT TO:<c@example.jp>")
     c.cmd("DATA")
     c.send(b"x\r\n.\r\n")
-    c.reply()
+    qid = server.assert_queued(c.reply())
     lines = server.cleanup.messages[0][1].decode().split("\n")
-    assert lines[1] == "\tby mx.example.jp (affix) with SMTP id ABCDE1;"
+    assert lines[1] == f"\tby mx.example.jp (affix) with SMTP id {qid};"
     assert lines[2].startswith("\t") and "for <" not in lines[2]
     envelope = server.cleanup.messages[0][0]
     assert envelope.protocol == "SMTP"
@@ -77,7 +77,7 @@ def test_mbox_from_line_becomes_x_mailbox_line(smtpd):
     _open_transaction(c)
     c.cmd("DATA")
     c.send(b"From a@example.org Tue Jul 23 11:00:40 2024\r\nSubject: m\r\n\r\nx\r\n.\r\n")
-    c.reply()
+    server.assert_queued(c.reply())
     assert _body(server.cleanup.messages[0][1]).startswith(
         b"X-Mailbox-Line: From a@example.org Tue Jul 23 11:00:40 2024\nSubject: m\n")
 
@@ -90,10 +90,11 @@ def test_message_over_size_limit_is_not_queued(smtpd):
     c.send(b"Subject: big\r\n\r\n" + b"x" * 78 + b"\r\n" * 1 + (b"y" * 78 + b"\r\n") * 20)
     c.send(b".\r\n")
     assert c.reply() == "552 5.3.4 Error: message file too big"
+    qid = server.queue_id()
     assert server.cleanup.messages == []
-    assert server.cleanup.abandoned == ["ABCDE1"]
+    assert server.cleanup.abandoned == [qid] and not server.cleanup.present(qid)
     assert server.wait_log("queue file size limit").endswith(
-        "warning: ABCDE1: queue file size limit exceeded")
+        f"warning: {qid}: queue file size limit exceeded")
     # the session goes on
     assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
 
@@ -107,7 +108,7 @@ def test_large_message_in_many_reads(smtpd):
     for _ in range(300):  # 300 KB: processed early, in pieces
         c.send(line)
     c.send(b".\r\n")
-    assert c.reply().startswith("250 ")
+    server.assert_queued(c.reply())
     body = _body(server.cleanup.messages[0][1])
     assert body == (b"stuffed " + b"z" * 990 + b"\n") * 300
 
@@ -123,7 +124,7 @@ def test_smuggling_bare_lf_dot_does_not_end_the_message(smtpd):
                 b"x\r\n.\nRCPT TO:<victim@example.jp>\r\n"
                 b"y\n.\r\nDATA\r\nz\r.\rQUIT\r\n.\r\n")
     c.send(smuggled)
-    assert c.reply() == "250 2.0.0 Ok: queued as ABCDE1"
+    server.assert_queued(c.reply())
     assert c.cmd("NOOP") == "250 2.0.0 Ok"
     assert len(server.cleanup.messages) == 1
     body = _body(server.cleanup.messages[0][1])
@@ -137,7 +138,7 @@ def test_bare_lf_ends_lines_and_dot_in_mode_no(smtpd):
     _open_transaction(c)
     c.cmd("DATA")
     c.send(b"Subject: old\n\nbody\n.\n")
-    assert c.reply().startswith("250 ")
+    server.assert_queued(c.reply())
     assert _body(server.cleanup.messages[0][1]) == b"Subject: old\n\nbody\n"
 
 
@@ -150,6 +151,8 @@ def test_bare_lf_reject_mode_in_data(smtpd):
     assert c.reply() == "550 5.5.2 mx.example.jp Error: bare <LF> received"
     assert c.closed()
     assert server.cleanup.messages == []
+    server.wait_log("disconnect from")
+    assert not server.cleanup.present(server.queue_id())
     assert "reject: END-OF-MESSAGE from unknown[127.0.0.1]: 550 5.5.2 mx.example.jp Error: " \
            "bare <LF> received" in server.wait_log("bare <LF>")
 
@@ -178,7 +181,7 @@ def test_bdat_chunks(smtpd):
     c.send(b"BDAT 12\r\nSubject: b\r\n")
     assert c.reply() == "250 2.0.0 Ok: 12 bytes"
     c.send(b"BDAT 9 LAST\r\n\r\n.body\r\n")
-    assert c.reply() == "250 2.0.0 Ok: queued as ABCDE1"
+    server.assert_queued(c.reply())
     assert _body(server.cleanup.messages[0][1]) == b"Subject: b\n\n.body\n"
     c.cmd("QUIT")
     assert "bdat=2" in server.wait_log("disconnect from")
@@ -213,4 +216,5 @@ def test_bdat_over_size_limit(smtpd):
     c.send(b"BDAT 8 LAST\r\n12345678")
     assert c.reply() == "552 5.3.4 Chunk exceeds message size limit"
     assert server.cleanup.messages == []
+    assert not server.cleanup.present(server.queue_id())
     assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import smtplib
 
+import pytest
+
 DEFAULT_EHLO = """250-mx.example.jp
 250-PIPELINING
 250-SIZE 10240000
@@ -268,6 +270,7 @@ def test_smtplib_sends_a_message(smtpd):
     with smtplib.SMTP("127.0.0.1", server.port) as s:
         refused = s.sendmail("a@example.org", ["b@example.jp"], b"Subject: t\r\n\r\nhello\r\n")
     assert refused == {}
+    assert server.cleanup.queued(server.queue_id())
     envelope, content = server.cleanup.messages[0]
     assert envelope.sender == "a@example.org"
     assert [r.address for r in envelope.recipients] == ["b@example.jp"]
@@ -283,3 +286,12 @@ def test_per_client_discard_map_replaces_the_global_list(smtpd, tmp_path):
                    tables="auto")
     reply = server.client().cmd("EHLO client.example")
     assert "CHUNKING" not in reply and "250-DSN" in reply
+
+
+def test_a_session_context_without_a_queue_cannot_be_made(tmp_path):
+    """Nothing accepted is ever dropped: smtpd has no stand-in for the queue."""
+    from affix.config.snapshot import load_config
+    from affix.smtpd.server import SessionContext
+
+    with pytest.raises(TypeError, match="cleanup"):
+        SessionContext(load_config(None))  # type: ignore[call-arg]

@@ -23,12 +23,13 @@ def test_session_lines_in_order(smtpd):
     c.cmd("RCPT TO:<b@example.jp>")
     c.cmd("DATA")
     c.send(b"x\r\n.\r\n")
-    c.reply()
+    qid = server.assert_queued(c.reply())
     c.cmd("QUIT")
     server.wait_log("disconnect from")
     assert _lines(server) == [
         ("postfix/smtpd", "connect from unknown[127.0.0.1]"),
-        ("postfix/smtpd", "ABCDE1: client=unknown[127.0.0.1]"),
+        ("postfix/smtpd", f"{qid}: client=unknown[127.0.0.1]"),
+        ("postfix/cleanup", f"{qid}: message-id=<>"),
         ("postfix/smtpd", "disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1 "
                           "quit=1 commands=5"),
     ]

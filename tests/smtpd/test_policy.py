@@ -102,7 +102,9 @@ def test_end_of_data_reject_abandons_the_queue_file(smtpd):
     c = server.client()
     _, _, final = _send(c)
     assert final == str(reject)
-    assert server.cleanup.messages == [] and server.cleanup.abandoned == ["ABCDE1"]
+    qid = server.queue_id()
+    assert server.cleanup.messages == [] and server.cleanup.abandoned == [qid]
+    assert not server.cleanup.present(qid)
 
 
 def test_verdict_actions_reach_the_envelope_and_content(smtpd):
@@ -111,7 +113,8 @@ def test_verdict_actions_reach_the_envelope_and_content(smtpd):
     server = smtpd(policy=ScriptedPolicy(verdicts=verdicts))
     c = server.client()
     _, _, final = _send(c)
-    assert final == "250 2.0.0 Ok: queued as ABCDE1"
+    qid = server.assert_queued(final)
+    assert server.cleanup.store.find(qid, ("hold",))  # the HOLD action put it on hold
     envelope, content = server.cleanup.messages[0]
     assert envelope.hold == "held by test"
     assert [r.address for r in envelope.recipients] == ["b@example.jp", "archive@example.jp"]

@@ -22,7 +22,9 @@ def test_swaks_delivers_with_pipelining(smtpd):
     server = smtpd()
     result = _swaks(server.port, "--pipeline", "--body", "line one\n.dot line\n")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "250 2.0.0 Ok: queued as ABCDE1" in result.stdout
+    qid = server.queue_id()
+    assert f"250 2.0.0 Ok: queued as {qid}" in result.stdout
+    assert server.cleanup.queued(qid)
     body = server.cleanup.messages[0][1]
     assert b"\n.dot line\n" in body
     assert "improper" not in server.log
@@ -32,4 +34,5 @@ def test_swaks_without_pipelining(smtpd):
     server = smtpd()
     result = _swaks(server.port, "--protocol", "ESMTP", "--body", "chunked body")
     assert result.returncode == 0
+    assert server.cleanup.queued(server.queue_id())
     assert b"chunked body" in server.cleanup.messages[0][1]

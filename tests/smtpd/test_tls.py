@@ -40,7 +40,8 @@ def test_starttls_then_mail_is_received_with_esmtps(smtpd, ca, tls_conf):
         assert s.docmd("STARTTLS") == (554, b"5.5.1 Error: TLS already active")
         s.sendmail("a@example.org", ["b@example.jp"], b"Subject: tls\r\n\r\nx\r\n")
     content = server.cleanup.messages[0][1].decode()
-    assert "with ESMTPS id ABCDE1" in content
+    assert f"with ESMTPS id {server.queue_id()}" in content
+    assert server.cleanup.queued(server.queue_id())
     assert server.cleanup.messages[0][0].protocol == "ESMTPS"
     assert "starttls=1" in server.wait_log("disconnect from")
 

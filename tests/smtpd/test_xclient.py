@@ -30,7 +30,8 @@ def test_xclient_replaces_the_client_and_greets_again(smtpd):
     c.cmd("MAIL FROM:<a@example.org>")
     assert c.cmd("RCPT TO:<b@example.jp>") == "250 2.1.5 Ok"
     assert seen == [("mail.example.org[192.0.2.7]", NameStatus.OK, "helo.example.org", "ESMTP")]
-    assert server.wait_log("client=").endswith("ABCDE1: client=mail.example.org[192.0.2.7]")
+    assert server.wait_log("client=").endswith(
+        f"{server.queue_id()}: client=mail.example.org[192.0.2.7]")
 
 
 def test_xclient_special_values_and_ipv6(smtpd):

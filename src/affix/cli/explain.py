@@ -1,10 +1,13 @@
 """`affix [-c DIR] explain [-c DIR] --client ADDR [--name NAME] --helo HELO --sender S
---recipient R [--size N] [--format text|json]`: show how the server would decide this
-transaction: every restriction list, each restriction in order, the table keys and DNS queries
-it consulted, the verdict, the SMTP reply and the mail log line. No mail is sent.
+--recipient R [--size N] [--service NAME] [--format text|json]`: show how the server
+would decide this transaction: every restriction list, each restriction in order, the table
+keys and DNS queries it consulted, the verdict, the SMTP reply and the mail log line. No mail
+is sent.
 
 Without --name the client name is looked up in DNS (PTR, then forward confirmation) as smtpd
-does. Exit status: 0 = accepted, 1 = rejected or deferred, 3 = could not run.
+does; --name unknown (or [UNAVAILABLE]) means no name, [TEMPUNAVAIL] a temporary lookup
+failure. --service picks a master.cf smtpd service (its -o overrides apply); without it, the
+smtp service on port 25. Exit status: 0 = accepted, 1 = rejected or deferred, 3 = could not run.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import sys
 from affix.config.errors import ConfigError
 
 USAGE = ("usage: affix explain [-c DIR] --client ADDR [--name NAME] --helo HELO --sender S "
-         "--recipient R [--size N] [--format text|json]")
+         "--recipient R [--size N] [--service NAME] [--format text|json]")
 CANNOT_RUN = 3
-_LONG = ["client=", "name=", "helo=", "sender=", "recipient=", "size=", "format=", "help"]
+_LONG = ["client=", "name=", "helo=", "sender=", "recipient=", "size=", "service=", "format=",
+         "help"]
 
 
 def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.main
@@ -43,7 +47,7 @@ def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.m
     from affix.doctor.explain import Request, explain, format_text
 
     req = Request(flags["--client"], flags["--helo"], flags["--sender"], flags["--recipient"],
-                  flags.get("--name"), int(size) if size else None)
+                  flags.get("--name"), int(size) if size else None, flags.get("--service"))
     config_dir = os.path.abspath(flags["-c"]) if "-c" in flags else ctx.config_dir
     try:
         result = asyncio.run(explain(config_dir, req))

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from affix.check import Checked, ConfigProblems, check_config
+from affix.check import Checked, ConfigProblems, check_config, lint_hint
 from affix.config.errors import ConfigError
 from affix.config.snapshot import load_config
 from affix.daemon import pid_path, run_server, running_pid
@@ -51,6 +51,7 @@ def check(config_dir: str | None) -> int:
         return 1
     for warning in checked.warnings:
         sys.stdout.write(f"{warning}\n")
+    sys.stdout.write("".join(f"{hint}\n" for hint in [lint_hint(config_dir)] if hint))
     return 0
 
 

@@ -305,6 +305,10 @@ _ALL: tuple[Param, ...] = (
     _p("affix_incoming_poll_time", T, "1s", "How often the queue manager looks for new mail "
        "that no wake-up announced (e.g. from `affix sendmail` in another process).",
        affix="affix-only parameter (Postfix's pickup and cleanup signal qmgr over a FIFO)."),
+    _p("fast_flush_domains", L, "$relay_domains", "Domains whose mail a client may ask to be "
+       "delivered now with ETRN (others get 459).",
+       affix="ETRN for an allowed domain retries the whole deferred queue at once (there are "
+       "no per-destination flush logs)."),
     # --- local delivery --------------------------------------------------------------------
     _p("home_mailbox", S, "", "Mailbox path relative to home; ending in / means Maildir."),
     _p("mail_spool_directory", S, "/var/mail", "Directory of mbox spool files."),

@@ -173,9 +173,6 @@ class Resolver:
             raise ConfigError(f"affix_dns_servers: {e}", cfg.where("affix_dns_servers")) from None
         return cls(servers or None, float(cfg.time("affix_dns_timeout")))
 
-    def clear_cache(self) -> None:
-        self.cache.clear()
-
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up NAME/RDTYPE. Never raises for DNS trouble; ValueError for an unknown type."""
         rtype = rdtype.upper()
@@ -205,8 +202,6 @@ class Resolver:
         if impl is None:
             return DnsAnswer(DnsStatus.TEMPFAIL, (), "Name service initialization failure"), 0
         try:
-            # The backend is named: smtpd steps handlers outside a Task until they first wait
-            # (smtpd/eager.py), where dnspython's sniffing of the async library fails.
             result = await impl.resolve(dns.name.from_text(name + "."), rtype,
                                         raise_on_no_answer=False, search=False,
                                         backend=_asyncio_backend())
@@ -225,6 +220,9 @@ class Resolver:
 
 
 def _asyncio_backend() -> dns.asyncbackend.Backend:
+    """dnspython finds its default backend with sniffio, which sees asyncio only inside a Task;
+    smtpd runs a command's coroutine eagerly, outside any Task, until it first waits
+    (smtpd/eager.py), so the backend is named here rather than sniffed."""
     dns = _dnspython()
     return dns.asyncbackend.get_backend("asyncio")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from affix.config.params import PARAMS, RENAMED
+from affix.config.params import RENAMED
+from affix.config.snapshot import referenced_names
 from affix.doctor.context import LintContext
 from affix.doctor.findings import Finding, Severity
 from affix.doctor.registry import check, finding
@@ -53,15 +54,26 @@ def bad_values(ctx: LintContext) -> Iterator[Finding]:
                       "every affix program stops with this fatal error", "fix the value")
 
 
-@check(("AFX-CFG-005", W, "an unknown parameter"))
+@check(("AFX-CFG-005", W, "an unknown parameter"),
+       ("AFX-CFG-006", I, "a Postfix parameter affix does not use"))
 def unknown_names(ctx: LintContext) -> Iterator[Finding]:
-    referenced = set()
-    for entry in ctx.cfg.entries.values():
-        referenced.update(re.findall(r"\$\{?\(?(\w+)", entry.value))
-    referenced.update(ctx.cfg.list("smtpd_restriction_classes"))
-    for name in ctx.cfg.entries:
-        if name in PARAMS or name in RENAMED or name in referenced:
+    """The names `affix check` warns about (Config.unused_warnings), master.cf -o values and
+    their $references counting as uses, as the server counts them."""
+    used: set[str] = set(RENAMED)
+    for svc in ctx.master.services:
+        used |= set(svc.overrides)
+        for value in svc.overrides.values():
+            used |= referenced_names(value)
+    for note in ctx.cfg.unused_warnings(used):
+        name = note.message.split(": ", 1)[1].split("=", 1)[0]
+        if note.message.startswith("Postfix parameter"):
+            yield finding("AFX-CFG-006", ctx.where(name),
+                          f"{name}: a Postfix parameter affix does not use",
+                          "harmless: it configures a part of Postfix affix does not have",
+                          "keep it for Postfix, or remove it")
             continue
+        hint = note.message.partition(" (did you mean ")[2].rstrip(")")
         yield finding("AFX-CFG-005", ctx.where(name), f"unknown parameter {name}",
                       "affix ignores it (a typo, or a Postfix feature affix does not have)",
+                      f"did you mean {hint}" if hint else
                       "check the spelling (affix conf -d lists every parameter)")

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from affix.config.errors import ConfigError
 from affix.config.maincf import Entry, logical_lines
+from affix.config.mastercf import MasterService
 from affix.config.params import PARAMS, Kind
 from affix.config.snapshot import Config, config_from_text
 from affix.doctor.findings import Where
+from affix.doctor.master import override_where, read_master
 from affix.policy import lists as L
 from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
 from affix.policy.registry import Arg, RestrictionSpec, lookup
@@ -52,10 +54,21 @@ class Step:
 
 @dataclass(frozen=True)
 class Service:
-    """A set of parameter values smtpd runs with: main.cf, or a master.cf service with -o."""
+    """A set of parameter values smtpd runs with: a master.cf smtpd service (main.cf plus its
+    -o overrides), or main.cf alone when master.cf runs no smtpd."""
     name: str
     cfg: Config
     override_where: dict[str, Where] = field(default_factory=dict)
+    master: MasterService | None = None  # None: main.cf alone
+
+    def overrides(self, *names: str) -> list[str]:
+        """Which of these parameters this service sets with -o."""
+        return [n for n in names if n in self.override_where]
+
+    def tag(self, *names: str) -> str:
+        """`service NAME: ` when one of these parameters comes from its -o, else empty: a
+        finding on a main.cf line is the same for every service that uses the line."""
+        return f"service {self.name}: " if self.overrides(*names) else ""
 
 
 @dataclass(frozen=True)
@@ -102,7 +115,8 @@ class LintContext:
         self.lines = self.text.splitlines()
         self.parse_problems: list[ParseProblem] = []
         self.cfg = self._parse(self.text)
-        self.services = [Service("main.cf", self.cfg)]
+        self.master = read_master(config_dir)
+        self.services = self._services()
 
     # --- main.cf ---------------------------------------------------------------------------
     def _parse(self, text: str) -> Config:
@@ -126,6 +140,13 @@ class LintContext:
                     lines[n] = ""
                 break
         return "\n".join(lines) + "\n"
+
+    def _services(self) -> list[Service]:
+        """Each inet smtpd service of master.cf with its effective configuration."""
+        services = [Service(svc.name, _effective(self.cfg, svc),
+                            override_where(self.master, svc), svc)
+                    for svc in self.master.services]
+        return services or [Service("main.cf", self.cfg)]
 
     def entry(self, name: str) -> Entry | None:
         return self.cfg.entries.get(name)
@@ -176,13 +197,12 @@ class LintContext:
         return service.cfg.list("smtpd_restriction_classes")
 
     def restriction_lists(self) -> Iterator[RestrictionList]:
-        """Every smtpd list and restriction class; a master.cf service only where it
-        overrides the value (otherwise its list is main.cf's, already reported)."""
+        """Every smtpd list and restriction class of every service. A list a service takes
+        from main.cf is yielded for each such service (its findings name the same main.cf
+        line and are merged), since what it means can depend on the service (SASL on?)."""
         for service in self.services:
             names = list(L.ALL_LISTS) + self.classes(service)
             for param in dict.fromkeys(names):
-                if service is not self.services[0] and param not in service.override_where:
-                    continue
                 steps = tuple(pair_steps(self.items(param, service)))
                 yield RestrictionList(service, param, steps, _bare_table_meaning(param))
 
@@ -210,6 +230,22 @@ class LintContext:
 
     def _set_params(self, service: Service) -> list[str]:
         return list(dict.fromkeys([*self.cfg.entries, *service.override_where]))
+
+
+def _effective(cfg: Config, svc: MasterService) -> Config:
+    """main.cf plus the service's -o overrides, leaving out any of the wrong type (reported
+    once as AFX-MCF-005) so that the other checks can still read the rest."""
+    full = svc.config(cfg)
+    bad = set()
+    for name in svc.overrides:
+        try:
+            full.check_value(name)
+        except ConfigError:
+            bad.add(name)
+    if not bad:
+        return full
+    good = {k: v for k, v in svc.overrides.items() if k not in bad}
+    return cfg.with_overrides({"service_name": svc.service_name, **good}, svc.source)
 
 
 def _is_table(text: str) -> bool:

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 from affix import log
+from affix.config.errors import ConfigError
+from affix.config.mastercf import load_master
 from affix.config.snapshot import Config, load_config
 from affix.dns.client_name import ClientNames, NameStatus, lookup_client_name, normalize_address
 from affix.dns.resolver import Resolver
@@ -35,6 +37,7 @@ class Request:
     recipient: str
     name: str | None = None  # None: look it up in DNS as smtpd does
     size: int | None = None
+    service: str | None = None  # master.cf service; None: the one on port 25 (or main.cf)
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,18 @@ def _locations(record: TraceRecord) -> tuple[str, ...]:
 
 
 async def client_names(resolver: Resolver, addr: str, name: str | None) -> ClientNames:
-    """`--name` as given (treated as verified), else the PTR + forward lookup smtpd does."""
+    """`--name` as given (treated as verified, like XCLIENT NAME=), else the PTR + forward
+    lookup smtpd does."""
     if name is None:
         return await lookup_client_name(resolver, addr)
     addr = normalize_address(addr)
-    if name == "unknown":
-        return ClientNames(name, name, NameStatus.PERM, NameStatus.PERM, None, addr)
-    return ClientNames(name, name, NameStatus.OK, NameStatus.OK, None, addr)
+    # XCLIENT's special values: [UNAVAILABLE] (or "unknown") = no name, [TEMPUNAVAIL] = the
+    # lookup failed temporarily.
+    status = {"UNKNOWN": NameStatus.PERM, "[UNAVAILABLE]": NameStatus.PERM,
+              "[TEMPUNAVAIL]": NameStatus.TEMP}.get(name.upper(), NameStatus.OK)
+    if status is not NameStatus.OK:
+        name = "unknown"
+    return ClientNames(name, name, status, status, None, addr)
 
 
 def _plan(cfg: Config, req: Request) -> list[tuple[Stage, str]]:
@@ -122,8 +130,12 @@ def _plan(cfg: Config, req: Request) -> list[tuple[Stage, str]]:
 
 
 def _advance(state: SessionState, stage: Stage, req: Request) -> None:
-    """What smtpd knows when it checks this stage."""
-    if stage in (Stage.EHLO, Stage.RCPT):
+    """What smtpd knows when it checks this stage. The helo list runs inside the EHLO
+    command, before the session becomes ESMTP: its log line says proto=SMTP, as Postfix's
+    (smtpd ehlo_cmd checks the name first and sets the protocol after)."""
+    if stage is Stage.EHLO:
+        state.helo = req.helo
+    if stage in (Stage.MAIL, Stage.RCPT):
         state.helo, state.protocol = req.helo, "ESMTP"
     if stage in (Stage.MAIL, Stage.RCPT):
         state.sender, state.size = req.sender, req.size
@@ -133,8 +145,22 @@ def _advance(state: SessionState, stage: Stage, req: Request) -> None:
         state.recipient, state.recipients = None, [req.recipient]
 
 
-async def explain(config_dir: str | None, req: Request) -> Explanation:
+def service_config(config_dir: str | None, name: str | None) -> Config:
+    """The snapshot the named master.cf smtpd service runs with (main.cf plus its -o).
+    Without a name: the smtp service (port 25) if master.cf has one, else main.cf alone."""
     cfg = load_config(config_dir)
+    services, _notes = load_master(config_dir)
+    for svc in services:
+        if name in (svc.name, svc.service_name) or (
+                name is None and (svc.service_name == "smtp" or svc.port == 25)):
+            return svc.config(cfg)
+    if name is None:
+        return cfg
+    raise ConfigError(f'master.cf has no inet smtpd service "{name}"')
+
+
+async def explain(config_dir: str | None, req: Request) -> Explanation:
+    cfg = service_config(config_dir, req.service)
     resolver = Resolver.from_config(cfg)
     engine = RestrictionEngine(cfg, TableCache(cfg), resolver)
     stream = io.StringIO()

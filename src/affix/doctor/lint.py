@@ -8,6 +8,7 @@ from affix.doctor import (  # noqa: F401 - each module registers its checks
     dnsbl,
     headers,
     restrictions,
+    services,
     sizes,
     smtp,
     syntax,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from affix.doctor.context import LintContext, RestrictionList, Service, Step
+from affix.doctor.context import LintContext, Service, Step
 from affix.doctor.findings import Finding, Severity, Where
 from affix.doctor.registry import check, finding
 from affix.policy import lists as L
@@ -29,10 +29,6 @@ def _current(step: Step) -> str:
         return step.name
     return step.spec.current if step.spec.deprecation and step.spec.current and \
         "obsolete name" in step.spec.deprecation else step.spec.name
-
-
-def _list_where(ctx: LintContext, rl: RestrictionList) -> Where:
-    return ctx.where(rl.param, rl.service)
 
 
 @check(("AFX-RST-001", W, "reject_maps_rbl is obsolete"),
@@ -68,29 +64,38 @@ def old_names(ctx: LintContext) -> Iterator[Finding]:
        ("AFX-RST-005", E, "open relay: every relay-blocking restriction is unreachable"))
 def relay_rule(ctx: LintContext) -> Iterator[Finding]:
     for service in ctx.services:
-        where = ctx.where(L.RECIPIENT, service)
-        if not ctx.entry(L.RECIPIENT) and ctx.entry(L.RELAY):
-            where = ctx.where(L.RELAY, service)
+        where = _relay_where(ctx, service)
+        tag = service.tag(L.RELAY, L.RECIPIENT)
         if not relay_rule_holds(service.cfg):
-            yield finding("AFX-RST-002", where, RELAY_RULE,
+            yield finding("AFX-RST-002", where, tag + RELAY_RULE,
                           "smtpd refuses to start; without such a restriction the server "
                           "would be an open relay",
                           "add reject_unauth_destination after permit_mynetworks and "
                           "permit_sasl_authenticated in smtpd_relay_restrictions")
         elif not _reachable_blocker(ctx, service):
             yield finding("AFX-RST-005", where,
-                          "open relay: every relay-blocking restriction comes after an "
+                          f"{tag}open relay: every relay-blocking restriction comes after an "
                           "unconditional permit",
                           "the permit ends the list before reject_unauth_destination runs, "
                           "so anyone can relay mail through this server",
                           "put reject_unauth_destination before the permit")
 
 
+def _relay_where(ctx: LintContext, service: Service) -> Where:
+    """The list to blame: one the service overrides, else the one main.cf sets."""
+    overridden = service.overrides(L.RELAY, L.RECIPIENT)
+    if overridden:
+        return ctx.where(overridden[0], service)
+    if not ctx.entry(L.RECIPIENT) and ctx.entry(L.RELAY):
+        return ctx.where(L.RELAY, service)
+    return ctx.where(L.RECIPIENT, service)
+
+
 def _reachable_blocker(ctx: LintContext, service: Service) -> bool:
     for rl in ctx.restriction_lists():
         if rl.service is not service or rl.param not in (L.RELAY, L.RECIPIENT):
             continue
-        for step in _expanded(ctx, service, rl.steps, frozenset()):
+        for step in expanded(ctx, service, rl.steps, frozenset()):
             if step.name in RELAY_BLOCKERS:
                 return True
             if step.name in UNCONDITIONAL_PERMIT:
@@ -98,7 +103,7 @@ def _reachable_blocker(ctx: LintContext, service: Service) -> bool:
     return False
 
 
-def _expanded(ctx: LintContext, service: Service, steps: tuple[Step, ...],
+def expanded(ctx: LintContext, service: Service, steps: tuple[Step, ...],
               seen: frozenset[str]) -> Iterator[Step]:
     """Steps with restriction classes replaced by their contents."""
     from affix.doctor.context import pair_steps
@@ -107,7 +112,7 @@ def _expanded(ctx: LintContext, service: Service, steps: tuple[Step, ...],
     for step in steps:
         if step.spec is None and step.item.text in classes and step.item.text not in seen:
             inner = tuple(pair_steps(ctx.items(step.item.text, service)))
-            yield from _expanded(ctx, service, inner, seen | {step.item.text})
+            yield from expanded(ctx, service, inner, seen | {step.item.text})
         else:
             yield step
 

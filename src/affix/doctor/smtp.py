@@ -43,8 +43,16 @@ def banner(ctx: LintContext) -> Iterator[Finding]:
 
 def _tls_protected(cfg) -> bool:  # noqa: ANN001 - a Config
     level = cfg.get("smtpd_tls_security_level").strip().lower()
-    return cfg.bool("smtpd_tls_auth_only") or level == "encrypt" or (
+    # Implicit TLS (Postfix smtpd_tls_wrappermode) would protect AUTH; affix does not run it,
+    # which AFX-MCF-007 reports on its own.
+    wrapped = (cfg.raw("smtpd_tls_wrappermode") or "").strip().lower() in ("yes", "true", "1")
+    return cfg.bool("smtpd_tls_auth_only") or level == "encrypt" or wrapped or (
         not level and cfg.bool("smtpd_enforce_tls"))
+
+
+# What decides whether AUTH is offered in clear text, most specific first.
+_TLS_PARAMS = ("smtpd_sasl_auth_enable", "smtpd_tls_security_level", "smtpd_tls_auth_only",
+               "smtpd_enforce_tls")
 
 
 @check(("AFX-TLS-001", W, "SASL AUTH offered without TLS"))
@@ -52,9 +60,13 @@ def sasl_without_tls(ctx: LintContext) -> Iterator[Finding]:
     for service in ctx.services:
         cfg = service.cfg
         if cfg.bool("smtpd_sasl_auth_enable") and not _tls_protected(cfg):
-            yield finding("AFX-TLS-001", ctx.where("smtpd_sasl_auth_enable", service),
-                          f"{service.name}: SASL enabled without smtpd_tls_auth_only = yes "
-                          "or smtpd_tls_security_level = encrypt on this service",
+            overridden = service.overrides(*_TLS_PARAMS)
+            where = ctx.where(overridden[0] if overridden else "smtpd_sasl_auth_enable",
+                              service)
+            yield finding("AFX-TLS-001", where,
+                          f"{service.tag(*_TLS_PARAMS)}SASL enabled without "
+                          "smtpd_tls_auth_only = yes or smtpd_tls_security_level = encrypt "
+                          "on this service",
                           "passwords travel in clear text",
                           "smtpd_tls_auth_only = yes (or -o smtpd_tls_security_level="
                           "encrypt on the submission service)")

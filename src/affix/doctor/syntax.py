@@ -51,8 +51,8 @@ def _slash_in_value(ctx: LintContext, entry: Entry) -> Iterator[Finding]:
             continue
         token = m.group(1)
         if _is_restrictions(ctx, entry.name):
-            effect = (f'unknown restriction "{token}" → 451 4.3.5 Server configuration error '
-                      "for every client that reaches it")
+            effect = (f'unknown restriction "{token}": affix refuses to start; Postfix answers '
+                      "451 4.3.5 Server configuration error to every client that reaches it")
         else:
             effect = f'the value of {entry.name} now ends in "{text[m.start(1):].strip()}"'
         yield finding("AFX-SYN-001", Where(ctx.maincf, number),

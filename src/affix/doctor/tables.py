@@ -31,6 +31,17 @@ def _is_address(key: str) -> bool:
     return True
 
 
+def _alias_tables(ctx: LintContext) -> set[str]:
+    """Tables in aliases(5) format (`name: value`), built by newaliases, not by postmap."""
+    return set(ctx.cfg.list("alias_maps")) | set(ctx.cfg.list("alias_database"))
+
+
+def _build_command(ctx: LintContext, ref: TableRef, type_: str, source: str) -> str:
+    if ref.spec in _alias_tables(ctx):
+        return '"affix newaliases"'
+    return f'"affix map {type_}:{source}"'
+
+
 def _client_tables(ctx: LintContext) -> Iterator[TableRef]:
     return (r for r in ctx.table_refs() if r.used_by == "check_client_access")
 
@@ -51,14 +62,20 @@ def compiled(ctx: LintContext) -> Iterator[Finding]:
                 "cannot read)" if os.path.exists(source + ".db") else ""
             yield finding("AFX-TBL-002", ref.where,
                           f"{ref.spec}: source {source} exists but {index} is missing"
-                          + postfix_db,
-                          "every request that reaches the table gets 451 4.3.5 Server "
-                          "configuration error", f'run "affix map {type_}:{source}"')
+                          + postfix_db, _unbuilt_effect(ctx, ref),
+                          f"run {_build_command(ctx, ref, type_, source)}")
         elif os.stat(source).st_mtime > os.stat(index).st_mtime:
             yield finding("AFX-TBL-003", ref.where,
                           f"{ref.spec}: {index} is older than {source}",
                           "the server still uses the old entries",
-                          f'run "affix map {type_}:{source}" (no reload is needed)')
+                          f"run {_build_command(ctx, ref, type_, source)} (no reload is "
+                          "needed)")
+
+
+def _unbuilt_effect(ctx: LintContext, ref: TableRef) -> str:
+    if ref.spec in _alias_tables(ctx):
+        return "lookups fail: mail to local recipients is deferred"
+    return "every request that reaches the table gets 451 4.3.5 Server configuration error"
 
 
 @check(("AFX-TBL-004", I, "a regexp/pcre table was compiled needlessly"))
@@ -78,7 +95,11 @@ def needless_index(ctx: LintContext) -> Iterator[Finding]:
 @check(("AFX-TBL-007", W, "a regexp/pcre/cidr rule is skipped (does not compile)"),
        ("AFX-TBL-008", W, "a table source line is malformed"))
 def table_problems(ctx: LintContext) -> Iterator[Finding]:
+    aliases = _alias_tables(ctx)
     for ref in ctx.table_refs():
+        if ref.spec in aliases:
+            yield from _alias_problems(ref)
+            continue
         found = table_file(ref.spec)
         pattern = found is not None and found[0] in ("regexp", "pcre", "cidr")
         partial = _partial_lines(ref) if pattern else set()
@@ -97,6 +118,26 @@ def table_problems(ctx: LintContext) -> Iterator[Finding]:
             else:
                 yield finding("AFX-TBL-008", where, f"{ref.spec}: {text}",
                               "the line is skipped", "write `key whitespace value`")
+
+
+def _alias_problems(ref: TableRef) -> Iterator[Finding]:
+    """An alias file is read as newaliases reads it (affix.delivery.aliases)."""
+    from affix.delivery.aliases import AliasError, parse_alias_source
+
+    found = table_file(ref.spec)
+    if found is None or not os.path.isfile(found[1]):
+        return
+    try:
+        with open(found[1], encoding="utf-8", errors="surrogateescape") as f:
+            parse_alias_source(f.read(), found[1])
+    except OSError:
+        return  # AFX-TBL-009
+    except AliasError as e:
+        m = _PROBLEM.match(str(e))
+        where = Where(m.group(1), int(m.group(2))) if m else ref.where
+        yield finding("AFX-TBL-008", where, f"{ref.spec}: {m.group(3) if m else e}",
+                      "affix newaliases refuses the file and keeps the old aliases",
+                      "write `name: value, value` (aliases(5))")
 
 
 @check(("AFX-TBL-009", E, "a referenced table cannot be opened"))

@@ -139,6 +139,7 @@ class QueueManager:
         self._runner = asyncio.current_task()
         await self._io(self.store.recover)
         for qid in await self._io(lambda: list(self.store.iterate("active"))):
+            log.qmgr_resumed(qid)  # left by a server that died mid-delivery
             self._start(qid, _Timing(0.0, time.time(), False))
         last_deferred_scan = 0.0
         run_delay = self.cfg.time("queue_run_delay")

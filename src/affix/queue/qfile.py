@@ -159,12 +159,3 @@ def _content(msg: QueuedMessage, data: bytes, start: int, length: int,
         raise QueueFileError(f"{msg.queue_id}: torn queue file (bad trailer)")
     msg.content = content
     return msg
-
-
-def is_whole(data: bytes) -> bool:
-    """True when the file parses and its trailer matches (used by start-up recovery)."""
-    try:
-        decode("-", data)
-    except (QueueFileError, ValueError):
-        return False
-    return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from affix import log
@@ -18,6 +18,7 @@ from affix.policy.request import PermitAll, PolicyEngine
 from affix.smtpd.settings import SmtpdSettings
 
 if TYPE_CHECKING:
+    from affix.cleanup.service import Cleanup
     from affix.smtpd.session import SmtpSession
 
 
@@ -27,7 +28,9 @@ class SessionContext:
 
     cfg: Config  # the service's snapshot (main.cf + its -o overrides)
     policy: PolicyEngine = PermitAll()
-    cleanup: Any = None  # affix.cleanup.service.Cleanup; None: accept and drop (nullqueue)
+    # Required: there is no session without a queue behind it (design.md: "250 means on
+    # disk"; nothing accepted is ever dropped). Keyword-only so it can follow the defaults.
+    cleanup: Cleanup = field(kw_only=True)
     resolver: Any = None  # affix.dns.resolver.Resolver; None: no client name lookup
     tables: Any = None  # affix.tables.TableCache, for smtpd's own table parameters
     etrn: Callable[[str], Awaitable[bool]] | None = None  # queue flush for ETRN, when there is one
@@ -78,10 +81,6 @@ class SmtpService:
     def bound_port(self) -> int:
         assert self._server is not None
         return self._server.sockets[0].getsockname()[1]
-
-    @property
-    def session_count(self) -> int:
-        return len(self._sessions)
 
     def session_opened(self, session: SmtpSession) -> int:
         """Register a session; returns how many this client address now has open."""

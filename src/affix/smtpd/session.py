@@ -22,7 +22,6 @@ from affix.policy.request import SessionState
 from affix.reply import Reply
 from affix.smtpd import eager, replies
 from affix.smtpd.content import ChunkReader, DataReader
-from affix.smtpd.nullqueue import NullCleanup
 from affix.smtpd.settings import SmtpdSettings
 from affix.smtpd.stats import CommandStats
 from affix.smtpd.verbs import COMMANDS, Command, Verbs, escape
@@ -37,7 +36,6 @@ _MAX_BUFFER = 1 << 20  # stop reading while a handler waits and this much input 
 # RFC 2920 3.1 / restrictions.md §7: commands after which the client must wait, even in ESMTP.
 _LAST_IN_GROUP = frozenset({"EHLO", "HELO", "DATA", "NOOP", "VRFY"})
 _NON_SMTP = frozenset({"CONNECT", "GET", "POST"})
-_NULL_CLEANUP = NullCleanup()  # until the lifecycle wires the real cleanup (nullqueue.py)
 
 
 def _peer(transport: asyncio.BaseTransport) -> tuple[str, int]:
@@ -66,7 +64,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self.ctx = ctx
         self.s = settings
         self.service = service
-        self.cleanup = ctx.cleanup if ctx.cleanup is not None else _NULL_CLEANUP
+        self.cleanup = ctx.cleanup
         self.buf = bytearray()
         self.out: list[bytes] = []
         self.mode = COMMAND

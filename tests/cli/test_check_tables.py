@@ -1,0 +1,54 @@
+"""`affix check` names every table that cannot be used, with the main.cf line that uses it."""
+
+from __future__ import annotations
+
+
+def test_check_reports_missing_and_broken_tables_with_their_lines(tmp_path, affix):
+    (tmp_path / "bad_regexp").write_text("/unclosed( REJECT\n")
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3.7\n"
+        f"queue_directory = {tmp_path}/q\n"
+        f"data_directory = {tmp_path}/d\n"
+        f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/never_compiled\n"
+        f"header_checks = regexp:{tmp_path}/bad_regexp\n")
+    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines() + result.stderr.splitlines()
+    assert any(line.startswith(f"{tmp_path}/main.cf:4: check_client_access: ")
+               and "never_compiled.lmdb: No such file or directory" in line for line in lines)
+    assert any(line.startswith(f"{tmp_path}/main.cf:5: header_checks: ")
+               and "bad_regexp" in line for line in lines), lines
+
+
+def test_check_passes_once_the_table_is_compiled(tmp_path, affix):
+    (tmp_path / "clients").write_text("192.168.10 REJECT\n")
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3.7\n"
+        f"queue_directory = {tmp_path}/q\n"
+        f"data_directory = {tmp_path}/d\n"
+        f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/clients\n")
+    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    assert affix("-c", str(tmp_path), "map", f"hash:{tmp_path}/clients").returncode == 0
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_reads_alias_tables_in_aliases_format(tmp_path, affix):
+    """Postfix's own default, alias_maps = hash:/etc/aliases, has `name: value` lines."""
+    (tmp_path / "aliases").write_text('postmaster: root\nslow: "|sleep 1"\n')
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3.7\n"
+        f"queue_directory = {tmp_path}/q\n"
+        f"data_directory = {tmp_path}/d\n"
+        f"alias_maps = hash:{tmp_path}/aliases\n"
+        f"alias_database = hash:{tmp_path}/aliases\n")
+    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    before = affix("-c", str(tmp_path), "check")
+    assert before.returncode == 1 and "aliases.lmdb" in before.stdout + before.stderr
+    assert affix("-c", str(tmp_path), "newaliases").returncode == 0
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tmp_path / "aliases").write_text("no colon here\n")
+    broken = affix("-c", str(tmp_path), "check")
+    assert f"{tmp_path}/aliases:1: missing colon in alias entry" in broken.stdout + broken.stderr
