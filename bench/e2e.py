@@ -118,7 +118,7 @@ def _fs_type(path: str) -> str:
 
 # --- configuration ------------------------------------------------------------------------------
 
-def _tables(work: str) -> str:
+def memo_tables(work: str) -> str:
     """The memo's tables, compiled by both (NAME.db for Postfix, NAME.lmdb for affix)."""
     tables = os.path.join(work, "tables")
     os.makedirs(tables)
@@ -135,7 +135,7 @@ def _tables(work: str) -> str:
     return tables
 
 
-def _main_cf(tables: str, base: str, extra: dict[str, str]) -> str:
+def memo_main_cf(tables: str, base: str, extra: dict[str, str]) -> str:
     with open(os.path.join(MEMO, "main-fixed.cf")) as f:
         memo = f.read().replace("/etc/postfix/", tables + "/")
     lines = {"header_checks": f"regexp:{tables}/header_checks",  # the memo's, kept
@@ -183,7 +183,7 @@ class Postfix(Instance):
         extra = {"meta_directory": "/etc/postfix", "mail_owner": "postfix",
                  "setgid_group": "postdrop"}
         with open(os.path.join(self.base, "main.cf"), "w") as f:
-            f.write(_main_cf(self.tables, self.base, extra))
+            f.write(memo_main_cf(self.tables, self.base, extra))
         with open(os.path.join(self.base, "master.cf"), "w") as f:
             f.write(_postfix_master_cf(self.port))
         os.makedirs(os.path.join(self.base, "data"))
@@ -234,7 +234,7 @@ class Affix(Instance):
         if self.workers is not None:
             extra["affix_workers"] = str(self.workers)
         with open(os.path.join(self.base, "main.cf"), "w") as f:
-            f.write(_main_cf(self.tables, self.base, extra))
+            f.write(memo_main_cf(self.tables, self.base, extra))
         with open(os.path.join(self.base, "master.cf"), "w") as f:
             f.write(f"127.0.0.1:{self.port} inet n - n - - smtpd\n")
         subprocess.run([sys.executable, "-m", "affix", "-c", self.base, "start"], check=True,
@@ -313,7 +313,7 @@ def _measure(n: int, repeat: int, workers: list[int | None]) -> dict[str, dict[s
     _enter_namespace(work)
     dns = _dns_server()
     common.log(f"e2e: work in {work} ({_fs_type(work)}), DNS fixture at 127.0.0.1:53")
-    tables = _tables(work)
+    tables = memo_tables(work)
     servers: list[Instance] = [Postfix(work, tables), *(Affix(work, tables, w) for w in workers)]
     out: dict[str, dict[str, float]] = {s.name: {} for s in servers}
     try:

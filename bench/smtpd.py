@@ -2,7 +2,8 @@
 
 Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per message or `-d`
 (reuse the connection), at concurrency 1, 10 and 50. Each server runs in its own process:
-- affix: SmtpService on uvloop, PermitAll policy, a real cleanup and queue store on tmpfs
+- affix: SmtpService on uvloop, the seed memo's restrictions (tests/fixtures/memo/main-fixed.cf,
+  its tables compiled, DNS answered by the tests' fixture), a real cleanup and queue store on tmpfs
   (/dev/shm: every 250 follows its fsync, which costs nothing there; no queue manager runs),
   mail log written to a file;
 - aiosmtpd: its SMTP protocol with the Sink handler on the default asyncio loop;
@@ -31,6 +32,7 @@ WORKLOADS = [("new conn", False, 1), ("new conn", False, 10), ("new conn", False
 DEFAULT_N = 3000  # messages per workload and run
 IDLE_SESSIONS = 500
 _TMPFS = "/dev/shm"
+RCPT = "kororo@kororo.jp"  # the memo's user, in local_recipient_maps
 
 
 # --- the server processes -------------------------------------------------------------------
@@ -43,12 +45,18 @@ def _serve_affix(workdir: str) -> None:
     from affix import log
     from affix.cleanup.service import Cleanup
     from affix.config.snapshot import load_config
+    from affix.dns.resolver import Resolver
+    from affix.policy.engine import RestrictionEngine
     from affix.queue.store import QueueStore
     from affix.smtpd.server import SessionContext, SmtpService
+    from affix.tables import TableCache
 
     cfg = load_config(workdir)
     log.set_log(log.MailLog(path=os.path.join(workdir, "maillog")))
-    ctx = SessionContext(cfg, cleanup=Cleanup(cfg, QueueStore(cfg.get("queue_directory"))))
+    tables, resolver = TableCache(cfg), Resolver.from_config(cfg)
+    ctx = SessionContext(cfg, policy=RestrictionEngine(cfg, tables, resolver),
+                         cleanup=Cleanup(cfg, QueueStore(cfg.get("queue_directory"))),
+                         resolver=resolver, tables=tables)
 
     async def main() -> None:
         service = SmtpService("smtp", "127.0.0.1", 0, lambda: ctx)
@@ -105,9 +113,27 @@ class ServerProcess:
 
 # --- measurements ---------------------------------------------------------------------------
 
+def _memo_config(workdir: str, queue: str):  # noqa: ANN202 - the tests' DnsServer
+    """affix runs the seed memo's restrictions in their working form (as bench/e2e.py does):
+    its tables compiled, the sender domain answered by the tests' DNS fixture."""
+    from tests.fixtures.dnsserver import DnsServer
+
+    from bench.e2e import memo_main_cf, memo_tables
+
+    dns = DnsServer().start()
+    dns.add("example.org", "MX", "10 mail.example.org.")
+    dns.add("mail.example.org", "A", "192.0.2.25")
+    host, port = dns.address
+    extra = {"queue_directory": queue, "affix_dns_servers": f"{host}:{port}",
+             "mynetworks": "127.0.0.0/8"}  # also exempts smtp-source from the connection limit
+    with open(os.path.join(workdir, "main.cf"), "w") as f:
+        f.write(memo_main_cf(memo_tables(workdir), workdir, extra))
+    return dns
+
+
 def _smtp_source(port: int, msgs: int, conc: int, reuse: bool) -> float:
-    """Messages per second, wall clock, for one smtp-source run."""
-    return msgs / common.smtp_source(port, msgs, conc, reuse=reuse)
+    """Messages per second, wall clock, for one smtp-source run (to the memo's local user)."""
+    return msgs / common.smtp_source(port, msgs, conc, reuse=reuse, rcpt=RCPT)
 
 
 def _idle_memory(server: ServerProcess, sessions: int) -> dict[str, float]:
@@ -158,10 +184,7 @@ def _measure_all(kinds: list[str], msgs: int, repeat: int) -> dict[str, dict[str
     # nothing (bench/e2e.py measures the whole path on a real disk)
     tmpfs = _TMPFS if os.path.isdir(_TMPFS) else None
     with tempfile.TemporaryDirectory() as workdir, tempfile.TemporaryDirectory(dir=tmpfs) as q:
-        with open(os.path.join(workdir, "main.cf"), "w") as f:
-            f.write("myhostname = mx.example.jp\ncompatibility_level = 3.7\n"
-                    f"queue_directory = {q}\n"
-                    "mynetworks = 127.0.0.0/8\n")  # exempt from the connection count limit
+        dns = _memo_config(workdir, q)
         servers = {kind: ServerProcess(kind, workdir) for kind in kinds}
         try:
             out = {kind: _footprint(server) for kind, server in servers.items()}
@@ -176,6 +199,7 @@ def _measure_all(kinds: list[str], msgs: int, repeat: int) -> dict[str, dict[str
         finally:
             for server in servers.values():
                 server.stop()
+            dns.stop()
 
 
 def run(n: int | None = None) -> list:
