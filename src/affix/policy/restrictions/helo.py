@@ -14,8 +14,14 @@ from affix.policy.registry import Result, restriction
 HELO_CLASS = "Helo command"
 
 
-def _invalid_literal(ev: Evaluation, helo: str) -> Result:
-    """A `[literal]` HELO gets only the address-validity check."""
+def _precheck(ev: Evaluation) -> Result | None:
+    """What every HELO restriction decides before looking at the name: nothing to check
+    without a HELO, and a `[literal]` gets only the address-validity check."""
+    helo = ev.state.helo
+    if not helo:
+        return Result.DUNNO
+    if not helo.startswith("["):
+        return None
     if valid_address_literal(helo):
         return Result.DUNNO
     return ev.reject(ev.cfg.int("invalid_hostname_reject_code"), "5.5.2",
@@ -24,11 +30,9 @@ def _invalid_literal(ev: Evaluation, helo: str) -> Result:
 
 @restriction("reject_invalid_helo_hostname", old=("reject_invalid_hostname",))
 async def reject_invalid_helo_hostname(ev: Evaluation, arg: str | None) -> Result:
-    helo = ev.state.helo
-    if not helo:
-        return Result.DUNNO
-    if helo.startswith("["):
-        return _invalid_literal(ev, helo)
+    if (decided := _precheck(ev)) is not None:
+        return decided
+    helo = ev.state.helo or ""
     name = strip_one_dot(helo)
     if valid_hostname(name, ev.cfg.bool("smtputf8_enable")) or valid_hostaddr(name):
         return Result.DUNNO
@@ -38,11 +42,9 @@ async def reject_invalid_helo_hostname(ev: Evaluation, arg: str | None) -> Resul
 
 @restriction("reject_non_fqdn_helo_hostname", old=("reject_non_fqdn_hostname",))
 async def reject_non_fqdn_helo_hostname(ev: Evaluation, arg: str | None) -> Result:
-    helo = ev.state.helo
-    if not helo:
-        return Result.DUNNO
-    if helo.startswith("["):
-        return _invalid_literal(ev, helo)
+    if (decided := _precheck(ev)) is not None:
+        return decided
+    helo = ev.state.helo or ""
     name = strip_one_dot(helo)
     if valid_hostname(name, ev.cfg.bool("smtputf8_enable")) and "." in name:
         return Result.DUNNO
@@ -53,11 +55,9 @@ async def reject_non_fqdn_helo_hostname(ev: Evaluation, arg: str | None) -> Resu
 @restriction("reject_unknown_helo_hostname", old=("reject_unknown_hostname",))
 async def reject_unknown_helo_hostname(ev: Evaluation, arg: str | None) -> Result:
     """A, then AAAA, then MX of the HELO name; a bare IP is looked up as a name and fails."""
-    helo = ev.state.helo
-    if not helo:
-        return Result.DUNNO
-    if helo.startswith("["):
-        return _invalid_literal(ev, helo)
+    if (decided := _precheck(ev)) is not None:
+        return decided
+    helo = ev.state.helo or ""
     status = await ev.engine.host_status(ev, strip_one_dot(helo))
     if status in ("OK", "NULLMX"):
         return Result.DUNNO
