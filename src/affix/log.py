@@ -44,7 +44,7 @@ class MailLog:
 
     def write(self, program: str, text: str, severity: str | None = None,
               syslog_name: str | None = None) -> None:
-        tag = f"{syslog_name or self.syslog_name}/{program}[{os.getpid()}]"
+        tag = f"{syslog_name or self.syslog_name}/{program}[{_pid}]"
         body = f"{severity}: {text}" if severity else text
         line = f"{self._date()} {self.host} {tag}: {body}\n"
         with self._lock:
@@ -74,6 +74,15 @@ class MailLog:
 
 
 _current = MailLog(stream=sys.stderr)
+_pid = os.getpid()  # a system call per line otherwise; workers are forks, hence the hook
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def set_log(log: MailLog) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import threading
 
 from affix.queue import qfile
 from affix.queue.commit import GroupCommit
 from affix.queue.envelope import Envelope, Recipient
 from affix.queue.store import QueueStore
+from affix.smtpd import eager
 
 
 def _record_fsyncs(monkeypatch) -> list[tuple[str, int]]:
@@ -90,3 +92,41 @@ def test_a_failed_file_fails_alone(tmp_path):
     assert ok is None
     assert isinstance(failed, OSError)
     assert len(list(store.iterate("incoming"))) == 1
+
+
+def _finishes_without_waiting(committer: GroupCommit, store: QueueStore, n: int) -> bool:
+    """Whether one commit completed on the loop, without handing work to the thread."""
+    async def one() -> bool:
+        finished, value = eager.start(committer.commit(store.create(), _data(n)))
+        if not finished:
+            await value
+        return finished
+
+    return asyncio.run(one())
+
+
+def test_fast_storage_is_written_on_the_loop_and_slow_storage_on_the_thread(tmp_path,
+                                                                          monkeypatch):
+    # the queue on tmpfs where there is one: its fsyncs cost less than a thread hop
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else str(tmp_path)
+    store = QueueStore(os.path.join(shm, f"affix-test-{os.getpid()}-{tmp_path.name}"))
+    try:
+        committer = GroupCommit(store)
+        inline = [_finishes_without_waiting(committer, store, n) for n in range(60)]
+        assert not inline[0]  # it starts on the thread, until it has seen the storage
+        assert inline[-1]
+        real = os.fsync
+
+        def slow_fsync(fd: int) -> None:  # a disk that takes 2 ms per sync
+            threading.Event().wait(0.002)
+            real(fd)
+
+        monkeypatch.setattr(os, "fsync", slow_fsync)
+        after = [_finishes_without_waiting(committer, store, n) for n in range(3)]
+        assert after == [True, False, False]  # one slow sync on the loop, then the thread
+        ids = list(store.iterate("incoming"))
+        assert len(ids) == 63
+        for queue_id in ids:  # every one complete and readable
+            assert store.read("incoming", queue_id).envelope.sender == "a@example.org"
+    finally:
+        shutil.rmtree(store.root, ignore_errors=True)

@@ -130,4 +130,5 @@ def test_regexp_file_change_is_picked_up_by_cache(tmp_path):
     cache = TableCache(None)
     assert cache.get(f"regexp:{path}").lookup("a") == "OLD"
     path.write_text("/a/ NEW RESULT\n")
+    cache.recheck()
     assert cache.get(f"regexp:{path}").lookup("a") == "NEW RESULT"

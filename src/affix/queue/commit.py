@@ -9,13 +9,23 @@ sessions released. A file handed in while a batch is in flight waits for the nex
 directory fsync of a batch may have started before that file's name existed, so it cannot
 count for it. Nobody is ever released before its own file and the directory fsync that
 followed its link are done.
+
+Storage that syncs in less time than a thread hop costs (tmpfs, disks with a power-safe
+write cache) is written on the event loop itself: the thread, its wake-ups and the lock
+traffic between the two threads would cost more than the syncs they keep off the loop. The
+committer times every batch and moves between the two ways as the storage's speed changes;
+either way a 250 never precedes its own fsyncs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from affix.queue.store import QueueFile, QueueStore
+
+# A batch that syncs faster than this (seconds, moving average) is written on the loop.
+INLINE_BELOW = 0.0002
 
 
 class GroupCommit:
@@ -23,10 +33,16 @@ class GroupCommit:
         self.store = store
         self._waiting: list[tuple[QueueFile, bytes, asyncio.Future[None]]] = []
         self._running = False
+        self._cost = 1.0  # moving average of a batch's seconds; starts on the thread
 
     async def commit(self, qf: QueueFile, data: bytes) -> None:
         """Write `data` as the file's content and make it durable; raises OSError on a write
         or sync failure (the file is then the caller's to abandon)."""
+        if self._cost < INLINE_BELOW and not self._running:
+            error = self._timed([(qf, data)])[0]
+            if error is not None:
+                raise error
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((qf, data, future))
         if not self._running:
@@ -34,13 +50,20 @@ class GroupCommit:
             asyncio.ensure_future(self._run())
         await future
 
+    def _timed(self, items: list[tuple[QueueFile, bytes]]) -> list[OSError | None]:
+        start = time.perf_counter()
+        try:
+            return self.store.commit_many(items)
+        finally:
+            self._cost += (time.perf_counter() - start - self._cost) / 4
+
     async def _run(self) -> None:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
                     errors = await asyncio.to_thread(
-                        self.store.commit_many, [(qf, data) for qf, data, _ in batch])
+                        self._timed, [(qf, data) for qf, data, _ in batch])
                 except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
                     errors = [e if isinstance(e, OSError) else OSError(str(e))] * len(batch)
                 for (_, _, future), error in zip(batch, errors, strict=True):

@@ -86,6 +86,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.loop = asyncio.get_running_loop()
+        if self.ctx.tables is not None:
+            self.ctx.tables.recheck()  # a table rebuilt with `affix map` counts from now on
         addr, port = _peer(transport)
         self.real_addr = addr
         self.state = SessionState(client_addr=addr, client_port=port,

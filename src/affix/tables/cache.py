@@ -10,6 +10,7 @@ raise TableError (a 4xx for the client), and which is retried when its file appe
 from __future__ import annotations
 
 import re
+import time
 
 from affix import log
 from affix.config.snapshot import Config, split_list
@@ -35,6 +36,7 @@ class UnavailableTable(Table):
         return tuple(file_identity(p) for p in self._watch) != self._seen
 
 
+_NEVER = float("-inf")
 _PATHS = re.compile(r"[A-Za-z0-9_]+:([/.][^\s,{}]*)")
 
 
@@ -70,23 +72,42 @@ class MapList:
 
 
 class TableCache:
-    """Open tables for one config snapshot. Not thread-safe: one per event loop."""
+    """Open tables for one config snapshot. Not thread-safe: one per event loop.
+
+    A table's files are looked at (one stat each) at most once per CHECK_EVERY seconds, and
+    again after recheck(): a lookup per RCPT must not cost a system call per table, yet an
+    admin's `affix map` must show in the next SMTP session (smtpd calls recheck() per
+    connection, much as Postfix's daemons look for changed tables between clients).
+    """
+
+    CHECK_EVERY = 1.0
 
     def __init__(self, cfg: Config | None = None, program: str = "affix"):
         self.cfg = cfg
         self.program = program
         self._tables: dict[str, Table] = {}
+        self._checked: dict[str, float] = {}  # spec -> when its files were last looked at
+
+    def recheck(self) -> None:
+        """Look at every table's files again at its next use."""
+        self._checked.clear()
 
     def get(self, spec: str) -> Table:
         table = self._tables.get(spec)
         if table is not None:
+            now = time.monotonic()
+            broken = isinstance(table, UnavailableTable)  # looked at every time: heals at once
+            if not broken and now - self._checked.get(spec, _NEVER) < self.CHECK_EVERY:
+                return table
+            self._checked[spec] = now
             if not table.changed():
                 return table
-            if not isinstance(table, UnavailableTable):
+            if not broken:
                 log.info(self.program, f"table {spec} has changed -- reopening")
             table.close()
         table = self._open(spec)
         self._tables[spec] = table
+        self._checked[spec] = time.monotonic()
         return table
 
     def maps(self, value: str) -> MapList:
@@ -107,6 +128,7 @@ class TableCache:
         for table in self._tables.values():
             table.close()
         self._tables.clear()
+        self._checked.clear()
 
 
 __all__ = ["FileIdentity", "MapList", "TableCache", "UnavailableTable"]
