@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 from affix import log
 from affix.config.snapshot import Config
 from affix.policy.lists import ListContext, list_context, log_stage
-from affix.policy.registry import Arg, Result, lookup
+from affix.policy.registry import Arg, RestrictionSpec, Result, lookup
 from affix.policy.request import SessionState, Stage, Verdict
 from affix.policy.response import fix_dsn, make_reply, soft_bounce
 from affix.reply import Reply
@@ -89,7 +89,8 @@ class Evaluation:
 
     def note(self, text: str) -> None:
         """Record what a restriction consulted (table and key, DNS query) and the answer."""
-        self._notes.append(text)
+        if self.trace is not None:
+            self._notes.append(text)
 
     # --- answers --------------------------------------------------------------------------------
     def reject(self, code: int, dsn: str, text: str, software: bool = False) -> Result:
@@ -205,14 +206,14 @@ class Evaluation:
                 if self.defer_if_permit is not None and self.defer_if_reject is not None:
                     break  # both flags raised: nothing can change the outcome
                 name, i = items[i], i + 1
-                if name.lower() == "warn_if_reject":
+                spec = lookup(name)
+                if spec is None and name.lower() == "warn_if_reject":
                     self.warn_if_reject = self.warn_if_reject or self.recursion
                     continue
-                spec = lookup(name)
                 arg = None
                 if spec is not None and spec.arg is not Arg.NONE and i < len(items):
                     arg, i = items[i], i + 1
-                result = await self._one(name, arg)
+                result = await self._one(name, arg, spec)
                 if self.warn_if_reject >= self.recursion:
                     self.warn_if_reject = 0
                 if result is not Result.DUNNO:
@@ -226,11 +227,14 @@ class Evaluation:
         self.lst = list_context(param, self.state, self.recipient)
         return await self._one(name, None)
 
-    async def _one(self, name: str, arg: str | None) -> Result:
+    async def _one(self, name: str, arg: str | None,
+                   spec: RestrictionSpec | None = None) -> Result:
+        if self.trace is None:  # a real session: nothing to record
+            return await self._dispatch(name, arg, spec or lookup(name))
         outer, self._notes, self._last_event = self._notes, [], ""
         label = f"{name} {arg}" if arg is not None else name
         try:
-            result = await self._dispatch(name, arg)
+            result = await self._dispatch(name, arg, spec or lookup(name))
         except Abort:
             self._record(label, str(self.final))
             self._notes = outer
@@ -246,8 +250,8 @@ class Evaluation:
             self.trace.append(TraceRecord(self.lst.param, label, tuple(self._notes), verdict,
                                           self.recursion))
 
-    async def _dispatch(self, name: str, arg: str | None) -> Result:
-        spec = lookup(name)
+    async def _dispatch(self, name: str, arg: str | None, spec: RestrictionSpec | None,
+                        ) -> Result:
         if spec is not None:
             if spec.deprecation:
                 self.engine.warn_once(spec.name, spec.deprecation)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import NamedTuple
 
 from affix.policy.request import SessionState, Stage
 
@@ -30,28 +31,31 @@ _CONTEXT = {
 }
 
 
-@dataclass(frozen=True)
-class ListContext:
-    """The list being evaluated: generic restrictions reply with its name and class."""
+class ListContext(NamedTuple):
+    """The list being evaluated: generic restrictions reply with its name and class.
+    (A tuple: one is made per list and check, so it should cost little to make.)"""
     param: str
     reply_name: str
     reply_class: str
     bare_table: str | None  # the check_*_access a bare `type:table` means; None = error
 
 
+# list -> what its replies name: the client, the HELO name, the address being checked...
+_REPLY_NAME: dict[str, Callable[[SessionState, str | None], str]] = {
+    CLIENT: lambda state, _: state.client,
+    HELO: lambda state, _: state.helo or "",
+    SENDER: lambda state, _: state.sender or "",
+    RELAY: lambda _, recipient: recipient or "",
+    RECIPIENT: lambda _, recipient: recipient or "",
+    DATA: lambda _, __: "DATA",
+    END_OF_DATA: lambda _, __: "END-OF-MESSAGE",
+    ETRN: lambda state, _: state.etrn_domain or "",
+}
+
+
 def list_context(param: str, state: SessionState, recipient: str | None) -> ListContext:
     reply_class, bare = _CONTEXT[param]
-    names = {
-        CLIENT: state.client,
-        HELO: state.helo or "",
-        SENDER: state.sender or "",
-        RELAY: recipient or "",
-        RECIPIENT: recipient or "",
-        DATA: "DATA",
-        END_OF_DATA: "END-OF-MESSAGE",
-        ETRN: state.etrn_domain or "",
-    }
-    return ListContext(param, names[param], reply_class, bare)
+    return ListContext(param, _REPLY_NAME[param](state, recipient), reply_class, bare)
 
 
 def log_stage(stage: Stage) -> str:

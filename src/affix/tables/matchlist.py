@@ -11,6 +11,7 @@ search reaches it, so the caller answers with a temporary error (`451 4.3.0`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -138,6 +139,7 @@ def _looks_like_network(item: str) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=1024)  # every permit_mynetworks of a session parses the same
 def _address(addr: str | None) -> Address | None:
     if not addr:
         return None
