@@ -6,13 +6,15 @@ Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per mes
   its tables compiled, DNS answered by the tests' fixture), a real cleanup and queue store on tmpfs
   (/dev/shm: every 250 follows its fsync, which costs nothing there; no queue manager runs),
   mail log written to a file;
-- aiosmtpd: its SMTP protocol with the Sink handler on the default asyncio loop;
+- affix w=2: two affix server processes sharing the port (SO_REUSEPORT, as affix_workers = 2);
+- aiosmtpd: its SMTP protocol with the Sink handler on uvloop (as the issue's reference);
 - smtp-sink: Postfix's C test server (a ceiling, not a target).
 Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms per message
 (from /proc/PID/stat), and memory with 500 idle sessions open: RSS (target <= 25 MB), and PSS
 and USS from /proc/PID/smaps_rollup (shared library pages counted once / not at all).
 
-Also runs as the server process itself: `python -m bench.smtpd serve affix|aiosmtpd DIR`.
+Also runs as the server process itself: `python -m bench.smtpd serve affix|aiosmtpd DIR PORT`
+(PORT 0: a free one, printed; else join the affix processes already on it).
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ RCPT = "kororo@kororo.jp"  # the memo's user, in local_recipient_maps
 
 # --- the server processes -------------------------------------------------------------------
 
-def _serve_affix(workdir: str) -> None:
+def _serve_affix(workdir: str, port: int = 0) -> None:
+    """One affix server process; with `port`, it shares that port with the others already
+    listening there (SO_REUSEPORT, as affix_workers' processes do)."""
     import asyncio
 
     import uvloop
@@ -59,7 +63,7 @@ def _serve_affix(workdir: str) -> None:
                          resolver=resolver, tables=tables)
 
     async def main() -> None:
-        service = SmtpService("smtp", "127.0.0.1", 0, lambda: ctx)
+        service = SmtpService("smtp", "127.0.0.1", port, lambda: ctx, reuse_port=True)
         await service.start()
         print(service.bound_port, flush=True)
         await asyncio.Event().wait()
@@ -70,6 +74,7 @@ def _serve_affix(workdir: str) -> None:
 def _serve_aiosmtpd() -> None:
     import asyncio
 
+    import uvloop
     from aiosmtpd.handlers import Sink
     from aiosmtpd.smtp import SMTP
 
@@ -80,35 +85,49 @@ def _serve_aiosmtpd() -> None:
         print(server.sockets[0].getsockname()[1], flush=True)
         await asyncio.Event().wait()
 
-    asyncio.run(main())
+    uvloop.run(main())  # the issue's reference figures are aiosmtpd on uvloop
 
 
 class ServerProcess:
+    """One server under test: `affix`, `affix w=2` (two affix processes sharing the port, as
+    with affix_workers = 2), `aiosmtpd` or `smtp-sink`. CPU and memory are summed over its
+    processes."""
+
     def __init__(self, kind: str, workdir: str):
         self.kind = kind
         if kind == "smtp-sink":
             self.port = common.free_port()
             sink = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
             user = ["-u", "nobody"] if os.getuid() == 0 else []
-            self.proc = subprocess.Popen([sink, *user, "-c", f"127.0.0.1:{self.port}", "1024"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs = [subprocess.Popen([sink, *user, "-c", f"127.0.0.1:{self.port}", "1024"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
             common.wait_port(self.port)
-        else:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.smtpd", "serve", kind, workdir],
-                stdout=subprocess.PIPE, text=True, env=common.bench_env(), cwd=common.ROOT)
-            assert self.proc.stdout is not None
-            self.port = int(self.proc.stdout.readline())
+            return
+        program = "aiosmtpd" if kind == "aiosmtpd" else "affix"
+        self.procs = [self._start(program, workdir, 0)]
+        if kind == "affix w=2":
+            self.procs.append(self._start(program, workdir, self.port))
+
+    def _start(self, program: str, workdir: str, port: int) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.smtpd", "serve", program, workdir, str(port)],
+            stdout=subprocess.PIPE, text=True, env=common.bench_env(), cwd=common.ROOT)
+        assert proc.stdout is not None
+        self.port = int(proc.stdout.readline())
+        return proc
 
     def cpu_seconds(self) -> float:
-        return common.cpu_seconds(self.proc.pid)
+        return sum(common.cpu_seconds(p.pid) for p in self.procs)
 
     def memory_mb(self) -> dict[str, float]:
-        return common.memory_mb(self.proc.pid)
+        each = [common.memory_mb(p.pid) for p in self.procs]
+        return {key: sum(m[key] for m in each) for key in each[0]}
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.wait(10)
 
 
 # --- measurements ---------------------------------------------------------------------------
@@ -206,19 +225,25 @@ def run(n: int | None = None) -> list:
     from bench.run import Row
 
     msgs = n or DEFAULT_N
-    results = _measure_all(["affix", "aiosmtpd", "smtp-sink"], msgs, repeat=3)
-    affix, aio, sink = results["affix"], results["aiosmtpd"], results["smtp-sink"]
-    print("\nsmtpd: affix | aiosmtpd | Postfix smtp-sink (best of 3)")
-    for key in affix:
-        print(f"  {key:38} {affix[key]:10.2f} {aio[key]:10.2f} {sink[key]:10.2f}")
+    kinds = ["affix", "affix w=2", "aiosmtpd", "smtp-sink"]
+    results = _measure_all(kinds, msgs, repeat=3)
+    print(f"\nsmtpd (best of 3): {' | '.join(kinds)}")
+    for key in results["affix"]:
+        print(f"  {key:38}" + "".join(f" {results[k][key]:10.2f}" for k in kinds))
     print()
-    return [Row(f"smtpd {key} (vs aiosmtpd)", affix[key], aio[key]) for key in affix]
+    aio = results["aiosmtpd"]
+    rows = [Row(f"smtpd {key} (vs aiosmtpd)", value, aio[key])
+            for key, value in results["affix"].items()]
+    # two processes: the rates and CPU (memory is per process, in the rows above)
+    rows += [Row(f"smtpd affix w=2 {key} (vs aiosmtpd)", value, aio[key])
+             for key, value in results["affix w=2"].items() if "/" in key]
+    return rows
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "serve":
+    if len(sys.argv) == 5 and sys.argv[1] == "serve":
         if sys.argv[2] == "affix":
-            _serve_affix(sys.argv[3])
+            _serve_affix(sys.argv[3], int(sys.argv[4]))
         else:
             _serve_aiosmtpd()
     else:
