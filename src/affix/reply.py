@@ -32,7 +32,15 @@ class Reply:
         return self.code in (421, 521)
 
     def wire(self) -> bytes:
-        """The reply as sent: multi-line texts (split on newline) use `CODE-` continuations."""
+        """The reply as sent: multi-line texts (split on newline) use `CODE-` continuations.
+        Made once per Reply: most replies are module constants sent over and over."""
+        try:
+            return self.__dict__["_wire"]  # type: ignore[no-any-return]
+        except KeyError:
+            wire = self.__dict__["_wire"] = self._encode()
+            return wire
+
+    def _encode(self) -> bytes:
         lines = self.text.split("\n")
         prefix = f"{self.code} {self.dsn} " if self.dsn else f"{self.code} "
         cont = f"{self.code}-{self.dsn} " if self.dsn else f"{self.code}-"

@@ -48,7 +48,8 @@ def split(content: bytes) -> Message:
 
 
 def name_of(header: bytes) -> str:
-    return header.partition(b":")[0].decode("ascii", "replace").strip().lower()
+    colon = header.find(b":")
+    return (header[:colon] if colon >= 0 else header).decode("ascii", "replace").strip().lower()
 
 
 def value_of(header: bytes) -> str:
