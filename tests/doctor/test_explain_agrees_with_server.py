@@ -28,8 +28,9 @@ from affix import log
 from affix.check import check_config
 from affix.daemon import build_runtime, make_directories, make_session_context
 from affix.smtpd.server import SmtpService
+from fixtures.files import RECOMMENDED
 
-from .conftest import RECOMMENDED, set_params
+from .doctor_lab import set_params
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
