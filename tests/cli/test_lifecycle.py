@@ -7,29 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from affix import __version__
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    """Poll until predicate() is truthy (returns it); fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            assert result, "condition not reached"
-            return result
-        time.sleep(0.05)
+from fixtures.net import free_port, port_free, wait_for
 
 
 class Session:
@@ -248,18 +231,9 @@ def test_start_on_a_busy_port_fails_with_a_reason(instance):
     assert instance.run("status").returncode == 1
 
 
-def _port_busy(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 @pytest.mark.skipif(os.path.exists("/etc/affix/main.cf"), reason="/etc/affix is configured")
 def test_start_fg_without_any_config_dir_answers_on_2525(tmp_path):
-    if _port_busy(2525):
+    if not port_free(2525):
         pytest.skip("127.0.0.1:2525 is in use")
     src = Path(__file__).resolve().parents[2] / "src"
     env = {k: v for k, v in os.environ.items() if k != "AFFIX_CONFIG_DIR"}

@@ -18,23 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.net import free_port, wait_for
+
 WORKERS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            assert result, "condition not reached"
-            return result
-        time.sleep(0.05)
 
 
 def children(pid: int) -> list[int]:

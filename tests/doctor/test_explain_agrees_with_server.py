@@ -29,6 +29,7 @@ from affix.check import check_config
 from affix.daemon import build_runtime, make_directories, make_session_context
 from affix.smtpd.server import SmtpService
 from fixtures.files import RECOMMENDED
+from fixtures.net import wait_for
 
 from .doctor_lab import set_params
 
@@ -175,18 +176,9 @@ class LiveServer:
                 code, text = client.getreply()
                 final = "accepted" if code == 250 else f"{code} {text.decode()}"
             client.docmd("QUIT")
-        _wait_for(lambda: "disconnect from" in self.stream.getvalue()[mark:])
+        wait_for(lambda: "disconnect from" in self.stream.getvalue()[mark:], 5,
+                 "the server to log the end of the session")
         return final, _smtpd_lines(self.stream.getvalue()[mark:])
-
-
-def _wait_for(cond) -> None:  # noqa: ANN001
-    import time
-
-    for _ in range(500):
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError("the server did not log the end of the session")
 
 
 _LINE = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) (\S+?)\[\d+\]: (.*)$")

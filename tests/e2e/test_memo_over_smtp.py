@@ -17,9 +17,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_helpers import USER, AffixServer, wait_for
+from e2e_helpers import USER, AffixServer
 
 from fixtures.files import copy_memo_tables, memo_main_cf
+from fixtures.net import wait_for
 
 TOKEN = "//逆引きができないホストの接続を拒否"
 ZONES = ["relays.ordb.org", "spamcop.net", "dynablock.wirehub.net", "opm.blitzed.org",
