@@ -6,13 +6,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from affix import __version__
 from fixtures.net import free_port, port_free, wait_for
+from fixtures.processes import affix_cmd, affix_env
 
 
 class Session:
@@ -235,10 +235,8 @@ def test_start_on_a_busy_port_fails_with_a_reason(instance):
 def test_start_fg_without_any_config_dir_answers_on_2525(tmp_path):
     if not port_free(2525):
         pytest.skip("127.0.0.1:2525 is in use")
-    src = Path(__file__).resolve().parents[2] / "src"
-    env = {k: v for k, v in os.environ.items() if k != "AFFIX_CONFIG_DIR"}
-    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(src))
-    proc = subprocess.Popen([sys.executable, "-m", "affix", "start-fg"], env=env,
+    env = affix_env(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.Popen(affix_cmd("start-fg"), env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
         banner = wait_for(lambda: proc.poll() is None and greeting(2525))

@@ -16,26 +16,14 @@ import re
 import signal
 import smtplib
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 from fixtures.net import free_port, wait_for
+from fixtures.processes import affix_cmd, affix_env
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 USER = pwd.getpwuid(os.geteuid()).pw_name
 HOST = "mx.example.test"
-
-
-def affix_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "AFFIX_CONFIG_DIR"}
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
-def affix_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "affix", *args]
 
 
 def set_here(maincf: str) -> set[str]:

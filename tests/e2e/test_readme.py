@@ -12,9 +12,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_helpers import USER, affix_cmd, affix_env
+from e2e_helpers import USER
 
 from fixtures.net import port_free, wait_for
+from fixtures.processes import affix_cmd, affix_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
