@@ -7,7 +7,11 @@ import sys
 import time
 
 import pytest
-from qhelp import (
+
+from affix import log
+from affix.queue import qfile
+from fixtures.processes import affix_env
+from fixtures.qhelp import (
     USER,
     envelope,
     maildir_files,
@@ -20,10 +24,6 @@ from qhelp import (
     store_for,
     use_log,
 )
-
-from affix import log
-from affix.queue import qfile
-from fixtures.processes import affix_env
 
 RCPT = f"{USER}@example.test"
 
