@@ -6,9 +6,9 @@ import os
 import signal
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
+from cli_instance import Instance
 
 from affix import __version__
 from fixtures.net import free_port, port_free, wait_for
@@ -55,42 +55,6 @@ def refused(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
-
-
-class Instance:
-    """A config directory under tmp with its own queue/data directories and a free port."""
-
-    def __init__(self, root: Path, affix):
-        self.dir = root / "etc"
-        self.dir.mkdir()
-        self.data = root / "data"
-        self.port = free_port()
-        self.affix = affix
-        self.write_main("smtpd_banner = $myhostname ESMTP first")
-        self.write_master(f"127.0.0.1:{self.port} inet n - n - - smtpd")
-
-    def write_main(self, *lines: str) -> None:
-        base = [f"queue_directory = {self.data}/queue", f"data_directory = {self.data}",
-                "affix_stop_grace_time = 5s", "compatibility_level = 3.7"]
-        (self.dir / "main.cf").write_text("\n".join(base + list(lines)) + "\n")
-
-    def write_master(self, *lines: str) -> None:
-        (self.dir / "master.cf").write_text("\n".join(lines) + "\n")
-
-    def run(self, verb: str) -> subprocess.CompletedProcess[str]:
-        done = self.affix("-c", str(self.dir), verb)
-        assert "Traceback" not in done.stderr + done.stdout
-        return done
-
-    @property
-    def maillog(self) -> str:
-        path = self.data / "maillog"
-        return path.read_text() if path.exists() else ""
-
-    def pid(self) -> int | None:
-        path = self.data / "affix.pid"
-        text = path.read_text().strip() if path.exists() else ""
-        return int(text) if text.isdigit() else None
 
 
 @pytest.fixture
