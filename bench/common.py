@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+from tests.fixtures.net import free_port  # noqa: F401 - the tests' one copy, for the benchmarks
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the affix under test; AFFIX_BENCH_SRC points the servers at another tree (e.g. an older
 # commit unpacked with `git archive`) to compare before and after in one run of the same bench
@@ -20,12 +22,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 def bench_env() -> dict[str, str]:
     """Environment for subprocesses that import affix and bench from this checkout."""
     return dict(os.environ, PYTHONPATH=SRC + os.pathsep + ROOT)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:

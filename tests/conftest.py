@@ -1,34 +1,20 @@
-"""Shared test helpers: run the real `affix` command as a subprocess of this checkout."""
+"""Fixtures for every test directory: `affix` runs the real command of this checkout as a
+subprocess (tests/fixtures/processes.py), `dns_server` is a real DNS server on loopback.
+
+Helpers that tests import live in tests/fixtures/ (or a uniquely named module next to the
+tests), never here: each test directory has a conftest.py of its own, and `from conftest
+import ...` gets whichever of them pytest imported last."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-SRC = Path(__file__).resolve().parent.parent / "src"
-
-
-def affix_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
-def run_affix(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-              timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run `affix ARGS` (this checkout's code) and capture its output."""
-    return subprocess.run([sys.executable, "-m", "affix", *args], input=input,
-                          capture_output=True, text=True, env=env or affix_env(),
-                          timeout=timeout)
+from fixtures.processes import run_affix
 
 
 @pytest.fixture
 def affix():
+    """run_affix: `affix ARGS` -> CompletedProcess with the output as text."""
     return run_affix
 
 

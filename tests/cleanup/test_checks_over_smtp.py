@@ -5,10 +5,9 @@ import asyncio
 import re
 import smtplib
 
-from qhelp import make_config, read_log, store_for, use_log
-
 from affix.cleanup.service import Cleanup
 from affix.smtpd.server import SessionContext, SmtpService
+from fixtures.qhelp import make_config, read_log, store_for, use_log
 
 
 def _send(cfg, content: bytes):

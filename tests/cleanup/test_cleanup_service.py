@@ -2,9 +2,8 @@ import os
 import re
 import stat
 
-from qhelp import envelope, make_config, message, read_log, run, store_for, use_log
-
 from affix.cleanup.service import LOCAL, Cleanup, SubmitError
+from fixtures.qhelp import envelope, make_config, message, read_log, run, store_for, use_log
 
 
 def _finish(cfg, env, content):

@@ -4,9 +4,9 @@ Cleanup.finish with real regexp and pcre files (cleanup-and-delivery.md §1, pit
 import re
 
 import pytest
-from qhelp import HOST, envelope, make_config, message, read_log, run, store_for, use_log
 
 from affix.cleanup.service import INTERNAL, LOCAL, Cleanup, SubmitError
+from fixtures.qhelp import HOST, envelope, make_config, message, read_log, run, store_for, use_log
 
 WHERE = ("from client.example.org[192.0.2.7]; from=<a@example.org> to=<b@example.test> "
          "proto=ESMTP helo=<client.example.org>")

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+
+def _config(directory: Path, *lines: str) -> None:
+    """DIR/main.cf: its own queue and data directories (lines 1-3), then `lines` (line 4 on);
+    DIR/master.cf: one smtpd service (check does not listen on it)."""
+    base = ["compatibility_level = 3.7", f"queue_directory = {directory}/q",
+            f"data_directory = {directory}/d"]
+    (directory / "main.cf").write_text("".join(f"{line}\n" for line in base + list(lines)))
+    (directory / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+
 
 def test_check_reports_missing_and_broken_tables_with_their_lines(tmp_path, affix):
     (tmp_path / "bad_regexp").write_text("/unclosed( REJECT\n")
-    (tmp_path / "main.cf").write_text(
-        "compatibility_level = 3.7\n"
-        f"queue_directory = {tmp_path}/q\n"
-        f"data_directory = {tmp_path}/d\n"
-        f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/never_compiled\n"
-        f"header_checks = regexp:{tmp_path}/bad_regexp\n")
-    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    _config(tmp_path,
+            f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/never_compiled",
+            f"header_checks = regexp:{tmp_path}/bad_regexp")
     result = affix("-c", str(tmp_path), "check")
     assert result.returncode == 1
     lines = result.stdout.splitlines() + result.stderr.splitlines()
@@ -23,12 +30,7 @@ def test_check_reports_missing_and_broken_tables_with_their_lines(tmp_path, affi
 
 def test_check_passes_once_the_table_is_compiled(tmp_path, affix):
     (tmp_path / "clients").write_text("192.168.10 REJECT\n")
-    (tmp_path / "main.cf").write_text(
-        "compatibility_level = 3.7\n"
-        f"queue_directory = {tmp_path}/q\n"
-        f"data_directory = {tmp_path}/d\n"
-        f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/clients\n")
-    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    _config(tmp_path, f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/clients")
     assert affix("-c", str(tmp_path), "map", f"hash:{tmp_path}/clients").returncode == 0
     result = affix("-c", str(tmp_path), "check")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -37,13 +39,8 @@ def test_check_passes_once_the_table_is_compiled(tmp_path, affix):
 def test_check_reads_alias_tables_in_aliases_format(tmp_path, affix):
     """Postfix's own default, alias_maps = hash:/etc/aliases, has `name: value` lines."""
     (tmp_path / "aliases").write_text('postmaster: root\nslow: "|sleep 1"\n')
-    (tmp_path / "main.cf").write_text(
-        "compatibility_level = 3.7\n"
-        f"queue_directory = {tmp_path}/q\n"
-        f"data_directory = {tmp_path}/d\n"
-        f"alias_maps = hash:{tmp_path}/aliases\n"
-        f"alias_database = hash:{tmp_path}/aliases\n")
-    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n")
+    _config(tmp_path, f"alias_maps = hash:{tmp_path}/aliases",
+            f"alias_database = hash:{tmp_path}/aliases")
     before = affix("-c", str(tmp_path), "check")
     assert before.returncode == 1 and "aliases.lmdb" in before.stdout + before.stderr
     assert affix("-c", str(tmp_path), "newaliases").returncode == 0

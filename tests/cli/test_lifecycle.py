@@ -6,30 +6,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
+from cli_instance import Instance
 
 from affix import __version__
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    """Poll until predicate() is truthy (returns it); fails the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            assert result, "condition not reached"
-            return result
-        time.sleep(0.05)
+from fixtures.net import free_port, port_free, wait_for
+from fixtures.processes import affix_cmd, affix_env
 
 
 class Session:
@@ -72,42 +55,6 @@ def refused(port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
-
-
-class Instance:
-    """A config directory under tmp with its own queue/data directories and a free port."""
-
-    def __init__(self, root: Path, affix):
-        self.dir = root / "etc"
-        self.dir.mkdir()
-        self.data = root / "data"
-        self.port = free_port()
-        self.affix = affix
-        self.write_main("smtpd_banner = $myhostname ESMTP first")
-        self.write_master(f"127.0.0.1:{self.port} inet n - n - - smtpd")
-
-    def write_main(self, *lines: str) -> None:
-        base = [f"queue_directory = {self.data}/queue", f"data_directory = {self.data}",
-                "affix_stop_grace_time = 5s", "compatibility_level = 3.7"]
-        (self.dir / "main.cf").write_text("\n".join(base + list(lines)) + "\n")
-
-    def write_master(self, *lines: str) -> None:
-        (self.dir / "master.cf").write_text("\n".join(lines) + "\n")
-
-    def run(self, verb: str) -> subprocess.CompletedProcess[str]:
-        done = self.affix("-c", str(self.dir), verb)
-        assert "Traceback" not in done.stderr + done.stdout
-        return done
-
-    @property
-    def maillog(self) -> str:
-        path = self.data / "maillog"
-        return path.read_text() if path.exists() else ""
-
-    def pid(self) -> int | None:
-        path = self.data / "affix.pid"
-        text = path.read_text().strip() if path.exists() else ""
-        return int(text) if text.isdigit() else None
 
 
 @pytest.fixture
@@ -248,23 +195,12 @@ def test_start_on_a_busy_port_fails_with_a_reason(instance):
     assert instance.run("status").returncode == 1
 
 
-def _port_busy(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
-
-
 @pytest.mark.skipif(os.path.exists("/etc/affix/main.cf"), reason="/etc/affix is configured")
 def test_start_fg_without_any_config_dir_answers_on_2525(tmp_path):
-    if _port_busy(2525):
+    if not port_free(2525):
         pytest.skip("127.0.0.1:2525 is in use")
-    src = Path(__file__).resolve().parents[2] / "src"
-    env = {k: v for k, v in os.environ.items() if k != "AFFIX_CONFIG_DIR"}
-    env.update(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"), PYTHONPATH=str(src))
-    proc = subprocess.Popen([sys.executable, "-m", "affix", "start-fg"], env=env,
+    env = affix_env(HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    proc = subprocess.Popen(affix_cmd("start-fg"), env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
         banner = wait_for(lambda: proc.poll() is None and greeting(2525))

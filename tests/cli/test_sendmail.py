@@ -2,23 +2,22 @@
 
 import os
 import re
-import subprocess
-import sys
 
 from hypothesis import given
 from hypothesis import strategies as st
-from qhelp import (
+
+from affix.cli.sendmail import parse_args, read_message
+from fixtures.qhelp import (
     USER,
     maildir_files,
     make_config,
+    pid_file_server,
     read_log,
     run,
     run_qmgr,
     store_for,
     use_log,
 )
-
-from affix.cli.sendmail import parse_args, read_message
 
 RCPT = f"{USER}@example.test"
 
@@ -117,20 +116,10 @@ def test_sendmail_temporary_reject_exits_tempfail(tmp_path, affix):
 
 def test_sendmail_wakes_a_running_server(tmp_path, affix):
     make_config(tmp_path)
-    server = subprocess.Popen(
-        [sys.executable, "-c", "import signal, sys, time\n"
-         "signal.signal(signal.SIGUSR1, lambda *a: (print('woken', flush=True), sys.exit(0)))\n"
-         "print('ready', flush=True)\ntime.sleep(30)\n"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout.readline() == "ready\n"
-        (tmp_path / "data").mkdir(exist_ok=True)
-        (tmp_path / "data" / "affix.pid").write_text(f"{server.pid}\n")
+    with pid_file_server(tmp_path) as server:
         result = _sendmail(affix, tmp_path, RCPT, input="Subject: wake\n\nbody\n")
         assert result.returncode == 0, result.stderr
-        assert server.stdout.readline() == "woken\n"
-    finally:
-        server.kill()
-        server.wait()
+        assert server.stdout.readline() == "SIGUSR1\n"
 
 
 def test_sendmail_bi_builds_aliases_and_bp_lists_the_queue(tmp_path, affix):

@@ -11,30 +11,16 @@ import re
 import signal
 import smtplib
 import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from cli_instance import Instance
+
+from fixtures.net import wait_for
 
 WORKERS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result or time.monotonic() > deadline:
-            assert result, "condition not reached"
-            return result
-        time.sleep(0.05)
 
 
 def children(pid: int) -> list[int]:
@@ -59,39 +45,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-class Instance:
+class WorkersInstance(Instance):
+    """An Instance with WORKERS smtpd processes that delivers mail for this user."""
+
     def __init__(self, root: Path, affix):
-        self.dir = root / "etc"
-        self.dir.mkdir()
-        self.data = root / "data"
-        self.port = free_port()
-        self.affix = affix
         self.user = pwd.getpwuid(os.getuid()).pw_name
-        self.write_main("smtpd_banner = $myhostname ESMTP first")
-        (self.dir / "master.cf").write_text(f"127.0.0.1:{self.port} inet n - n - - smtpd\n")
-
-    def write_main(self, *lines: str) -> None:
-        base = [f"queue_directory = {self.data}/queue", f"data_directory = {self.data}",
-                "affix_stop_grace_time = 10s", "compatibility_level = 3.7",
-                f"affix_workers = {WORKERS}", "mynetworks = 127.0.0.0/8",
-                "local_recipient_maps =", "alias_maps =",
-                f"mail_spool_directory = {self.data}/mail/"]
-        (self.dir / "main.cf").write_text("\n".join(base + list(lines)) + "\n")
-
-    def run(self, verb: str) -> subprocess.CompletedProcess[str]:
-        done = self.affix("-c", str(self.dir), verb)
-        assert "Traceback" not in done.stderr + done.stdout
-        return done
-
-    @property
-    def maillog(self) -> str:
-        path = self.data / "maillog"
-        return path.read_text() if path.exists() else ""
-
-    def pid(self) -> int | None:
-        path = self.data / "affix.pid"
-        text = path.read_text().strip() if path.exists() else ""
-        return int(text) if text.isdigit() else None
+        super().__init__(root, affix, ["affix_stop_grace_time = 10s", f"affix_workers = {WORKERS}",
+                                       "mynetworks = 127.0.0.0/8", "local_recipient_maps =",
+                                       "alias_maps =", f"mail_spool_directory = {root}/data/mail/"])
 
     def delivered(self) -> list[Path]:
         new = self.data / "mail" / self.user / "new"
@@ -109,7 +70,7 @@ class Instance:
 
 @pytest.fixture
 def instance(tmp_path, affix):
-    inst = Instance(tmp_path, affix)
+    inst = WorkersInstance(tmp_path, affix)
     yield inst
     pid = inst.pid()
     if pid is not None:

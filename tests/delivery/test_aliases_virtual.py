@@ -5,19 +5,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from qhelp import (
-    USER,
-    envelope,
-    maildir_files,
-    make_config,
-    message,
-    queue_message,
-    read_log,
-    run,
-    run_qmgr,
-    store_for,
-    use_log,
-)
 
 from affix.delivery.aliases import (
     AliasError,
@@ -26,6 +13,17 @@ from affix.delivery.aliases import (
     split_alias_values,
 )
 from affix.tables.compile import Options, compile_source
+from fixtures.qhelp import (
+    USER,
+    deliver,
+    envelope,
+    maildir_files,
+    make_config,
+    message,
+    read_log,
+    store_for,
+    use_log,
+)
 
 
 @pytest.fixture
@@ -36,14 +34,6 @@ def shared_dir():
     d.chmod(0o777)
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def _deliver(cfg, env, content):
-    async def go():
-        qid = await queue_message(cfg, env, content)
-        await run_qmgr(cfg)
-        return qid
-    return run(go())
 
 
 def _alias_config(tmp_path, aliases, extra="", build=True):
@@ -63,7 +53,7 @@ def _postmap(path):
 def test_alias_to_a_user_forwards_as_a_new_message(tmp_path):
     cfg = _alias_config(tmp_path, f"# comment\npostmaster: {USER}\n")
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope("a@example.org", "postmaster@example.test"), message("pm"))
+    qid = deliver(cfg, envelope("a@example.org", "postmaster@example.test"), message("pm"))
     text = read_log(tmp_path)
     new_id = re.search(rf"{qid}: to=<postmaster@example\.test>, relay=local, .*dsn=2\.0\.0, "
                        r"status=sent \(forwarded as (\w+)\)", text).group(1)
@@ -80,7 +70,7 @@ def test_alias_to_a_user_forwards_as_a_new_message(tmp_path):
 def test_alias_naming_itself_is_delivered_to_the_mailbox(tmp_path):
     cfg = _alias_config(tmp_path, f"{USER}: {USER}\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message("self"))
+    deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message("self"))
     assert len(maildir_files(tmp_path)) == 1
     assert "forwarded as" not in read_log(tmp_path)
 
@@ -90,7 +80,7 @@ def test_alias_list_file_and_command(tmp_path, shared_dir):
     box = shared_dir / "file.mbox"
     cfg = _alias_config(tmp_path, f'team: {USER},\n  {box},\n  "|cat > {out}"\n')
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope("a@example.org", "team@example.test"), message("team"))
+    qid = deliver(cfg, envelope("a@example.org", "team@example.test"), message("team"))
     text = read_log(tmp_path)
     assert f"{qid}: to=<team@example.test>, relay=local" in text
     assert f"status=sent (delivered to file: {box})" in text
@@ -109,7 +99,7 @@ def test_include_file_expands_addresses(tmp_path):
     inc.write_text(f"# members\n{USER}\n")
     cfg = _alias_config(tmp_path, f"staff: :include:{inc}\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", "staff@example.test"), message("inc"))
+    deliver(cfg, envelope("a@example.org", "staff@example.test"), message("inc"))
     assert len(maildir_files(tmp_path)) == 1
 
 
@@ -118,7 +108,7 @@ def test_commands_in_include_files_are_not_allowed_by_default(tmp_path, shared_d
     inc.write_text(f"|touch {shared_dir}/ran\n")
     cfg = _alias_config(tmp_path, f"bad: :include:{inc}\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("", "bad@example.test"), message("inc"))
+    deliver(cfg, envelope("", "bad@example.test"), message("inc"))
     assert not (shared_dir / "ran").exists()
     assert "dsn=5.7.1, status=bounced (mail to command is restricted)" in read_log(tmp_path)
 
@@ -126,12 +116,8 @@ def test_commands_in_include_files_are_not_allowed_by_default(tmp_path, shared_d
 def test_failing_command_bounces_and_tempfail_defers(tmp_path):
     cfg = _alias_config(tmp_path, 'fail: "|exit 1"\nlater: "|exit 75"\n')
     use_log(tmp_path)
-
-    async def go():
-        await queue_message(cfg, envelope("", "fail@example.test", "later@example.test"),
-                            message("cmd"))
-        await run_qmgr(cfg, until_empty=False)
-    run(go())
+    deliver(cfg, envelope("", "fail@example.test", "later@example.test"), message("cmd"),
+            until_empty=False)
     text = read_log(tmp_path)
     assert 'dsn=5.3.0, status=bounced (Command died with status 1: "exit 1")' in text
     assert 'dsn=4.3.0, status=deferred (Command died with status 75: "exit 75")' in text
@@ -141,7 +127,7 @@ def test_failing_command_bounces_and_tempfail_defers(tmp_path):
 def test_owner_alias_becomes_the_sender_of_list_mail(tmp_path):
     cfg = _alias_config(tmp_path, f"list: {USER}\nowner-list: {USER}\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", "list@example.test"), message("owner"))
+    deliver(cfg, envelope("a@example.org", "list@example.test"), message("owner"))
     [f] = maildir_files(tmp_path)
     assert f.read_text().startswith("Return-Path: <owner-list@mx.example.test>\n")
 
@@ -149,11 +135,7 @@ def test_owner_alias_becomes_the_sender_of_list_mail(tmp_path):
 def test_unreadable_alias_database_defers(tmp_path):
     cfg = make_config(tmp_path, f"alias_maps = hash:{tmp_path}/missing-aliases\n")
     use_log(tmp_path)
-
-    async def go():
-        await queue_message(cfg, envelope("a@example.org", f"{USER}@example.test"), message())
-        await run_qmgr(cfg, until_empty=False)
-    run(go())
+    deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message(), until_empty=False)
     assert "dsn=4.3.0, status=deferred (alias database unavailable)" in read_log(tmp_path)
 
 
@@ -181,7 +163,7 @@ def test_virtual_mailbox_delivery(tmp_path):
                                 f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
                                 f"virtual_mailbox_base = {tmp_path}/vmail\n")
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test"),
+    qid = deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test"),
                    message("virtual"))
     [f] = (tmp_path / "vmail" / "virt.test" / "alice" / "new").iterdir()
     assert f.read_text().startswith("Return-Path: <>\nX-Original-To: "

@@ -1,13 +1,14 @@
 """Delivery through the tables area's compiled tables: aliases built by newaliases, domain
 lists matched by MatchList, and deferral (never a bounce) when a table is missing."""
 
-from qhelp import (
+from affix.tables.compile import Options, compile_source
+from fixtures.qhelp import (
     USER,
+    deliver,
     envelope,
     maildir_files,
     make_config,
     message,
-    queue_message,
     read_log,
     run,
     run_qmgr,
@@ -15,23 +16,13 @@ from qhelp import (
     use_log,
 )
 
-from affix.tables.compile import Options, compile_source
-
-
-def _deliver(cfg, env, content, **kw):
-    async def go():
-        qid = await queue_message(cfg, env, content)
-        await run_qmgr(cfg, **kw)
-        return qid
-    return run(go())
-
 
 def test_alias_source_without_newaliases_defers_then_delivers_once_built(tmp_path, affix):
     aliases = tmp_path / "aliases"
     aliases.write_text(f"postmaster: {USER}\n")
     cfg = make_config(tmp_path, f"alias_maps = hash:{aliases}\nalias_database = hash:{aliases}\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", "postmaster@example.test"), message("pm"),
+    deliver(cfg, envelope("a@example.org", "postmaster@example.test"), message("pm"),
              until_empty=False)
     text = read_log(tmp_path)
     assert "dsn=4.3.0, status=deferred (alias database unavailable)" in text
@@ -52,7 +43,7 @@ def test_nis_in_alias_maps_is_never_a_hit_and_never_defers(tmp_path):
     compile_source(str(aliases), Options(), [])  # a key/value file works as well
     cfg = make_config(tmp_path, f"alias_maps = hash:{aliases}, nis:mail.aliases\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message())
+    deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message())
     assert "status=sent (delivered to maildir)" in read_log(tmp_path)
 
 
@@ -62,14 +53,14 @@ def test_mydestination_can_name_a_table(tmp_path):
     compile_source(str(domains), Options(), [])
     cfg = make_config(tmp_path, f"mydestination = hash:{domains}\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message())
+    deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message())
     assert len(maildir_files(tmp_path)) == 1
 
 
 def test_unreadable_mydestination_table_defers_the_recipient(tmp_path):
     cfg = make_config(tmp_path, f"mydestination = hash:{tmp_path}/missing\n")
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message(),
+    qid = deliver(cfg, envelope("a@example.org", f"{USER}@example.test"), message(),
                    until_empty=False)
     text = read_log(tmp_path)
     assert "postfix/error[" in text and f"{qid}: to=<{USER}@example.test>, relay=none, " in text
@@ -84,7 +75,7 @@ def test_virtual_mailbox_domains_default_to_the_keys_of_virtual_mailbox_maps(tmp
     cfg = make_config(tmp_path, f"virtual_mailbox_maps = hash:{vmailbox}\n"
                                 f"virtual_mailbox_base = {tmp_path}/vmail\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("", "alice@virt.test"), message("virtual"))
+    deliver(cfg, envelope("", "alice@virt.test"), message("virtual"))
     [f] = (tmp_path / "vmail" / "virt.test" / "alice" / "new").iterdir()
     assert "Subject: virtual" in f.read_text()
     assert "relay=virtual" in read_log(tmp_path)
@@ -96,5 +87,5 @@ def test_missing_virtual_mailbox_index_defers(tmp_path):
                                 f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
                                 f"virtual_mailbox_base = {tmp_path}/vmail\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("", "alice@virt.test"), message(), until_empty=False)
+    deliver(cfg, envelope("", "alice@virt.test"), message(), until_empty=False)
     assert "dsn=4.3.0, status=deferred (virtual mailbox map lookup problem)" in read_log(tmp_path)

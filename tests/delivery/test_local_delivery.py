@@ -4,14 +4,14 @@ import os
 import re
 import stat
 
-from qhelp import (
+from fixtures.qhelp import (
     HOST,
     USER,
+    deliver,
     envelope,
     maildir_files,
     make_config,
     message,
-    queue_message,
     read_log,
     run,
     run_qmgr,
@@ -22,19 +22,11 @@ from qhelp import (
 RCPT = f"{USER}@example.test"
 
 
-def _deliver(cfg, env, content, **kw):
-    async def go():
-        qid = await queue_message(cfg, env, content)
-        await run_qmgr(cfg, **kw)
-        return qid
-    return run(go())
-
-
 def test_maildir_delivery_prepends_return_path_original_and_delivered_to(tmp_path):
     cfg = make_config(tmp_path)
     use_log(tmp_path)
     content = message("maildir")
-    qid = _deliver(cfg, envelope("a@example.org", RCPT), content)
+    qid = deliver(cfg, envelope("a@example.org", RCPT), content)
     files = maildir_files(tmp_path)
     assert len(files) == 1
     assert re.fullmatch(r"\d+\.V[0-9A-F]+I[0-9A-F]+M\d+\..+", files[0].name)
@@ -57,7 +49,7 @@ def test_mbox_delivery_writes_from_line_quotes_from_and_ends_with_blank_line(tmp
     (tmp_path / "spool").mkdir()
     use_log(tmp_path)
     body = "From the start\n>From kept\nFromage\nlast line without newline"
-    _deliver(cfg, envelope("", RCPT), message("mbox", body))
+    deliver(cfg, envelope("", RCPT), message("mbox", body))
     box = tmp_path / "spool" / USER
     data = box.read_text()
     assert re.match(r"From MAILER-DAEMON  \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n"
@@ -73,8 +65,8 @@ def test_second_message_is_appended_to_the_mbox(tmp_path):
     cfg = make_config(tmp_path, f"mail_spool_directory = {tmp_path}/spool\n")
     (tmp_path / "spool").mkdir()
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", RCPT), message("one"))
-    _deliver(cfg, envelope("a@example.org", RCPT), message("two"))
+    deliver(cfg, envelope("a@example.org", RCPT), message("one"))
+    deliver(cfg, envelope("a@example.org", RCPT), message("two"))
     data = (tmp_path / "spool" / USER).read_text()
     assert data.count("\nFrom a@example.org  ") + data.startswith("From a@") == 2
     assert data.index("Subject: one") < data.index("Subject: two")
@@ -99,7 +91,7 @@ def test_locked_mbox_defers_and_a_later_attempt_delivers(tmp_path):
     try:
         import time
         time.sleep(0.3)
-        _deliver(cfg, envelope("a@example.org", RCPT), message("locked"), until_empty=False)
+        deliver(cfg, envelope("a@example.org", RCPT), message("locked"), until_empty=False)
         assert box.read_text() == ""
         assert re.search(r"status=deferred \(cannot update mailbox .* unable to lock for "
                          r"exclusive access", read_log(tmp_path))
@@ -120,7 +112,7 @@ def test_stale_dotlock_is_removed(tmp_path):
     lock.write_text("")
     os.utime(lock, (1, 1))
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", RCPT), message("stale"))
+    deliver(cfg, envelope("a@example.org", RCPT), message("stale"))
     assert "Subject: stale" in (tmp_path / "spool" / USER).read_text()
     assert not lock.exists()
 
@@ -134,7 +126,7 @@ def test_mailbox_size_limit_bounces_and_truncates_back(tmp_path):
     box.chmod(0o600)
     before = box.read_bytes()
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", RCPT), message("big", "y" * 1500 + "\n"),
+    deliver(cfg, envelope("a@example.org", RCPT), message("big", "y" * 1500 + "\n"),
              until_empty=False)
     assert box.read_bytes() == before
     assert (f"dsn=5.2.2, status=bounced (cannot update mailbox {box} for user {USER}. "
@@ -159,7 +151,7 @@ def test_maildir_file_over_mailbox_size_limit_fails_with_efbig(tmp_path):
 def test_mailbox_limit_smaller_than_message_limit_keeps_mail_queued(tmp_path):
     cfg = make_config(tmp_path, "mailbox_size_limit = 1000\nmessage_size_limit = 5000\n")
     use_log(tmp_path)
-    _deliver(cfg, envelope("a@example.org", RCPT), message("cfg"), until_empty=False)
+    deliver(cfg, envelope("a@example.org", RCPT), message("cfg"), until_empty=False)
     text = read_log(tmp_path)
     assert ("fatal: configuration error: mailbox_size_limit is smaller than "
             "message_size_limit") in text
@@ -174,7 +166,7 @@ def test_temporary_failure_defers_then_a_later_run_delivers(tmp_path):
     (tmp_path / "mail").mkdir()
     blocker = tmp_path / "mail" / USER
     blocker.write_text("not a directory")  # the Maildir cannot be made: a local problem
-    qid = _deliver(cfg, envelope("a@example.org", RCPT), message("retry"), until_empty=False)
+    qid = deliver(cfg, envelope("a@example.org", RCPT), message("retry"), until_empty=False)
     text = read_log(tmp_path)
     assert re.search(rf"{qid}: to=<{RCPT}>, relay=local, .*dsn=4\.2\.0, status=deferred "
                      r"\(maildir delivery failed: create maildir file ", text)
@@ -188,7 +180,7 @@ def test_temporary_failure_defers_then_a_later_run_delivers(tmp_path):
 def test_delivered_to_loop_bounces_with_5_4_6(tmp_path):
     cfg = make_config(tmp_path)
     use_log(tmp_path)
-    _deliver(cfg, envelope("", RCPT), message("loop", extra=f"Delivered-To: {RCPT}\n"))
+    deliver(cfg, envelope("", RCPT), message("loop", extra=f"Delivered-To: {RCPT}\n"))
     assert maildir_files(tmp_path) == []
     assert f"dsn=5.4.6, status=bounced (mail forwarding loop for {RCPT})" in read_log(tmp_path)
 
@@ -201,7 +193,7 @@ def _notices(tmp_path):
 def test_unknown_user_bounces_with_a_dsn_to_the_sender(tmp_path):
     cfg = make_config(tmp_path)
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope(RCPT, "no-such-user-x@example.test"), message("lost"))
+    qid = deliver(cfg, envelope(RCPT, "no-such-user-x@example.test"), message("lost"))
     text = read_log(tmp_path)
     assert 'dsn=5.1.1, status=bounced (unknown user: "no-such-user-x")' in text
     new_id = re.search(rf"postfix/bounce\[\d+\]: {qid}: sender non-delivery notification: "
@@ -227,7 +219,7 @@ def test_unknown_user_bounces_with_a_dsn_to_the_sender(tmp_path):
 def test_null_sender_mail_never_bounces(tmp_path):
     cfg = make_config(tmp_path)
     use_log(tmp_path)
-    _deliver(cfg, envelope("", "no-such-user-x@example.test"), message("lost"))
+    deliver(cfg, envelope("", "no-such-user-x@example.test"), message("lost"))
     text = read_log(tmp_path)
     assert "status=bounced" in text
     assert "non-delivery notification" not in text
@@ -237,7 +229,7 @@ def test_null_sender_mail_never_bounces(tmp_path):
 def test_expired_message_is_returned_to_sender(tmp_path):
     cfg = make_config(tmp_path, "maximal_queue_lifetime = 0\n")
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope(RCPT, "someone@remote.example"), message("far"))
+    qid = deliver(cfg, envelope(RCPT, "someone@remote.example"), message("far"))
     text = read_log(tmp_path)
     assert re.search(r"to=<someone@remote\.example>, relay=none, .*status=deferred "
                      r"\(delivery to remote domains is not implemented yet\)", text)
@@ -253,7 +245,7 @@ def test_delay_warning_is_sent_once_when_configured(tmp_path):
     import time
     cfg = make_config(tmp_path, "delay_warning_time = 1s\n")
     use_log(tmp_path)
-    qid = _deliver(cfg, envelope(RCPT, "someone@remote.example", arrival=time.time() - 60),
+    qid = deliver(cfg, envelope(RCPT, "someone@remote.example", arrival=time.time() - 60),
                    message("slow"), until_empty=False)
     run(run_qmgr(cfg, until_empty=False, settle=2.5))  # a second attempt: no second warning
     text = read_log(tmp_path)
@@ -267,7 +259,7 @@ def test_recipient_delimiter_delivers_to_the_base_user(tmp_path):
     cfg = make_config(tmp_path, "recipient_delimiter = +\n")
     use_log(tmp_path)
     rcpt = f"{USER}+lists@example.test"
-    _deliver(cfg, envelope("a@example.org", rcpt), message("ext"))
+    deliver(cfg, envelope("a@example.org", rcpt), message("ext"))
     [f] = maildir_files(tmp_path)
     assert f"X-Original-To: {rcpt}\nDelivered-To: {rcpt}\n" in f.read_text()
 
@@ -279,7 +271,7 @@ def test_home_mailbox_maildir_in_home_directory(tmp_path):
     cfg = make_config(tmp_path, f"home_mailbox = {name}\n")
     use_log(tmp_path)
     try:
-        _deliver(cfg, envelope("a@example.org", RCPT), message("home"))
+        deliver(cfg, envelope("a@example.org", RCPT), message("home"))
         files = list((__import__("pathlib").Path(home) / name / "new").iterdir())
         assert len(files) == 1 and b"Subject: home" in files[0].read_bytes()
     finally:

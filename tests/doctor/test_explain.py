@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 
 from affix.doctor.explain import Request, explain, format_text
+from fixtures.files import RECOMMENDED
 
 MEMO_ARGS = ["--client", "192.168.10.5", "--helo", "pc5", "--sender", "a@example.org",
              "--recipient", "kororo@kororo.jp"]
@@ -143,10 +145,6 @@ def test_explain_usage_errors_exit_3(affix, lab):
 
 
 def test_service_option_uses_master_cf_overrides(affix, lab, dns_server):
-    import shutil
-
-    from .conftest import RECOMMENDED
-
     _accepting(lab, dns_server)
     shutil.copy(RECOMMENDED / "master.cf", lab.dir / "master.cf")
     args = ["-c", str(lab.dir), "explain", "--client", "192.0.2.7", "--name",

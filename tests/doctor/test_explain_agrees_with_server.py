@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import re
 import shutil
 import smtplib
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +26,11 @@ from affix import log
 from affix.check import check_config
 from affix.daemon import build_runtime, make_directories, make_session_context
 from affix.smtpd.server import SmtpService
+from fixtures.files import RECOMMENDED
+from fixtures.net import wait_for
+from fixtures.processes import affix_cmd, affix_env
 
-from .conftest import RECOMMENDED, set_params
-
-SRC = Path(__file__).resolve().parents[2] / "src"
+from .doctor_lab import set_params
 
 
 @dataclass(frozen=True)
@@ -174,18 +173,9 @@ class LiveServer:
                 code, text = client.getreply()
                 final = "accepted" if code == 250 else f"{code} {text.decode()}"
             client.docmd("QUIT")
-        _wait_for(lambda: "disconnect from" in self.stream.getvalue()[mark:])
+        wait_for(lambda: "disconnect from" in self.stream.getvalue()[mark:], 5,
+                 "the server to log the end of the session")
         return final, _smtpd_lines(self.stream.getvalue()[mark:])
-
-
-def _wait_for(cond) -> None:  # noqa: ANN001
-    import time
-
-    for _ in range(500):
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError("the server did not log the end of the session")
 
 
 _LINE = re.compile(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (\S+) (\S+?)\[\d+\]: (.*)$")
@@ -205,16 +195,12 @@ def _smtpd_lines(text: str) -> list[str]:
 
 # --- explain ----------------------------------------------------------------------------------
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-
-
 def _explain_all(config_dir: Path, txns: list[Txn], local: str) -> list[dict]:
     """`affix explain --format json` for each transaction (subprocesses run side by side)."""
-    procs = [subprocess.Popen([sys.executable, "-m", "affix", "-c", str(config_dir), "explain",
-                               *t.explain_args(local), "--format", "json"],
+    procs = [subprocess.Popen(affix_cmd("-c", str(config_dir), "explain",
+                                        *t.explain_args(local), "--format", "json"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=_env()) for t in txns]
+                              env=affix_env()) for t in txns]
     out = []
     for proc in procs:
         stdout, stderr = proc.communicate(timeout=60)

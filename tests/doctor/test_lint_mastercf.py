@@ -11,8 +11,7 @@ import pytest
 
 from affix.doctor.findings import Severity
 from affix.doctor.registry import SEVERITY
-
-from .conftest import RECOMMENDED
+from fixtures.files import RECOMMENDED
 
 SMTP = "smtp inet n - n - - smtpd\n"
 

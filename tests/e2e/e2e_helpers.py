@@ -15,46 +15,15 @@ import pwd
 import re
 import signal
 import smtplib
-import socket
 import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from fixtures.net import free_port, wait_for
+from fixtures.processes import affix_cmd, affix_env
+
 USER = pwd.getpwuid(os.geteuid()).pw_name
 HOST = "mx.example.test"
-
-
-def affix_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "AFFIX_CONFIG_DIR"}
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
-
-
-def affix_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "affix", *args]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
-    """Poll until predicate() is truthy and return it; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def set_here(maincf: str) -> set[str]:
@@ -182,11 +151,8 @@ class AffixServer:
         def enough() -> list[str] | None:
             lines = self.log_lines(pattern)
             return lines if len(lines) >= count else None
-        try:
-            return wait_for(enough, timeout, f"{count} log line(s) matching {pattern!r}")
-        except AssertionError:
-            raise AssertionError(f"no {count} line(s) matching {pattern!r} in:\n{self.log}") \
-                from None
+        return wait_for(enough, timeout,
+                        lambda: f"{count} log line(s) matching {pattern!r} in:\n{self.log}")
 
     def queue_files(self, *queues: str) -> list[str]:
         found = []
@@ -209,8 +175,8 @@ class AffixServer:
         return ids
 
     def wait_queue_empty(self, timeout: float = 15.0) -> None:
-        wait_for(lambda: not self.queue_files(), timeout, f"an empty queue: "
-                 f"{self.queue_files()}")
+        wait_for(lambda: not self.queue_files(), timeout,
+                 lambda: f"an empty queue: {self.queue_files()}")
 
     # --- clients -------------------------------------------------------------------------
     def smtp(self, helo: str = "client.example.org", timeout: float = 10) -> smtplib.SMTP:

@@ -17,7 +17,9 @@ import socket
 import threading
 from collections import Counter
 
-from e2e_helpers import USER, AffixServer, message, wait_for
+from e2e_helpers import USER, AffixServer, message
+
+from fixtures.net import wait_for
 
 RCPT = f"{USER}@example.test"
 

@@ -17,9 +17,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_helpers import USER, AffixServer, wait_for
+from e2e_helpers import USER, AffixServer
 
-MEMO = Path(__file__).resolve().parents[1] / "fixtures" / "memo"
+from fixtures.files import copy_memo_tables, memo_main_cf
+from fixtures.net import wait_for
+
 TOKEN = "//逆引きができないホストの接続を拒否"
 ZONES = ["relays.ordb.org", "spamcop.net", "dynablock.wirehub.net", "opm.blitzed.org",
          "sbl.spamhaus.org", "list.dsbl.org", "cn-kr.blackholes.us", "brazil.blackholes.us",
@@ -67,7 +69,7 @@ def memo_server(root: Path, dns, edit=modern) -> AffixServer:
     directories under tmp, the DNS fixture, XCLIENT from loopback, kororo's mail to USER."""
     etc = root / "etc"
     etc.mkdir(parents=True)
-    text = edit((MEMO / "main.cf").read_text()).replace("/etc/postfix/", f"{etc}/")
+    text = memo_main_cf(etc, edit=edit)
     text = text.replace("alias_maps =\n", f"alias_maps = inline:{{ kororo={USER} }}\n")
     harness = [f"queue_directory = {root}/queue", f"data_directory = {root}/data",
                f"mail_spool_directory = {root}/mail/", f"maillog_file = {root}/maillog",
@@ -75,10 +77,8 @@ def memo_server(root: Path, dns, edit=modern) -> AffixServer:
                "affix_dns_timeout = 1s", "smtpd_error_sleep_time = 0"]
     server = AffixServer(root, text + "\n# test harness\n" + "\n".join(harness) + "\n",
                          base=False)
-    for table in ("reject_client", "reject_sender", "ok-ips", "header_checks"):
-        shutil.copy(MEMO / table, etc / table)
-    for table in ("reject_client", "reject_sender", "ok-ips"):
-        done = server.affix("map", f"hash:{etc / table}")
+    for table in copy_memo_tables(etc, compile=False):
+        done = server.affix("map", f"hash:{table}")
         assert done.returncode == 0, done.stderr
     return server
 

@@ -8,24 +8,16 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
-from e2e_helpers import USER, affix_cmd, affix_env, wait_for
+from e2e_helpers import USER
+
+from fixtures.net import port_free, wait_for
+from fixtures.processes import affix_cmd, affix_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def port_2525_free() -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", 2525))
-        except OSError:
-            return False
-    return True
 
 
 pytestmark = [
@@ -37,7 +29,7 @@ pytestmark = [
 
 def try_it(env: dict[str, str], stderr_path: Path) -> tuple[str, str]:
     """start-fg, swaks to $USER@localhost, Ctrl-C; (swaks output, server stderr)."""
-    if not port_2525_free():
+    if not port_free(2525):
         pytest.skip("port 2525 is busy")
     with open(stderr_path, "wb") as err:
         proc = subprocess.Popen(affix_cmd("start-fg"), stdin=subprocess.DEVNULL, stdout=err,

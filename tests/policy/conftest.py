@@ -19,8 +19,7 @@ from affix.policy.evaluation import TraceRecord
 from affix.policy.request import NameStatus, SessionState, Stage, Verdict
 from affix.tables import TableCache
 from affix.tables.compile import Options, compile_source
-
-MEMO = Path(__file__).resolve().parent.parent / "fixtures" / "memo"
+from fixtures.files import copy_memo_tables, memo_main_cf
 
 BASE_MAINCF = """\
 compatibility_level = 3.7
@@ -84,10 +83,8 @@ class Harness:
                     edit: Callable[[str], str] = lambda text: text) -> RestrictionEngine:
         """A main.cf from tests/fixtures/memo with its /etc/postfix tables in this test's
         directory (compiled like `affix map` would); the DNS fixture line is appended."""
-        for table in ("reject_client", "reject_sender", "ok-ips", "header_checks"):
-            self.table(table, (MEMO / table).read_text())
-        text = edit((MEMO / name).read_text()).replace("/etc/postfix/", f"{self.dir}/")
-        return self.engine(text, base="")
+        copy_memo_tables(self.dir)
+        return self.engine(memo_main_cf(self.dir, name, edit), base="")
 
     def session(self, **facts) -> SessionState:
         merged = {**DEFAULT_FACTS, **facts}

@@ -8,7 +8,7 @@ from affix.config.errors import ConfigError
 from affix.config.snapshot import load_config
 from affix.policy.engine import RELAY_RULE
 from affix.policy.validate import check_restrictions
-from conftest import MEMO
+from fixtures.files import MEMO
 
 
 def config(tmp_path, text):

@@ -7,7 +7,11 @@ import sys
 import time
 
 import pytest
-from qhelp import (
+
+from affix import log
+from affix.queue import qfile
+from fixtures.processes import affix_env
+from fixtures.qhelp import (
     USER,
     envelope,
     maildir_files,
@@ -21,11 +25,7 @@ from qhelp import (
     use_log,
 )
 
-from affix import log
-from affix.queue import qfile
-
 RCPT = f"{USER}@example.test"
-SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
 
 _WRITER = """
 import os, sys, time
@@ -55,9 +55,9 @@ for i in range(n):
 def test_crash_loses_no_acknowledged_message_and_delivers_no_unacknowledged(tmp_path, point):
     cfg = make_config(tmp_path)
     use_log(tmp_path)
-    env = dict(os.environ, PYTHONPATH=SRC)
     proc = subprocess.run([sys.executable, "-c", _WRITER, str(tmp_path / "etc"), "6", "3",
-                           point, RCPT], capture_output=True, text=True, env=env, timeout=60)
+                           point, RCPT], capture_output=True, text=True, env=affix_env(),
+                          timeout=60)
     assert proc.returncode == -signal.SIGKILL
     acked = {int(line.split()[1]) for line in proc.stdout.splitlines()}
     assert acked == ({0, 1, 2, 3} if point == "committed" else {0, 1, 2})

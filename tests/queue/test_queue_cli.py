@@ -1,12 +1,19 @@
 import os
 import re
-import subprocess
-import sys
 import time
 
-from qhelp import USER, envelope, make_config, message, queue_message, run, store_for, use_log
-
 from affix.queue import qfile
+from fixtures.qhelp import (
+    USER,
+    envelope,
+    make_config,
+    message,
+    pid_file_server,
+    queue_message,
+    run,
+    store_for,
+    use_log,
+)
 
 RCPT = f"{USER}@example.test"
 
@@ -127,20 +134,10 @@ def test_show_prints_envelope_and_content(tmp_path, affix):
 def test_flush_makes_deferred_mail_due_and_pokes_the_server(tmp_path, affix):
     cfg, store, (qid,) = _setup(tmp_path)
     store.move(qid, "incoming", "deferred", mtime=time.time() + 3600)
-    server = subprocess.Popen(
-        [sys.executable, "-c", "import signal, sys, time\n"
-         "signal.signal(signal.SIGUSR1, lambda *a: (print('flushed', flush=True), sys.exit(0)))\n"
-         "print('ready', flush=True)\ntime.sleep(30)\n"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout.readline() == "ready\n"
-        (tmp_path / "data").mkdir(exist_ok=True)
-        (tmp_path / "data" / "affix.pid").write_text(f"{server.pid}\n")
+    with pid_file_server(tmp_path) as server:
         result = affix(*_conf(tmp_path), "flush")
         assert result.returncode == 0
-        assert server.stdout.readline() == "flushed\n"
-    finally:
-        server.kill()
-        server.wait()
+        assert server.stdout.readline() == "SIGUSR1\n"
     assert store.next_attempt("deferred", qid) <= time.time()
 
 

@@ -8,7 +8,6 @@ import asyncio
 import io
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from affix import log
 from affix.config.snapshot import load_config
 from affix.queue.store import QueueStore
 from affix.smtpd.server import SessionContext, SmtpService
+from fixtures.net import wait_for
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -91,13 +91,8 @@ class Server:
 
     def wait_log(self, text: str, timeout: float = 5.0) -> str:
         """The first log line containing `text`, waiting for it (sessions log as they end)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            for line in self.log.splitlines():
-                if text in line:
-                    return line
-            time.sleep(0.01)
-        raise AssertionError(f"no log line with {text!r} in:\n{self.log}")
+        return wait_for(lambda: next((ln for ln in self.log.splitlines() if text in ln), None),
+                        timeout, lambda: f"a log line with {text!r} in:\n{self.log}")
 
 
 @pytest.fixture

@@ -107,6 +107,14 @@ class Client:
         self.send(line + "\r\n")
         return self.reply()
 
+    def to_data(self, *rcpts: str, sender: str = "a@example.org") -> None:
+        """MAIL FROM:<sender>, RCPT TO each of `rcpts` (b@example.jp without any) and DATA,
+        each accepted, so that what is sent next is the message."""
+        assert self.cmd(f"MAIL FROM:<{sender}>").startswith("250 ")
+        for rcpt in rcpts or ("b@example.jp",):
+            assert self.cmd(f"RCPT TO:<{rcpt}>").startswith("250 ")
+        assert self.cmd("DATA").startswith("354 ")
+
     def closed(self) -> bool:
         """True when the server has closed the connection (after any pending replies)."""
         try:
