@@ -12,7 +12,7 @@ Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms p
 (from /proc/PID/stat), and memory with 500 idle sessions open: RSS (target <= 25 MB), and PSS
 and USS from /proc/PID/smaps_rollup (shared library pages counted once / not at all).
 
-Also runs as the server process itself: `python -m bench.smtpd serve affix|aiosmtpd DIR`.
+The server processes are bench/smtpd_serve.py (`python -m bench.smtpd_serve affix|aiosmtpd DIR`).
 """
 
 from __future__ import annotations
@@ -35,53 +35,7 @@ _TMPFS = "/dev/shm"
 RCPT = "kororo@kororo.jp"  # the memo's user, in local_recipient_maps
 
 
-# --- the server processes -------------------------------------------------------------------
-
-def _serve_affix(workdir: str) -> None:
-    import asyncio
-
-    import uvloop
-
-    from affix import log
-    from affix.cleanup.service import Cleanup
-    from affix.config.snapshot import load_config
-    from affix.dns.resolver import Resolver
-    from affix.policy.engine import RestrictionEngine
-    from affix.queue.store import QueueStore
-    from affix.smtpd.server import SessionContext, SmtpService
-    from affix.tables import TableCache
-
-    cfg = load_config(workdir)
-    log.set_log(log.MailLog(path=os.path.join(workdir, "maillog")))
-    tables, resolver = TableCache(cfg), Resolver.from_config(cfg)
-    ctx = SessionContext(cfg, policy=RestrictionEngine(cfg, tables, resolver),
-                         cleanup=Cleanup(cfg, QueueStore(cfg.get("queue_directory"))),
-                         resolver=resolver, tables=tables)
-
-    async def main() -> None:
-        service = SmtpService("smtp", "127.0.0.1", 0, lambda: ctx)
-        await service.start()
-        print(service.bound_port, flush=True)
-        await asyncio.Event().wait()
-
-    uvloop.run(main())
-
-
-def _serve_aiosmtpd() -> None:
-    import asyncio
-
-    from aiosmtpd.handlers import Sink
-    from aiosmtpd.smtp import SMTP
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        handler = Sink()
-        server = await loop.create_server(lambda: SMTP(handler), "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Event().wait()
-
-    asyncio.run(main())
-
+# --- the server processes (bench/smtpd_serve.py) ------------------------------------------
 
 class ServerProcess:
     def __init__(self, kind: str, workdir: str):
@@ -95,7 +49,7 @@ class ServerProcess:
             common.wait_port(self.port)
         else:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.smtpd", "serve", kind, workdir],
+                [sys.executable, "-m", "bench.smtpd_serve", kind, workdir],
                 stdout=subprocess.PIPE, text=True, env=common.bench_env(), cwd=common.ROOT)
             assert self.proc.stdout is not None
             self.port = int(self.proc.stdout.readline())
@@ -216,12 +170,6 @@ def run(n: int | None = None) -> list:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "serve":
-        if sys.argv[2] == "affix":
-            _serve_affix(sys.argv[3])
-        else:
-            _serve_aiosmtpd()
-    else:
-        from bench.run import print_table
+    from bench.run import print_table
 
-        print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else None))
+    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else None))
