@@ -160,6 +160,7 @@ def run(n: int | None = None) -> list:
     from bench.run import Row
 
     msgs = n or DEFAULT_N
+    common.compile_affix()
     results = _measure_all(["affix", "aiosmtpd", "smtp-sink"], msgs, repeat=3)
     affix, aio, sink = results["affix"], results["aiosmtpd"], results["smtp-sink"]
     print("\nsmtpd: affix | aiosmtpd | Postfix smtp-sink (best of 3)")
