@@ -13,8 +13,8 @@ Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms p
 (from /proc/PID/stat), and memory with 500 idle sessions open: RSS (target <= 25 MB), and PSS
 and USS from /proc/PID/smaps_rollup (shared library pages counted once / not at all).
 
-Also runs as the server process itself: `python -m bench.smtpd serve affix|aiosmtpd DIR PORT`
-(PORT 0: a free one, printed; else join the affix processes already on it).
+The server processes are bench/smtpd_serve.py (`python -m bench.smtpd_serve affix|aiosmtpd DIR
+PORT`; PORT 0: a free one, printed; else join the affix processes already on it).
 """
 
 from __future__ import annotations
@@ -37,56 +37,7 @@ _TMPFS = "/dev/shm"
 RCPT = "kororo@kororo.jp"  # the memo's user, in local_recipient_maps
 
 
-# --- the server processes -------------------------------------------------------------------
-
-def _serve_affix(workdir: str, port: int = 0) -> None:
-    """One affix server process; with `port`, it shares that port with the others already
-    listening there (SO_REUSEPORT, as affix_workers' processes do)."""
-    import asyncio
-
-    import uvloop
-
-    from affix import log
-    from affix.cleanup.service import Cleanup
-    from affix.config.snapshot import load_config
-    from affix.dns.resolver import Resolver
-    from affix.policy.engine import RestrictionEngine
-    from affix.queue.store import QueueStore
-    from affix.smtpd.server import SessionContext, SmtpService
-    from affix.tables import TableCache
-
-    cfg = load_config(workdir)
-    log.set_log(log.MailLog(path=os.path.join(workdir, "maillog")))
-    tables, resolver = TableCache(cfg), Resolver.from_config(cfg)
-    ctx = SessionContext(cfg, policy=RestrictionEngine(cfg, tables, resolver),
-                         cleanup=Cleanup(cfg, QueueStore(cfg.get("queue_directory"))),
-                         resolver=resolver, tables=tables)
-
-    async def main() -> None:
-        service = SmtpService("smtp", "127.0.0.1", port, lambda: ctx, reuse_port=True)
-        await service.start()
-        print(service.bound_port, flush=True)
-        await asyncio.Event().wait()
-
-    uvloop.run(main())
-
-
-def _serve_aiosmtpd() -> None:
-    import asyncio
-
-    import uvloop
-    from aiosmtpd.handlers import Sink
-    from aiosmtpd.smtp import SMTP
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        handler = Sink()
-        server = await loop.create_server(lambda: SMTP(handler), "127.0.0.1", 0)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await asyncio.Event().wait()
-
-    uvloop.run(main())  # the issue's reference figures are aiosmtpd on uvloop
-
+# --- the server processes (bench/smtpd_serve.py) ------------------------------------------
 
 class ServerProcess:
     """One server under test: `affix`, `affix w=2` (two affix processes sharing the port, as
@@ -110,7 +61,7 @@ class ServerProcess:
 
     def _start(self, program: str, workdir: str, port: int) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.smtpd", "serve", program, workdir, str(port)],
+            [sys.executable, "-m", "bench.smtpd_serve", program, workdir, str(port)],
             stdout=subprocess.PIPE, text=True, env=common.bench_env(), cwd=common.ROOT)
         assert proc.stdout is not None
         self.port = int(proc.stdout.readline())
@@ -225,6 +176,7 @@ def run(n: int | None = None) -> list:
     from bench.run import Row
 
     msgs = n or DEFAULT_N
+    common.compile_affix()
     kinds = ["affix", "affix w=2", "aiosmtpd", "smtp-sink"]
     results = _measure_all(kinds, msgs, repeat=3)
     print(f"\nsmtpd (best of 3): {' | '.join(kinds)}")
@@ -241,12 +193,6 @@ def run(n: int | None = None) -> list:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "serve":
-        if sys.argv[2] == "affix":
-            _serve_affix(sys.argv[3], int(sys.argv[4]))
-        else:
-            _serve_aiosmtpd()
-    else:
-        from bench.run import print_table
+    from bench.run import print_table
 
-        print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else None))
+    print_table(run(int(sys.argv[1]) if len(sys.argv) > 1 else None))

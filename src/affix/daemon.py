@@ -23,7 +23,6 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from affix import __version__, log
@@ -112,11 +111,11 @@ def etrn_flush(cfg: Config, runtime: Runtime) -> Callable[[str], Awaitable[bool]
 
 # --- pid file -------------------------------------------------------------------------------
 
-def pid_path(cfg: Config) -> Path:
-    return Path(cfg.get("data_directory")) / PID_FILE
+def pid_path(cfg: Config) -> str:
+    return os.path.join(cfg.get("data_directory"), PID_FILE)
 
 
-def running_pid(path: Path) -> int | None:
+def running_pid(path: str) -> int | None:
     """The pid of the running server, or None; the server holds a lock on its pid file."""
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -140,7 +139,7 @@ class AlreadyRunning(Exception):
         self.pid = pid
 
 
-def acquire_pid_file(path: Path) -> int:
+def acquire_pid_file(path: str) -> int:
     """Lock and fill in the pid file; the lock lives as long as the process."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -171,7 +170,7 @@ def build_log(cfg: Config, foreground: bool) -> log.MailLog:
     and syslog as well when affix_syslog = yes (smtp-and-logs.md §4)."""
     path = cfg.get("maillog_file") or None
     if path is None and not foreground:
-        path = str(Path(cfg.get("data_directory")) / "maillog")
+        path = os.path.join(cfg.get("data_directory"), "maillog")
     return log.MailLog(syslog_name=cfg.get("syslog_name"), hostname=cfg.get("myhostname"),
                        stream=sys.stderr if foreground and path is None else None, path=path,
                        use_syslog=cfg.bool("affix_syslog"),
@@ -402,7 +401,7 @@ def run_server(config_dir: str | None, checked: Checked, foreground: bool,
             return runner.run(_serve(config_dir, checked, foreground, ready))
     finally:
         with contextlib.suppress(OSError):
-            pid_path(cfg).unlink()
+            os.unlink(pid_path(cfg))
         os.close(pid_fd)
 
 

@@ -7,7 +7,6 @@ sent, apart from the headers cleanup deliberately adds or drops.
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass
 
@@ -78,17 +77,15 @@ def make(name: str, value: str) -> bytes:
 
 
 def rfc2822_date(when: float | None = None) -> str:
-    """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, the form Postfix writes (day space-padded)."""
-    when = time.time() if when is None else when
-    lt = time.localtime(when)
-    import email.utils  # only when a Date header is made: not on the idle path
-
-    base = email.utils.format_datetime(datetime.datetime.fromtimestamp(when).astimezone())
-    # format_datetime gives `Tue, 23 Jul 2024 11:00:40 +0900`; Postfix pads the day with a space.
-    day = time.strftime("%d", lt)
-    if day.startswith("0"):
-        base = base.replace(f", {day} ", f",  {day[1]} ", 1)
-    return f"{base} ({time.strftime('%Z', lt)})"
+    """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, the form Postfix writes (day space-padded).
+    Built from time.localtime alone: datetime and email.utils would cost every process memory
+    (strftime's %a and %b are English: affix never sets LC_TIME)."""
+    tm = time.localtime(time.time() if when is None else when)
+    off = tm.tm_gmtoff // 60
+    sign = "+" if off >= 0 else "-"
+    off = abs(off)
+    zone = f"{sign}{off // 60:02d}{off % 60:02d}"
+    return time.strftime(f"%a, {tm.tm_mday:2d} %b %Y %H:%M:%S {zone} (%Z)", tm)
 
 
 def message_id_value(queue_id: str, hostname: str, long_ids: bool,

@@ -6,7 +6,6 @@ import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from affix.check import Checked, ConfigProblems, check_config, lint_hint
 from affix.config.errors import ConfigError
@@ -39,7 +38,7 @@ def checked_or_report(config_dir: str | None, out=sys.stderr) -> Checked | None:
     return None
 
 
-def _pid_file(config_dir: str | None) -> Path:
+def _pid_file(config_dir: str | None) -> str:
     return pid_path(load_config(config_dir))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from dataclasses import dataclass
 
 from affix.config.errors import ConfigError
 
@@ -33,12 +32,16 @@ USAGE = ("usage: affix [-c DIR] VERB [ARGS]\n"
 DEFAULT_CONFIG_DIR = "/etc/affix"
 
 
-@dataclass(frozen=True)
 class Context:
-    """What every verb receives: the config directory (None = embedded default) and the verb."""
+    """What every verb receives: the config directory (None = embedded default) and the verb.
+    A plain class, not a dataclass: every command starts here, and dataclasses (with inspect)
+    would add milliseconds to `affix map -q`."""
 
-    config_dir: str | None
-    verb: str
+    __slots__ = ("config_dir", "verb")
+
+    def __init__(self, config_dir: str | None, verb: str) -> None:
+        self.config_dir = config_dir
+        self.verb = verb
 
 
 def pick_config_dir(explicit: str | None) -> str | None:

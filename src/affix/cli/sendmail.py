@@ -17,7 +17,6 @@ accepted and ignored, as Postfix does.
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import getopt
 import os
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from affix import log
 from affix.cleanup import headers as hdr
 from affix.cleanup.service import INTERNAL, LOCAL, Cleanup, SubmitError
+from affix.cli.main import Context
 from affix.config.snapshot import Config, load_config
 from affix.delivery import bounce
 from affix.queue.envelope import Envelope, Recipient
@@ -63,7 +63,7 @@ class Options:
 def run(ctx, args: list[str]) -> int:
     try:
         opts = parse_args(args)
-        ctx = dataclasses.replace(ctx, config_dir=opts.config_dir or ctx.config_dir)
+        ctx = Context(opts.config_dir or ctx.config_dir, ctx.verb)
         return _dispatch(ctx, opts)
     except Usage as e:
         sys.stderr.write(f"affix sendmail: fatal: {e}\n")
@@ -76,12 +76,12 @@ def _dispatch(ctx, opts: Options) -> int:
     if opts.mode == "newaliases":
         from affix.cli import aliases
 
-        return aliases.run(dataclasses.replace(ctx, verb="newaliases"), [])
+        return aliases.run(Context(ctx.config_dir, "newaliases"), [])
     if opts.mode in ("mailq", "flush"):
         from affix.cli import queue
 
-        return queue.run(dataclasses.replace(ctx, verb="queue" if opts.mode == "mailq"
-                                             else "flush"), [])
+        verb = "queue" if opts.mode == "mailq" else "flush"
+        return queue.run(Context(ctx.config_dir, verb), [])
     if opts.mode == "ignore":
         return 0
     return enqueue(load_config(ctx.config_dir), opts, sys.stdin.buffer.read())

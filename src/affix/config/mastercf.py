@@ -7,10 +7,10 @@ any other line (pipe transports, unix-socket smtpd, ...) is skipped with a warni
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from affix.config.errors import ConfigError
 from affix.config.maincf import LogicalLine, Warning_, logical_lines
@@ -232,7 +232,7 @@ def load_master(config_dir: str | None) -> tuple[list[MasterService], list[Warni
         from affix.config.embedded import embedded_mastercf
 
         return parse_mastercf(embedded_mastercf(), "(built-in master.cf)")
-    path = Path(config_dir) / "master.cf"
-    if not path.exists():
+    path = os.path.join(config_dir, "master.cf")
+    if not os.path.exists(path):
         return parse_mastercf(DEFAULT_MASTERCF, f"{path} (missing; default)")
-    return parse_mastercf(read_text(path), str(path))
+    return parse_mastercf(read_text(path), path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -35,6 +34,8 @@ def parse_ip_addr(output: str) -> list[Iface]:
 
 
 def _from_ip_command() -> list[Iface]:
+    import shutil  # here: only to find `ip`, and shutil loads bz2 and lzma into the server
+
     ip = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip", "/bin/ip")
                                      if os.path.exists(p)), None)
     if ip is None:

@@ -12,8 +12,6 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from affix.config import netif
@@ -53,6 +51,8 @@ def system_hostname() -> str:
 @cache
 def postfix_parameter_names() -> frozenset[str]:
     """Every parameter name Postfix 3.7 knows (`postconf -d`), affix uses some of them."""
+    from importlib import resources  # only for warnings; it loads tempfile, shutil, zipfile
+
     text = resources.files("affix").joinpath("data/postfix-3.7-parameters.txt").read_text()
     return frozenset(text.split())
 
@@ -292,10 +292,11 @@ def did_you_mean(name: str) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def read_text(path: Path) -> str:
+def read_text(path: str | os.PathLike[str]) -> str:
     """A config file's text; a missing or unreadable file is a ConfigError naming it."""
     try:
-        return path.read_text(encoding="utf-8", errors="surrogateescape")
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
     except FileNotFoundError as e:
         raise ConfigError("No such file or directory", str(path)) from e
     except OSError as e:
@@ -309,8 +310,8 @@ def load_config(config_dir: str | None) -> Config:
 
         text, where = embedded_maincf(), "(built-in main.cf)"
     else:
-        path = Path(config_dir) / "main.cf"
-        text, where = read_text(path), str(path)
+        path = os.path.join(config_dir, "main.cf")
+        text, where = read_text(path), path
     return config_from_text(config_dir, text, where)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from affix.config.errors import ConfigError
 from affix.config.maincf import Entry, logical_lines
@@ -111,7 +110,8 @@ class LintContext:
             self.maincf, self.text = "(built-in main.cf)", embedded_maincf()
         else:
             self.maincf = os.path.join(config_dir, "main.cf")
-            self.text = Path(self.maincf).read_text(encoding="utf-8", errors="surrogateescape")
+            with open(self.maincf, encoding="utf-8", errors="surrogateescape") as f:
+                self.text = f.read()
         self.lines = self.text.splitlines()
         self.parse_problems: list[ParseProblem] = []
         self.cfg = self._parse(self.text)

@@ -5,9 +5,9 @@ physical line of each `-o name=value`, so a finding can name master.cf:LINE of t
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from affix.config.errors import ConfigError
 from affix.config.maincf import Warning_, logical_lines, physical_lines
@@ -32,9 +32,9 @@ def read_master(config_dir: str | None) -> MasterFile:
 
         path, text = "(built-in master.cf)", embedded_mastercf()
     else:
-        file = Path(config_dir) / "master.cf"
-        if file.exists():
-            path, text = str(file), read_text(file)
+        file = os.path.join(config_dir, "master.cf")
+        if os.path.exists(file):
+            path, text = file, read_text(file)
         else:
             path, text = f"{file} (missing; default)", DEFAULT_MASTERCF
     services, notes, problems = _parse(text, path)

@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-
-def rfc2822_date(when: float) -> str:
-    """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, day space-padded as Postfix 3.7 writes it."""
-    tm = time.localtime(when)
-    off = tm.tm_gmtoff // 60
-    sign = "+" if off >= 0 else "-"
-    off = abs(off)
-    zone = f"{sign}{off // 60:02d}{off % 60:02d}"
-    day = f"{tm.tm_mday:2d}"
-    return time.strftime(f"%a, {day} %b %Y %H:%M:%S {zone} (%Z)", tm)
+from affix.cleanup.headers import rfc2822_date
 
 
 def with_protocol(protocol: str, tls: bool, auth: bool, smtputf8: bool) -> str:

@@ -4,11 +4,10 @@ Types: hash, btree, lmdb (one LMDB file NAME.lmdb, built by `affix map`), textha
 static, regexp, pcre, cidr, sqlite, unionmap, pipemap, proxy (opened directly).
 """
 
-from typing import TYPE_CHECKING
-
 from affix.tables.base import Table, TableError
 from affix.tables.opener import open_table
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `affix map -q` starts here
 if TYPE_CHECKING:
     from affix.tables.cache import MapList, TableCache
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from affix.tables.base import Table, TableError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: `affix map -q` starts here
 if TYPE_CHECKING:
     from affix.config.snapshot import Config
 
