@@ -7,6 +7,7 @@ sent, apart from the headers cleanup deliberately adds or drops.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ def split(content: bytes) -> Message:
     return Message(headers, content[pos:])
 
 
+@functools.lru_cache(maxsize=256)  # cleanup looks at each header's name several times
 def name_of(header: bytes) -> str:
     colon = header.find(b":")
     return (header[:colon] if colon >= 0 else header).decode("ascii", "replace").strip().lower()

@@ -6,12 +6,14 @@ them to the resolver either) and to screen names found in answers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 MAX_LABEL = 63  # RFC 1035 2.3.4
 MAX_NAME = 255  # Postfix VALID_HOSTNAME_LEN
 
 
+@functools.lru_cache(maxsize=1024)  # the same few names (HELO, sender domains) over and over
 def valid_hostname(name: str, utf8: bool = False) -> bool:
     """Letters, digits, `_` and inner `-`; labels 1..63; not all-numeric; <= 255.
 

@@ -29,6 +29,8 @@ from affix.policy.validate import check_restrictions, relay_rule_holds
 __all__ = ["RestrictionEngine", "check_restrictions", "TraceRecord"]
 
 # Per-session engine data lives in SessionState.policy_data under these keys.
+# stages whose list is evaluated on its own: no flag of an earlier stage carries into them
+_OWN_LIST = {Stage.DATA: L.DATA, Stage.END_OF_DATA: L.END_OF_DATA}
 _DIP = "defer_if_permit"  # -> {"client": Reply|None, "helo": ..., "sender": ...}
 _INSTANCE = "instance"
 
@@ -141,6 +143,8 @@ class RestrictionEngine:
     # --- the stages -------------------------------------------------------------------------
     async def check(self, stage: Stage, state: SessionState,
                     trace: list[TraceRecord] | None = None) -> Verdict:
+        if stage in _OWN_LIST and not self._lists[_OWN_LIST[stage]]:
+            return Verdict()  # DATA, END-OF-DATA: no flag carries over, an empty list passes
         ev = Evaluation(self, stage, state, trace)
         with contextlib.suppress(Abort):
             await self._STAGES[stage](self, ev)

@@ -9,7 +9,6 @@ the SMTP-time lookup through the same tables.
 
 from __future__ import annotations
 
-from affix.config.snapshot import split_list
 from affix.policy.evaluation import Evaluation
 from affix.policy.names import canonical_address, strip_one_dot
 from affix.policy.registry import Result, restriction
@@ -30,7 +29,7 @@ def _keys(ev: Evaluation, local: str, domain: str, local_domain: bool) -> list[s
 
 def found_in(ev: Evaluation, param: str, keys: list[str]) -> bool:
     """Search every table of a *_maps parameter (unix:passwd.byname holds the system users)."""
-    for spec in split_list(ev.cfg.get(param)):
+    for spec in ev.cfg.list(param):
         table = ev.engine.tables.get(spec)
         hit = any(table.lookup(k) is not None for k in (keys if table.fixed else keys[:1]))
         ev.note(f"{spec}: {'found' if hit else 'no entry for'} {keys[0]}")
