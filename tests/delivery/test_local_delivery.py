@@ -4,6 +4,10 @@ import os
 import re
 import stat
 
+from affix.delivery.agent import DeliveryRequest
+from affix.delivery.local import LocalAgent
+from affix.queue.envelope import Recipient
+from affix.smtpd import eager
 from fixtures.qhelp import (
     HOST,
     USER,
@@ -277,3 +281,26 @@ def test_home_mailbox_maildir_in_home_directory(tmp_path):
     finally:
         import shutil
         shutil.rmtree(os.path.join(home, name), ignore_errors=True)
+
+
+def test_without_smtp_sessions_a_plain_maildir_delivery_runs_on_the_loop(tmp_path):
+    # the master of affix_workers: a Maildir write needs no thread; a command keeps its own
+    use_log(tmp_path)
+
+    def attempt(extra: str, rcpt: str) -> tuple[bool, list[str]]:
+        agent = LocalAgent(make_config(tmp_path, extra), inline=True)
+
+        async def go() -> tuple[bool, list[str]]:
+            request = DeliveryRequest("QID", envelope("a@example.org", rcpt),
+                                      Recipient(rcpt), message("inline"))
+            finished, value = eager.start(agent.deliver(request))
+            outcomes = value if finished else await value
+            return finished, [o.status for o in outcomes]
+        return run(go())
+
+    assert attempt("", RCPT) == (True, ["sent"])
+    assert len(maildir_files(tmp_path)) == 1
+    assert attempt("alias_maps = inline:{ piped=|/bin/cat }\n",
+                   "piped@example.test") == (False, ["sent"])
+    assert attempt("mailbox_command = /bin/cat\n", RCPT) == (False, ["sent"])
+    assert len(maildir_files(tmp_path)) == 1  # the commands took the other two

@@ -51,10 +51,15 @@ class LocalAgent:
     name = "local"
 
     def __init__(self, cfg: Config, submit: Submit | None = None,
-                 maps: DeliveryMaps | None = None):
+                 maps: DeliveryMaps | None = None, inline: bool = False):
         self.cfg = cfg
         self.submit = submit
         self.maps = maps if maps is not None else DeliveryMaps(cfg)
+        # In a process without SMTP sessions (the master of affix_workers), a delivery that
+        # only writes a Maildir runs on the event loop: a thread per delivery costs more in
+        # hand-offs and interpreter-lock traffic than the file work it keeps off the loop.
+        # Anything that may take long (commands, mbox locks, forwarding) keeps its thread.
+        self.inline = inline
         self._reported = False
         self._problem = self.config_error()  # the snapshot never changes: check once
 
@@ -65,7 +70,27 @@ class LocalAgent:
         return max(1, self.cfg.int("local_destination_concurrency_limit"))
 
     async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
+        if self.inline and self._plain_maildir(request.recipient.address):
+            return self.deliver_sync(request)
         return await asyncio.to_thread(self.deliver_sync, request)
+
+    def _plain_maildir(self, rcpt: str) -> bool:
+        """Whether delivery to `rcpt` is a write to the user's own Maildir and nothing else:
+        no alias, no .forward, no mailbox_command. (Should a .forward appear in between, the
+        delivery is still right, only not off the loop.)"""
+        home_mailbox = self.cfg.get("home_mailbox")
+        maildir = home_mailbox or self.cfg.get("mail_spool_directory")
+        if self.cfg.get("mailbox_command") or not maildir.endswith("/"):
+            return False
+        local = split_address(rcpt)[0].lower()
+        user, ext = self._split_ext(local)
+        try:
+            if any(self.maps.lookup("alias_maps", key) is not None for key in {local, user}):
+                return False
+            pw = pwd.getpwnam(user)
+        except (TableError, KeyError):
+            return False
+        return not self._read_forward(pw, ext)
 
     def config_error(self) -> str | None:
         """local(8)'s start-up checks (cleanup-and-delivery.md §4), which postconf does not make."""

@@ -39,8 +39,8 @@ class _Timing:
     from_incoming: bool
 
 
-def default_agents(cfg: Config, cleanup: Cleanup | None,
-                   maps: DeliveryMaps | None = None) -> dict[str, Agent]:
+def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
+                   inline: bool = False) -> dict[str, Agent]:
     # imported here: a server that has not delivered anything yet does not carry them
     from affix.delivery.local import LocalAgent
     from affix.delivery.smtp import SmtpAgent
@@ -48,7 +48,7 @@ def default_agents(cfg: Config, cleanup: Cleanup | None,
 
     submit = cleanup.submit_sync if cleanup is not None else None
     maps = maps if maps is not None else DeliveryMaps(cfg)
-    return {"local": LocalAgent(cfg, submit, maps), "virtual": VirtualAgent(cfg, maps),
+    return {"local": LocalAgent(cfg, submit, maps, inline), "virtual": VirtualAgent(cfg, maps),
             "smtp": SmtpAgent(cfg)}
 
 
@@ -86,7 +86,8 @@ class QueueManager:
     @property
     def agents(self) -> dict[str, Agent]:
         if self._agents is None:
-            self._agents = default_agents(self.cfg, self.cleanup, self.maps)
+            self._agents = default_agents(self.cfg, self.cleanup, self.maps,
+                                          inline=self._io is _inline)
         return self._agents
 
     # --- control -----------------------------------------------------------------------------
