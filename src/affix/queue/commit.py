@@ -3,18 +3,18 @@
 Every accepted message needs its queue file fsynced and then the incoming directory fsynced
 before the 250 ("250 means on disk", design.md). Done one message at a time, that is a
 directory fsync and a thread hop per message. Here a session hands its file to the committer
-and waits; one worker thread takes everything waiting, writes and fsyncs each file, then
-fsyncs the directory once for all of them (store.commit_many), and only then are the waiting
-sessions released. A file handed in while a batch is in flight waits for the next batch: the
-directory fsync of a batch may have started before that file's name existed, so it cannot
-count for it. Nobody is ever released before its own file and the directory fsync that
-followed its link are done.
+and waits; the committer writes everything waiting (page cache only), then one worker thread
+fsyncs each file and the directory once for all of them (store.sync_many), and only then are
+the waiting sessions released. A file handed in while a batch is in flight waits for the
+next batch: the directory fsync of a batch may have started before that file's name existed,
+so it cannot count for it. Nobody is ever released before its own file and the directory
+fsync that followed its link are done.
 
 Storage that syncs fast (tmpfs, SSDs, disks with a power-safe write cache) is written on the
 event loop itself: the thread, its wake-ups and the lock traffic between the two threads
-would cost more than the syncs they keep off the loop. The
-committer times every batch and moves between the two ways as the storage's speed changes;
-either way a 250 never precedes its own fsyncs.
+would cost more than the syncs they keep off the loop. The committer times every batch and
+moves between the two ways as the storage's speed changes; either way a 250 never precedes
+its own fsyncs.
 """
 
 from __future__ import annotations
@@ -58,15 +58,29 @@ class GroupCommit:
         try:
             return self.store.commit_many(items)
         finally:
-            self._cost += (time.perf_counter() - start - self._cost) / 4
+            self._note_cost(time.perf_counter() - start)
+
+    def _note_cost(self, seconds: float) -> None:
+        self._cost += (seconds - self._cost) / 4
+
+    def _timed_sync(self, items: list[tuple[QueueFile, bytes]],
+                    errors: list[OSError | None]) -> list[OSError | None]:
+        start = time.perf_counter()
+        try:
+            return self.store.sync_many(items, errors)
+        finally:
+            self._note_cost(time.perf_counter() - start)
 
     async def _run(self) -> None:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
+                items = [(qf, data) for qf, data, _ in batch]
                 try:
-                    errors = await asyncio.to_thread(
-                        self._timed, [(qf, data) for qf, data, _ in batch])
+                    # writes go to the page cache: done here; the thread only waits for disks
+                    errors = self.store.write_many(items)
+                    errors = await asyncio.to_thread(self._timed_sync, items, errors)
+                    self.store.finish_many(items, errors)
                 except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
                     errors = [e if isinstance(e, OSError) else OSError(str(e))] * len(batch)
                 for (_, _, future), error in zip(batch, errors, strict=True):

@@ -138,20 +138,42 @@ class QueueStore:
         """Write, mark and fsync each file, then fsync the incoming directory once; per item
         None (durable: it may be acknowledged) or the error that made it fail. A failed file
         is left to the caller (abandon)."""
+        return self.finish_many(items, self.sync_many(items, self.write_many(items)))
+
+    def write_many(self, items: list[tuple[QueueFile, bytes]]) -> list[OSError | None]:
+        """The first half of commit_many: contents and completion marks (page cache only)."""
         errors: list[OSError | None] = []
         for qf, data in items:
             try:
                 self.write(qf, data)
                 os.fchmod(qf.fd, COMPLETE_MODE)
-                os.fsync(qf.fd)
                 errors.append(None)
             except OSError as e:
                 errors.append(e)
+        return errors
+
+    def sync_many(self, items: list[tuple[QueueFile, bytes]],
+                  errors: list[OSError | None]) -> list[OSError | None]:
+        """The waiting half: fsync each file written without error, then the directory once
+        (after every link: it covers them all). Nothing but system calls, so that a thread
+        running it hardly ever needs the interpreter."""
+        errors = list(errors)
+        for i, ((qf, _), err) in enumerate(zip(items, errors, strict=True)):
+            if err is None:
+                try:
+                    os.fsync(qf.fd)
+                except OSError as e:
+                    errors[i] = e
         if any(e is None for e in errors):
             try:
-                _fsync_dir(self._incoming)  # after every link above: covers them all
+                _fsync_dir(self._incoming)
             except OSError as e:
                 errors = [e if err is None else err for err in errors]
+        return errors
+
+    def finish_many(self, items: list[tuple[QueueFile, bytes]],
+                    errors: list[OSError | None]) -> list[OSError | None]:
+        """Close the files that are durable; the others stay open for abandon()."""
         for (qf, _), err in zip(items, errors, strict=True):
             if err is None:
                 os.close(qf.fd)
