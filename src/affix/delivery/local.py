@@ -70,27 +70,27 @@ class LocalAgent:
         return max(1, self.cfg.int("local_destination_concurrency_limit"))
 
     async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
-        if self.inline and self._plain_maildir(request.recipient.address):
-            return self.deliver_sync(request)
+        plain = self._plain_maildir(request.recipient.address) if self.inline else None
+        if plain is not None:
+            return self.deliver_sync(request, plain)
         return await asyncio.to_thread(self.deliver_sync, request)
 
-    def _plain_maildir(self, rcpt: str) -> bool:
-        """Whether delivery to `rcpt` is a write to the user's own Maildir and nothing else:
-        no alias, no .forward, no mailbox_command. (Should a .forward appear in between, the
-        delivery is still right, only not off the loop.)"""
+    def _plain_maildir(self, rcpt: str) -> tuple[pwd.struct_passwd, str] | None:
+        """(user, address extension) when delivery to `rcpt` is a write to the user's own
+        Maildir and nothing else: no alias, no .forward, no mailbox_command."""
         home_mailbox = self.cfg.get("home_mailbox")
         maildir = home_mailbox or self.cfg.get("mail_spool_directory")
         if self.cfg.get("mailbox_command") or not maildir.endswith("/"):
-            return False
+            return None
         local = split_address(rcpt)[0].lower()
         user, ext = self._split_ext(local)
         try:
             if any(self.maps.lookup("alias_maps", key) is not None for key in {local, user}):
-                return False
+                return None
             pw = pwd.getpwnam(user)
         except (TableError, KeyError):
-            return False
-        return not self._read_forward(pw, ext)
+            return None
+        return None if self._read_forward(pw, ext) else (pw, ext)
 
     def config_error(self) -> str | None:
         """local(8)'s start-up checks (cleanup-and-delivery.md §4), which postconf does not make."""
@@ -102,7 +102,9 @@ class LocalAgent:
             return "mailbox_size_limit is smaller than message_size_limit"
         return None
 
-    def deliver_sync(self, request: DeliveryRequest) -> list[Outcome]:
+    def deliver_sync(self, request: DeliveryRequest,
+                     plain: tuple[pwd.struct_passwd, str] | None = None) -> list[Outcome]:
+        """`plain`: what _plain_maildir found, so that the recipient is not resolved twice."""
         r = request.recipient
         ctx = _Ctx(request, r.address, r.original or r.address)
         problem = self._problem
@@ -116,6 +118,9 @@ class LocalAgent:
             # local(8)'s own loop check, independent of the hop count (§2)
             return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
         try:
+            if plain is not None:
+                pw, ext = plain
+                return [self._mailbox(replace(ctx, extension=ext), pw)]
             return self._resolve(ctx)
         except TableError as e:  # e.g. mydestination names a table that cannot be read
             log.warning("local", str(e))
