@@ -16,6 +16,7 @@ from fixtures.qhelp import (
     maildir_files,
     make_config,
     message,
+    queue_message,
     read_log,
     run,
     run_qmgr,
@@ -304,3 +305,45 @@ def test_without_smtp_sessions_a_plain_maildir_delivery_runs_on_the_loop(tmp_pat
                    "piped@example.test") == (False, ["sent"])
     assert attempt("mailbox_command = /bin/cat\n", RCPT) == (False, ["sent"])
     assert len(maildir_files(tmp_path)) == 1  # the commands took the other two
+
+
+def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tmp_path,
+                                                                             monkeypatch):
+    # deliveries on the master's loop share the fsync of new/ (delivery/dirsync.py); the
+    # message leaves the queue only after an fsync of new/ that followed its link
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_link, real_unlink = os.fsync, os.link, os.unlink
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+    def link(src, dst, *args, **kw):  # noqa: ANN001, ANN202 - os.link's own signature
+        real_link(src, dst, *args, **kw)
+        events.append(("link", str(dst)))
+
+    def unlink(path, *args, **kw):  # noqa: ANN001, ANN202
+        real_unlink(path, *args, **kw)
+        events.append(("unlink", str(path)))
+
+    async def go() -> list[str]:
+        ids = [await queue_message(cfg, envelope("a@example.org", RCPT), message(f"m{n}"))
+               for n in range(12)]
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "link", link)
+        monkeypatch.setattr(os, "unlink", unlink)
+        await run_qmgr(cfg, inline_io=True)
+        return ids
+
+    ids = run(go())
+    new_dir = str(tmp_path / "mail" / USER / "new")
+    assert len(maildir_files(tmp_path)) == 12
+    links = [i for i, (kind, _) in enumerate(events) if kind == "link"]
+    syncs = [i for i, e in enumerate(events) if e == ("fsync", new_dir)]
+    assert len(links) == 12 and len(syncs) < 12  # deliveries shared fsyncs of new/
+    for qid, linked in zip(ids, links, strict=True):
+        removed = next(i for i, (kind, path) in enumerate(events)
+                       if kind == "unlink" and path.endswith(f"/active/{qid}"))
+        assert any(linked < s < removed for s in syncs), qid

@@ -28,6 +28,9 @@ class Outcome:
     text: str
     relay: str = "local"
     orig_to: str = ""
+    # a directory whose new entry is not yet fsynced: the outcome is final only once it is
+    # (set by deliveries on the queue manager's loop; see delivery/dirsync.py)
+    unsynced: str = ""
 
 
 def outcome_for(to: str, dsn: str, text: str, relay: str = "local",

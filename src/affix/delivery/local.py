@@ -274,12 +274,14 @@ class LocalAgent:
         content = ctx.req.content
         if path.endswith("/"):
             try:
-                privs.run_file_op(runner, "maildir", path, headers + content, limit=limit,
-                                  owner=owner)
+                # on the loop, the queue manager fsyncs new/ for many deliveries at once
+                new = privs.run_file_op(runner, "maildir", path, headers + content,
+                                        limit=limit, owner=owner, sync_new=not self.inline)
             except OSError as e:
                 return self._maildir_error(ctx, path, e)
-            return ctx.outcome("2.0.0", "delivered to maildir" if what == "mailbox"
+            done = ctx.outcome("2.0.0", "delivered to maildir" if what == "mailbox"
                                else f"delivered to file: {path}")
+            return replace(done, unsynced=os.path.dirname(new)) if self.inline else done
         record = mailbox.mbox_record(ctx.req.envelope.sender, headers, content)
         strict = (who.uid if os.geteuid() == 0 else os.geteuid()) \
             if self.cfg.bool("strict_mailbox_ownership") and what == "mailbox" else None

@@ -183,8 +183,9 @@ def _maildir_host() -> str:
 
 
 def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
-                    owner: tuple[int, int] | None = None) -> str:
-    """tmp/SECONDS.P<pid>.HOST -> fsync -> link new/SECONDS.V<dev>I<ino>M<usec>.HOST."""
+                    owner: tuple[int, int] | None = None, sync_new: bool = True) -> str:
+    """tmp/SECONDS.P<pid>.HOST -> fsync -> link new/SECONDS.V<dev>I<ino>M<usec>.HOST -> fsync
+    new/ (unless not `sync_new`: then the caller must, before it calls the delivery done)."""
     host = _maildir_host()
     fds = _open_maildir(path, owner)
     try:
@@ -209,7 +210,8 @@ def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
         os.link(tmp_name, new_name, src_dir_fd=fds["tmp"], dst_dir_fd=fds["new"],
                 follow_symlinks=False)
         os.unlink(tmp_name, dir_fd=fds["tmp"])
-        os.fsync(fds["new"])
+        if sync_new:
+            os.fsync(fds["new"])
         return os.path.join(path.rstrip("/"), "new", new_name)
     finally:
         for fd in fds.values():

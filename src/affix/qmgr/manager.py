@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from affix import log
@@ -22,6 +22,7 @@ from affix.cleanup.service import Cleanup
 from affix.config.snapshot import Config
 from affix.delivery import bounce
 from affix.delivery.agent import BOUNCED, DEFERRED, SENT, Agent, DeliveryRequest, Outcome
+from affix.delivery.dirsync import DirSync
 from affix.delivery.maps import DeliveryMaps
 from affix.qmgr.route import Router
 from affix.queue import qfile
@@ -81,6 +82,7 @@ class QueueManager:
         self._inflight: dict[str, asyncio.Task] = {}
         self._dest_sems: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._slots = asyncio.Semaphore(_ACTIVE_LIMIT)
+        self._dir_sync = DirSync()
         self._runner: asyncio.Task | None = None
 
     @property
@@ -289,7 +291,8 @@ class QueueManager:
                 outcomes = [Outcome(rcpt.address, DEFERRED, "4.3.0",
                                     f"delivery agent failure: {e!r}", agent.name,
                                     rcpt.original)]
-            done = time.time()
+        outcomes = await self._durable(outcomes)  # the next delivery need not wait for this
+        done = time.time()
         resolution = self.cfg.int("delay_logging_resolution_limit")
         a = (timing.activated - timing.arrival) if timing.from_incoming else 0.0
         b = handed - timing.arrival - a
@@ -298,6 +301,18 @@ class QueueManager:
                                 done - timing.arrival, (a, b, 0.0, done - handed), o.dsn,
                                 o.status, o.text, resolution)
         return outcomes
+
+    async def _durable(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """Make the new Maildir entries of deliveries made on this loop durable (one fsync
+        per directory for all deliveries of the round); one that cannot be is deferred."""
+        unsynced = {o.unsynced for o in outcomes if o.unsynced}
+        if not unsynced:
+            return outcomes
+        failed = await self._dir_sync.sync(unsynced)
+        return [replace(o, unsynced="") if o.unsynced not in failed else
+                Outcome(o.to, DEFERRED, "4.3.0", f"maildir delivery failed: sync "
+                        f"{o.unsynced}: {failed[o.unsynced].strerror}", o.relay, o.orig_to)
+                for o in outcomes]
 
     def _unresolved(self, msg: qfile.QueuedMessage, rcpt: Recipient, timing: _Timing,
                     error: TableError) -> list[Outcome]:
