@@ -3,6 +3,7 @@ import fcntl
 import os
 import re
 import stat
+import threading
 
 from affix.delivery.agent import DeliveryRequest
 from affix.delivery.local import LocalAgent
@@ -347,3 +348,22 @@ def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tm
         removed = next(i for i, (kind, path) in enumerate(events)
                        if kind == "unlink" and path.endswith(f"/active/{qid}"))
         assert any(linked < s < removed for s in syncs), qid
+
+
+def test_a_fifo_as_forward_file_is_ignored_and_blocks_nothing(tmp_path):
+    # on the master's loop a blocking open would stop every delivery
+    (tmp_path / "fwd").mkdir()
+    os.mkfifo(tmp_path / "fwd" / f"{USER}.forward")
+    cfg = make_config(tmp_path, f"forward_path = {tmp_path}/fwd/$user.forward\n")
+    use_log(tmp_path)
+    agent = LocalAgent(cfg, inline=True)
+    request = DeliveryRequest("QID", envelope("a@example.org", RCPT), Recipient(RCPT),
+                              message("fifo"))
+    statuses: list[str] = []
+    worker = threading.Thread(target=lambda: statuses.extend(
+        o.status for o in run(agent.deliver(request))), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "delivery blocked on the FIFO"
+    assert statuses == ["sent"]
+    assert len(maildir_files(tmp_path)) == 1

@@ -13,6 +13,7 @@ import errno
 import os
 import pwd
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -90,6 +91,8 @@ class LocalAgent:
             pw = pwd.getpwnam(user)
         except (TableError, KeyError):
             return None
+        if home_mailbox and privs.needs_child(privs.from_passwd(pw)):
+            return None  # written by a child process with the user's rights: not on the loop
         return None if self._read_forward(pw, ext) else (pw, ext)
 
     def config_error(self) -> str | None:
@@ -383,13 +386,15 @@ def _split(value: str) -> list[str]:
 
 
 def _read_owned(path: str, uid: int) -> str | None:
-    """A .forward file owned by the user (or root), read without following a symlink."""
+    """A .forward file owned by the user (or root), read without following a symlink. Only
+    a regular file counts: a FIFO put there would otherwise block the reader (O_NONBLOCK
+    lets the open return at once)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
     with os.fdopen(fd, encoding="utf-8", errors="surrogateescape") as f:
         st = os.fstat(f.fileno())
-        if st.st_uid not in (uid, 0):
+        if not stat.S_ISREG(st.st_mode) or st.st_uid not in (uid, 0):
             return None
         return f.read()
