@@ -130,3 +130,35 @@ def test_fast_storage_is_written_on_the_loop_and_slow_storage_on_the_thread(tmp_
             assert store.read("incoming", queue_id).envelope.sender == "a@example.org"
     finally:
         shutil.rmtree(store.root, ignore_errors=True)
+
+
+def test_a_file_abandoned_during_the_sync_fails_alone(tmp_path, monkeypatch):
+    store = QueueStore(str(tmp_path / "queue"))
+    committer = GroupCommit(store)  # a committer new to its storage syncs on the thread
+    incoming = os.stat(tmp_path).st_ino  # placeholder, replaced once the queue exists
+    real = os.fsync
+    at_dir, release = threading.Event(), threading.Event()
+
+    def fsync(fd: int) -> None:
+        if os.fstat(fd).st_ino == incoming:  # the directory: hold it there
+            at_dir.set()
+            release.wait(5)
+        real(fd)
+
+    async def main() -> list[BaseException | None]:
+        nonlocal incoming
+        a, b = store.create(), store.create()
+        incoming = os.stat(os.path.join(store.root, "incoming")).st_ino
+        monkeypatch.setattr(os, "fsync", fsync)
+        both = asyncio.gather(committer.commit(a, _data(1)), committer.commit(b, _data(2)),
+                              return_exceptions=True)
+        while not at_dir.is_set():
+            await asyncio.sleep(0.001)
+        store.abandon(a)  # its files synced, then given up (e.g. by a failing session)
+        release.set()
+        return await both
+
+    failed, ok = asyncio.run(main())
+    assert isinstance(failed, OSError)
+    assert ok is None
+    assert len(list(store.iterate("incoming"))) == 1

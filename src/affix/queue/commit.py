@@ -80,7 +80,7 @@ class GroupCommit:
                     # writes go to the page cache: done here; the thread only waits for disks
                     errors = self.store.write_many(items)
                     errors = await asyncio.to_thread(self._timed_sync, items, errors)
-                    self.store.finish_many(items, errors)
+                    errors = self.store.finish_many(items, errors)
                 except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
                     errors = [e if isinstance(e, OSError) else OSError(str(e))] * len(batch)
                 for (_, _, future), error in zip(batch, errors, strict=True):

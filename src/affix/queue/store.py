@@ -174,9 +174,13 @@ class QueueStore:
     def finish_many(self, items: list[tuple[QueueFile, bytes]],
                     errors: list[OSError | None]) -> list[OSError | None]:
         """Close the files that are durable; the others stay open for abandon()."""
-        for (qf, _), err in zip(items, errors, strict=True):
+        errors = list(errors)
+        for i, ((qf, _), err) in enumerate(zip(items, errors, strict=True)):
             if err is None:
-                os.close(qf.fd)
+                try:
+                    os.close(qf.fd)
+                except OSError as e:  # closed under us: that file's failure alone
+                    errors[i] = e
                 qf.fd = -1
         return errors
 

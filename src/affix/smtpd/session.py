@@ -111,8 +111,13 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self.mode = CLOSED
         if self.timer is not None:
             self.timer.cancel()
-        if self.task is not None and not self.task.done() and self.where != "END-OF-MESSAGE":
-            self.task.cancel()  # a message being written to the queue is left to finish
+        committing = self.where == "END-OF-MESSAGE"
+        if self.task is not None and not self.task.done():
+            if not committing:
+                self.task.cancel()
+            else:  # the message being written to the queue is left to finish: once on disk
+                self.task = None  # it is delivered (the client may send it again: RFC 1047),
+                self.txn = None  # and cleanup abandons it itself if the write fails
         self.abandon_transaction()
         log.disconnect(self.state.client, self.stats.summary(), self.s.syslog_name)
         if self.service is not None:
