@@ -172,3 +172,21 @@ def test_pflogsumm_counts_received_and_delivered(tmp_path):
     assert re.search(r"^\s+3\s+received$", out, re.M), out
     assert re.search(r"^\s+4\s+delivered$", out, re.M), out  # 3 + the bounce notice
     assert re.search(r"^\s+1\s+bounced$", out, re.M), out
+
+
+def test_a_file_its_writer_still_holds_is_left_until_it_is_durable(tmp_path):
+    # incoming files are marked complete just before their fsync (queue/store.py): the queue
+    # manager must not take one while its writer still has it
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    store = store_for(cfg)
+    qf = store.create()
+    env = envelope("a@example.org", RCPT)
+    items = [(qf, qfile.encode(env, message("held")))]
+    assert store.write_many(items) == [None]  # written and marked, not yet synced
+    run(run_qmgr(cfg, timeout=1.5))
+    assert list(store.iterate("incoming")) == [qf.queue_id]
+    assert maildir_files(tmp_path) == []
+    store.finish_many(items, store.sync_many(items, [None]))
+    run(run_qmgr(cfg))
+    assert len(maildir_files(tmp_path)) == 1

@@ -183,9 +183,11 @@ class QueueManager:
         (or is gone). Raises QueueFileError for a damaged file."""
         queue = "incoming" if from_incoming else "active"
         try:
-            msg = self.store.read(queue, qid)
+            msg = self.store.read(queue, qid, unless_writing=from_incoming)
         except FileNotFoundError:
             return None  # moved or deleted meanwhile (hold, queue tools)
+        except BlockingIOError:
+            return None  # not durable yet: its writer wakes us once it is
         if not from_incoming:
             return msg
         if msg.held:

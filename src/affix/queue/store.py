@@ -255,9 +255,14 @@ class QueueStore:
                 return q
         return None
 
-    def read(self, queue: str, queue_id: str, header_only: bool = False) -> qfile.QueuedMessage:
-        """Parse a queue file (FileNotFoundError when it is gone, QueueFileError when torn)."""
+    def read(self, queue: str, queue_id: str, header_only: bool = False,
+             unless_writing: bool = False) -> qfile.QueuedMessage:
+        """Parse a queue file (FileNotFoundError when it is gone, QueueFileError when torn).
+        unless_writing: BlockingIOError while its writer still holds it (an incoming file is
+        marked complete just before its fsync, so a scan can see it before it is durable)."""
         with open(self.path(queue, queue_id), "rb") as f:
+            if unless_writing:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             data = f.read()
         return qfile.decode(queue_id, data, header_only)
 
