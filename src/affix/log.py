@@ -74,7 +74,7 @@ class MailLog:
 
 
 _current = MailLog(stream=sys.stderr)
-_pid = os.getpid()  # a system call per line otherwise; workers are forks, hence the hook
+_pid = os.getpid()  # a system call per line otherwise; `affix start` forks, hence the hook
 
 
 def _forked() -> None:

@@ -34,11 +34,10 @@ class Reply:
     def wire(self) -> bytes:
         """The reply as sent: multi-line texts (split on newline) use `CODE-` continuations.
         Made once per Reply: most replies are module constants sent over and over."""
-        try:
-            return self.__dict__["_wire"]  # type: ignore[no-any-return]
-        except KeyError:
+        wire: bytes | None = self.__dict__.get("_wire")
+        if wire is None:
             wire = self.__dict__["_wire"] = self._encode()
-            return wire
+        return wire
 
     def _encode(self) -> bytes:
         lines = self.text.split("\n")

@@ -47,10 +47,14 @@ def split(content: bytes) -> Message:
     return Message(headers, content[pos:])
 
 
-@functools.lru_cache(maxsize=256)  # cleanup looks at each header's name several times
 def name_of(header: bytes) -> str:
     colon = header.find(b":")
-    return (header[:colon] if colon >= 0 else header).decode("ascii", "replace").strip().lower()
+    return _name(header[:colon] if colon >= 0 else header)
+
+
+@functools.lru_cache(maxsize=256)  # cleanup looks at each header's name several times
+def _name(raw: bytes) -> str:
+    return raw.decode("ascii", "replace").strip().lower()
 
 
 def value_of(header: bytes) -> str:

@@ -29,6 +29,7 @@ from affix.queue.store import QueueFile, QueueStore
 # messages/s inline against 480-790 through the thread, with less CPU per message. On a disk
 # whose syncs take milliseconds, the thread's shared directory fsyncs win, and it is used.
 INLINE_BELOW = 0.001
+LOOP_WRITES_UPTO = 65536  # bytes of a thread-bound batch the loop writes itself
 
 
 class GroupCommit:
@@ -58,18 +59,23 @@ class GroupCommit:
         try:
             return self.store.commit_many(items)
         finally:
-            self._note_cost(time.perf_counter() - start)
-
-    def _note_cost(self, seconds: float) -> None:
-        self._cost += (seconds - self._cost) / 4
+            self._note_cost(time.perf_counter() - start, len(items))
 
     def _timed_sync(self, items: list[tuple[QueueFile, bytes]],
-                    errors: list[OSError | None]) -> list[OSError | None]:
+                    errors: list[OSError | None] | None) -> list[OSError | None]:
+        """On the thread: the batch's fsyncs (and its writes too, when `errors` is None)."""
         start = time.perf_counter()
         try:
+            if errors is None:
+                return self.store.commit_many(items)
             return self.store.sync_many(items, errors)
         finally:
-            self._note_cost(time.perf_counter() - start)
+            self._note_cost(time.perf_counter() - start, len(items))
+
+    def _note_cost(self, seconds: float, files: int) -> None:
+        # what one commit (a file's fsync and the directory's) took, from a batch's time
+        per_commit = seconds * 2 / (files + 1)
+        self._cost += (per_commit - self._cost) / 4
 
     async def _run(self) -> None:
         try:
@@ -77,10 +83,13 @@ class GroupCommit:
                 batch, self._waiting = self._waiting, []
                 items = [(qf, data) for qf, data, _ in batch]
                 try:
-                    # writes go to the page cache: done here; the thread only waits for disks
-                    errors = self.store.write_many(items)
-                    errors = await asyncio.to_thread(self._timed_sync, items, errors)
-                    errors = self.store.finish_many(items, errors)
+                    if sum(len(data) for _, data in items) <= LOOP_WRITES_UPTO:
+                        # to the page cache: done here; the thread only waits for the disk
+                        written = self.store.write_many(items)
+                        errors = await asyncio.to_thread(self._timed_sync, items, written)
+                        errors = self.store.finish_many(items, errors)
+                    else:  # a write this large may itself wait for the disk (dirty limits)
+                        errors = await asyncio.to_thread(self._timed_sync, items, None)
                 except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
                     errors = [e if isinstance(e, OSError) else OSError(str(e))] * len(batch)
                 for (_, _, future), error in zip(batch, errors, strict=True):
