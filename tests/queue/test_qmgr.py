@@ -1,3 +1,4 @@
+import asyncio
 import os
 import re
 import shutil
@@ -9,6 +10,9 @@ import time
 import pytest
 
 from affix import log
+from affix.cleanup.service import Cleanup
+from affix.delivery.agent import outcome_for
+from affix.qmgr.manager import QueueManager
 from affix.queue import qfile
 from fixtures.processes import affix_env
 from fixtures.qhelp import (
@@ -190,3 +194,51 @@ def test_a_file_its_writer_still_holds_is_left_until_it_is_durable(tmp_path):
     store.finish_many(items, store.sync_many(items, [None]))
     run(run_qmgr(cfg))
     assert len(maildir_files(tmp_path)) == 1
+
+
+class _DeferOnceAgent:
+    """A delivery agent whose first attempt defers, while a flush (ETRN, `affix flush`)
+    arrives in the middle of it; later attempts deliver."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.manager = None
+        self.attempts = 0
+
+    def destination(self, recipient: str) -> str:
+        return recipient
+
+    def concurrency(self) -> int:
+        return 1
+
+    async def deliver(self, request):  # noqa: ANN001, ANN201 - the Agent protocol's
+        self.attempts += 1
+        if self.attempts == 1:
+            self.manager.flush()
+            return [outcome_for(request.recipient.address, "4.2.0", "try again later")]
+        return [outcome_for(request.recipient.address, "2.0.0", "delivered")]
+
+
+def test_a_flush_during_an_attempt_retries_that_message_too(tmp_path):
+    cfg = make_config(tmp_path, "minimal_backoff_time = 1h\nmaximal_backoff_time = 1h\n"
+                                "queue_run_delay = 1h\n")
+    use_log(tmp_path)
+    store = store_for(cfg)
+    agent = _DeferOnceAgent()
+
+    async def go() -> None:
+        await queue_message(cfg, envelope("a@example.org", RCPT), message("flush"))
+        manager = QueueManager(cfg, store, {"local": agent}, Cleanup(cfg, store))
+        agent.manager = manager
+        task = asyncio.create_task(manager.run())
+        for _ in range(100):
+            if agent.attempts >= 2 and manager.idle():
+                break
+            await asyncio.sleep(0.05)
+        await manager.stop()
+        await task
+
+    run(go())
+    assert agent.attempts == 2  # not an hour later: the flush covered it
+    assert not any(list(store.iterate(q)) for q in ("incoming", "active", "deferred"))

@@ -38,6 +38,7 @@ class _Timing:
     arrival: float
     activated: float
     from_incoming: bool
+    flushes: int = 0  # the manager's flush count when this attempt began
 
 
 def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
@@ -77,6 +78,8 @@ class QueueManager:
         self._event: asyncio.Event | None = None
         self._stopping = False
         self._flush = True  # the first pass looks at the whole deferred queue
+        self._flushes = 0
+        self._due_now = False  # a deferred message is due now: look at deferred again
         self._scan_incoming = True  # ... and at the whole incoming queue
         self._new: list[str] = []  # queue ids cleanup has just committed
         self._inflight: dict[str, asyncio.Task] = {}
@@ -120,6 +123,7 @@ class QueueManager:
     def flush(self) -> None:
         """Attempt every deferred message now (affix flush, SIGUSR1)."""
         self._flush = True
+        self._flushes += 1  # an attempt in progress now defers to "due now" (see _defer)
         self.wake()
 
     async def stop(self) -> None:
@@ -157,9 +161,9 @@ class QueueManager:
                 for qid in ids:
                     self._claim(qid)
             now = time.time()
-            if self._flush or now - last_deferred_scan >= run_delay:
-                await self._take_deferred(ignore_time=self._flush)
-                self._flush = False
+            if self._flush or self._due_now or now - last_deferred_scan >= run_delay:
+                flush, self._flush, self._due_now = self._flush, False, False
+                await self._take_deferred(ignore_time=flush)
                 last_deferred_scan = now
             timeout = min(poll, max(0.05, last_deferred_scan + run_delay - time.time()))
             if not self._event.is_set():
@@ -211,6 +215,7 @@ class QueueManager:
             self._start(qid, _Timing(0.0, time.time(), False))
 
     def _start(self, qid: str, timing: _Timing) -> None:
+        timing.flushes = self._flushes
         task = asyncio.create_task(self._guarded(qid, timing))
         self._inflight[qid] = task
 
@@ -260,7 +265,7 @@ class QueueManager:
                 return
         else:
             await self._record(msg, results)
-        await self._finish(msg)
+        await self._finish(msg, timing)
 
     def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int]) -> bool:
         """Record the deliveries; remove the message when nothing is left to do (True)."""
@@ -346,14 +351,14 @@ class QueueManager:
                 mark = qfile.BOUNCED if status == BOUNCED else qfile.DELIVERED
                 await self._io(self.store.mark, "active", msg, index, mark)
 
-    async def _finish(self, msg: qfile.QueuedMessage) -> None:
+    async def _finish(self, msg: qfile.QueuedMessage, timing: _Timing) -> None:
         qid, env = msg.queue_id, msg.envelope
         if msg.pending():
             age = time.time() - env.arrival
             lifetime = self.cfg.time("bounce_queue_lifetime" if not env.sender
                                      else "maximal_queue_lifetime")
             if not (msg.force_expired or age >= lifetime):
-                await self._defer(msg, age)
+                await self._defer(msg, age, flushed=timing.flushes != self._flushes)
                 return
             log.qmgr_expired(qid, env.sender, forced=msg.force_expired)
             await self._expire_pending(msg)
@@ -363,7 +368,9 @@ class QueueManager:
         await self._io(self.store.delete, "active", qid, False)
         log.qmgr_removed(qid)
 
-    async def _defer(self, msg: qfile.QueuedMessage, age: float) -> None:
+    async def _defer(self, msg: qfile.QueuedMessage, age: float, flushed: bool) -> None:
+        """To deferred, due after the backoff; due now if a flush came while it was being
+        tried (that flush's pass over deferred could not see it)."""
         warn_after = self.cfg.time("delay_warning_time")
         if warn_after > 0 and age >= warn_after and not msg.warned and msg.envelope.sender:
             reasons = _last_reasons(await self._io(self.store.read_log, "defer",
@@ -374,10 +381,13 @@ class QueueManager:
                         for r in pending]
             await self._notify(msg, failures, bounce.DELAYED)
             await self._io(self.store.set_flag, "active", msg, qfile.FLAG_WARNED, "W")
-        delay = backoff(age, self.cfg.time("minimal_backoff_time"),
-                        self.cfg.time("maximal_backoff_time"))
+        delay = 0.0 if flushed else backoff(age, self.cfg.time("minimal_backoff_time"),
+                                            self.cfg.time("maximal_backoff_time"))
         await self._io(self.store.move, msg.queue_id, "active", "deferred",
                                 time.time() + delay)
+        if flushed:  # a pass over deferred that takes what is due (not a new flush)
+            self._due_now = True
+            self.wake()
 
     async def _expire_pending(self, msg: qfile.QueuedMessage) -> None:
         """Every recipient still pending gets its last deferral reason as a failure."""
