@@ -7,6 +7,7 @@ import threading
 
 from affix.delivery.agent import DeliveryRequest
 from affix.delivery.local import LocalAgent
+from affix.offload import Offload
 from affix.queue.envelope import Recipient
 from affix.smtpd import eager
 from fixtures.qhelp import (
@@ -290,7 +291,7 @@ def test_without_smtp_sessions_a_plain_maildir_delivery_runs_on_the_loop(tmp_pat
     use_log(tmp_path)
 
     def attempt(extra: str, rcpt: str) -> tuple[bool, list[str]]:
-        agent = LocalAgent(make_config(tmp_path, extra), inline=True)
+        agent = LocalAgent(make_config(tmp_path, extra), offload=Offload(None))
 
         async def go() -> tuple[bool, list[str]]:
             request = DeliveryRequest("QID", envelope("a@example.org", rcpt),
@@ -356,7 +357,7 @@ def test_a_fifo_as_forward_file_is_ignored_and_blocks_nothing(tmp_path):
     os.mkfifo(tmp_path / "fwd" / f"{USER}.forward")
     cfg = make_config(tmp_path, f"forward_path = {tmp_path}/fwd/$user.forward\n")
     use_log(tmp_path)
-    agent = LocalAgent(cfg, inline=True)
+    agent = LocalAgent(cfg, offload=Offload(None))
     request = DeliveryRequest("QID", envelope("a@example.org", RCPT), Recipient(RCPT),
                               message("fifo"))
     statuses: list[str] = []

@@ -25,6 +25,7 @@ from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
 from affix.delivery.aliases import split_alias_values
 from affix.delivery.command import command_env, run_command
 from affix.delivery.maps import DeliveryMaps
+from affix.offload import Offload
 from affix.queue.envelope import Envelope, Recipient
 from affix.tables.base import TableError
 
@@ -52,15 +53,15 @@ class LocalAgent:
     name = "local"
 
     def __init__(self, cfg: Config, submit: Submit | None = None,
-                 maps: DeliveryMaps | None = None, inline: bool = False):
+                 maps: DeliveryMaps | None = None, offload: Offload | None = None):
         self.cfg = cfg
         self.submit = submit
         self.maps = maps if maps is not None else DeliveryMaps(cfg)
-        # In a process without SMTP sessions (the master of affix_workers), a delivery that
-        # only writes a Maildir runs on the event loop: a thread per delivery costs more in
+        # With the queue manager's Offload, a delivery that only writes a Maildir may run on
+        # the event loop (while such work is short): a thread per delivery costs more in
         # hand-offs and interpreter-lock traffic than the file work it keeps off the loop.
         # Anything that may take long (commands, mbox locks, forwarding) keeps its thread.
-        self.inline = inline
+        self.offload = offload
         self._reported = False
         self._problem = self.config_error()  # the snapshot never changes: check once
 
@@ -71,10 +72,13 @@ class LocalAgent:
         return max(1, self.cfg.int("local_destination_concurrency_limit"))
 
     async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
-        plain = self._plain_maildir(request.recipient.address) if self.inline else None
+        offload = self.offload
+        if offload is None:
+            return await asyncio.to_thread(self.deliver_sync, request)
+        plain = self._plain_maildir(request.recipient.address) if offload.on_loop() else None
         if plain is not None:
-            return self.deliver_sync(request, plain)
-        return await asyncio.to_thread(self.deliver_sync, request)
+            return offload.timed(self.deliver_sync, request, plain)
+        return await asyncio.to_thread(offload.timed, self.deliver_sync, request)
 
     def _plain_maildir(self, rcpt: str) -> tuple[pwd.struct_passwd, str] | None:
         """(user, address extension) when delivery to `rcpt` is a write to the user's own
@@ -121,9 +125,9 @@ class LocalAgent:
             # local(8)'s own loop check, independent of the hop count (§2)
             return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
         try:
-            if plain is not None:
+            if plain is not None:  # on the loop: new/ is synced by the queue manager
                 pw, ext = plain
-                return [self._mailbox(replace(ctx, extension=ext), pw)]
+                return [self._mailbox(replace(ctx, extension=ext), pw, on_loop=True)]
             return self._resolve(ctx)
         except TableError as e:  # e.g. mydestination names a table that cannot be read
             log.warning("local", str(e))
@@ -254,7 +258,7 @@ class LocalAgent:
         return mailbox.delivery_headers(ctx.req.envelope.sender, orig,
                                         ctx.rcpt if delivered else None)
 
-    def _mailbox(self, ctx: _Ctx, pw: pwd.struct_passwd) -> Outcome:
+    def _mailbox(self, ctx: _Ctx, pw: pwd.struct_passwd, on_loop: bool = False) -> Outcome:
         who = privs.from_passwd(pw)
         if self.cfg.get("mailbox_command"):
             return self._command(ctx, self.cfg.get("mailbox_command"), "mailbox", who)
@@ -267,10 +271,10 @@ class LocalAgent:
                                                                   else "")
             in_home = False
         return self._write(ctx, path, self._headers(ctx, True), who, in_home, pw.pw_name,
-                           "mailbox")
+                           "mailbox", on_loop)
 
     def _write(self, ctx: _Ctx, path: str, headers: bytes, who: privs.Privs, in_home: bool,
-               user: str, what: str) -> Outcome:
+               user: str, what: str, on_loop: bool = False) -> Outcome:
         limit = self.cfg.size("mailbox_size_limit")
         runner = who if in_home else privs.current()
         owner = None if in_home else privs.owner_for(who)
@@ -279,12 +283,12 @@ class LocalAgent:
             try:
                 # on the loop, the queue manager fsyncs new/ for many deliveries at once
                 new = privs.run_file_op(runner, "maildir", path, headers + content,
-                                        limit=limit, owner=owner, sync_new=not self.inline)
+                                        limit=limit, owner=owner, sync_new=not on_loop)
             except OSError as e:
                 return self._maildir_error(ctx, path, e)
             done = ctx.outcome("2.0.0", "delivered to maildir" if what == "mailbox"
                                else f"delivered to file: {path}")
-            return replace(done, unsynced=os.path.dirname(new)) if self.inline else done
+            return replace(done, unsynced=os.path.dirname(new)) if on_loop else done
         record = mailbox.mbox_record(ctx.req.envelope.sender, headers, content)
         strict = (who.uid if os.geteuid() == 0 else os.geteuid()) \
             if self.cfg.bool("strict_mailbox_ownership") and what == "mailbox" else None

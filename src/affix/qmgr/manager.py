@@ -24,12 +24,16 @@ from affix.delivery import bounce
 from affix.delivery.agent import BOUNCED, DEFERRED, SENT, Agent, DeliveryRequest, Outcome
 from affix.delivery.dirsync import DirSync
 from affix.delivery.maps import DeliveryMaps
+from affix.offload import Offload
 from affix.qmgr.route import Router
 from affix.queue import qfile
 from affix.queue.envelope import Recipient
 from affix.queue.store import QueueStore
 from affix.tables.base import TableError
 
+# queue work and deliveries that take longer than this (seconds, on average) go to threads
+# in a process that also serves SMTP sessions
+OFFLOAD_ABOVE = 0.001
 _ACTIVE_LIMIT = 100  # messages delivered at once (Postfix's qmgr_message_active_limit is 20000)
 
 
@@ -42,7 +46,7 @@ class _Timing:
 
 
 def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
-                   inline: bool = False) -> dict[str, Agent]:
+                   offload: Offload | None = None) -> dict[str, Agent]:
     # imported here: a server that has not delivered anything yet does not carry them
     from affix.delivery.local import LocalAgent
     from affix.delivery.smtp import SmtpAgent
@@ -50,7 +54,7 @@ def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | No
 
     submit = cleanup.submit_sync if cleanup is not None else None
     maps = maps if maps is not None else DeliveryMaps(cfg)
-    return {"local": LocalAgent(cfg, submit, maps, inline), "virtual": VirtualAgent(cfg, maps),
+    return {"local": LocalAgent(cfg, submit, maps, offload), "virtual": VirtualAgent(cfg, maps),
             "smtp": SmtpAgent(cfg)}
 
 
@@ -63,11 +67,11 @@ class QueueManager:
     def __init__(self, cfg: Config, store: QueueStore, agents: dict[str, Agent] | None = None,
                  cleanup: Cleanup | None = None, inline_io: bool = False):
         self.cfg = cfg
-        # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) runs
-        # in a thread so that it never stalls SMTP sessions; in a process without sessions (the
-        # master of affix_workers) it runs inline, which saves the thread hand-offs and the
-        # contention for the interpreter lock. Delivery agents always use their own threads.
-        self._io: Callable[..., Awaitable[Any]] = _inline if inline_io else asyncio.to_thread
+        # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) and
+        # plain Maildir deliveries run on the loop while they take little time (affix/offload.py),
+        # always in a process without SMTP sessions (the master of affix_workers).
+        self._offload = Offload(None if inline_io else OFFLOAD_ABOVE)
+        self._io: Callable[..., Awaitable[Any]] = self._offload.run
         self.store = store
         self.cleanup = cleanup if cleanup is not None else Cleanup(cfg, store)
         # one set of open tables for routing and the agents (a table file is opened once)
@@ -91,8 +95,7 @@ class QueueManager:
     @property
     def agents(self) -> dict[str, Agent]:
         if self._agents is None:
-            self._agents = default_agents(self.cfg, self.cleanup, self.maps,
-                                          inline=self._io is _inline)
+            self._agents = default_agents(self.cfg, self.cleanup, self.maps, self._offload)
         return self._agents
 
     # --- control -----------------------------------------------------------------------------
@@ -412,10 +415,6 @@ class QueueManager:
         new_id = await self.cleanup.submit(notice_env, content)
         log.bounce_notice(msg.queue_id, "delay" if kind == bounce.DELAYED else "non-delivery",
                           new_id)
-
-
-async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
-    return fn(*args)
 
 
 def _overall(outcomes: list[Outcome]) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from affix.offload import Offload
 from affix.queue.store import QueueFile, QueueStore
 
 # A batch that syncs faster than this (seconds, moving average) is written on the loop. Measured
@@ -37,12 +38,12 @@ class GroupCommit:
         self.store = store
         self._waiting: list[tuple[QueueFile, bytes, asyncio.Future[None]]] = []
         self._running = False
-        self._cost = 1.0  # moving average of a batch's seconds; starts on the thread
+        self.offload = Offload(INLINE_BELOW)  # on the loop while one commit costs little
 
     async def commit(self, qf: QueueFile, data: bytes) -> None:
         """Write `data` as the file's content and make it durable; raises OSError on a write
         or sync failure (the file is then the caller's to abandon)."""
-        if self._cost < INLINE_BELOW and not self._running:
+        if self.offload.on_loop() and not self._running:
             error = self._timed([(qf, data)])[0]
             if error is not None:
                 raise error
@@ -74,8 +75,7 @@ class GroupCommit:
 
     def _note_cost(self, seconds: float, files: int) -> None:
         # what one commit (a file's fsync and the directory's) took, from a batch's time
-        per_commit = seconds * 2 / (files + 1)
-        self._cost += (per_commit - self._cost) / 4
+        self.offload.note(seconds * 2 / (files + 1))
 
     async def _run(self) -> None:
         try:

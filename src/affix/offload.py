@@ -1,0 +1,44 @@
+"""Short blocking work (file system calls, fsyncs) on the event loop while it stays short,
+on a thread when it is not.
+
+A thread hop costs a hand-off each way plus interpreter-lock traffic for every system call
+the thread makes while the loop runs Python; on fast storage that costs more than the work
+itself. Work that may wait long (a slow disk) must not stall SMTP sessions, though. Offload
+times what it runs and decides by a moving average: on the loop below `limit` seconds, on a
+thread above it. `limit=None` is for a process without SMTP sessions (the master of
+affix_workers): everything runs on its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Offload:
+    def __init__(self, limit: float | None):
+        self.limit = limit
+        self.cost = 1.0  # seconds, moving average; begins on the thread, until measured
+
+    def on_loop(self) -> bool:
+        return self.limit is None or self.cost < self.limit
+
+    def note(self, seconds: float) -> None:
+        self.cost += (seconds - self.cost) / 4
+
+    def timed(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn here (on the loop or in the caller's thread), noting how long it took."""
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.note(time.perf_counter() - start)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.on_loop():
+            return self.timed(fn, *args)
+        return await asyncio.to_thread(self.timed, fn, *args)
