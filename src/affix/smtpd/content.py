@@ -100,7 +100,7 @@ class DataReader:
         ends_line = raw[-1:] == b"\n"
         self._prev_crlf = raw[-2:] == b"\r\n" if ends_line else self._prev_crlf
         self._line_start = ends_line
-        self.size += len(text) + text.count(b"\n")
+        self.size += len(text) + lf_count  # un-stuffing and CRLF -> LF keep every LF
         if self.too_big:
             return
         if self.limit and self.size > self.limit:
