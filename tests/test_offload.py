@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 
-from affix.offload import Offload
+from affix.offload import MASTER_LIMIT, Offload
 
 
 def _where(offload: Offload, seconds: float) -> str:
@@ -28,7 +28,9 @@ def test_work_moves_to_the_loop_while_short_and_to_a_thread_when_slow():
     assert _where(offload, 0) != main  # ...moves the next ones to the thread
 
 
-def test_without_a_limit_everything_runs_on_the_loop():
-    offload = Offload(None)
-    assert _where(offload, 0.02) == threading.current_thread().name
-    assert offload.on_loop()
+def test_without_sessions_work_starts_on_the_loop_and_leaves_it_for_a_slow_disk():
+    offload = Offload(MASTER_LIMIT, on_loop_first=True)
+    main = threading.current_thread().name
+    assert _where(offload, 0) == main
+    assert _where(offload, 0.05) == main  # a slow run, measured on the loop...
+    assert _where(offload, 0) != main  # ...sends the next ones to threads

@@ -5,8 +5,10 @@ A thread hop costs a hand-off each way plus interpreter-lock traffic for every s
 the thread makes while the loop runs Python; on fast storage that costs more than the work
 itself. Work that may wait long (a slow disk) must not stall SMTP sessions, though. Offload
 times what it runs and decides by a moving average: on the loop below `limit` seconds, on a
-thread above it. `limit=None` is for a process without SMTP sessions (the master of
-affix_workers): everything runs on its loop.
+thread above it. A process without SMTP sessions (the master of affix_workers) has nobody
+to keep waiting: it starts on its loop and allows more (`MASTER_LIMIT`), and goes to threads
+only when the disk is slow enough that several deliveries should wait for it at once.
+`limit=None`: always on the loop.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+SESSIONS_LIMIT = 0.001  # seconds: what the loop of SMTP sessions may spend on one piece
+MASTER_LIMIT = 0.005  # ... and the loop of a process without sessions
+
+
 class Offload:
-    def __init__(self, limit: float | None):
+    def __init__(self, limit: float | None, on_loop_first: bool = False):
         self.limit = limit
-        self.cost = 1.0  # seconds, moving average; begins on the thread, until measured
+        # seconds, moving average; unmeasured work goes to the thread unless on_loop_first
+        self.cost = 0.0 if on_loop_first else 1.0
 
     def on_loop(self) -> bool:
         return self.limit is None or self.cost < self.limit

@@ -24,16 +24,13 @@ from affix.delivery import bounce
 from affix.delivery.agent import BOUNCED, DEFERRED, SENT, Agent, DeliveryRequest, Outcome
 from affix.delivery.dirsync import DirSync
 from affix.delivery.maps import DeliveryMaps
-from affix.offload import Offload
+from affix.offload import MASTER_LIMIT, SESSIONS_LIMIT, Offload
 from affix.qmgr.route import Router
 from affix.queue import qfile
 from affix.queue.envelope import Recipient
 from affix.queue.store import QueueStore
 from affix.tables.base import TableError
 
-# queue work and deliveries that take longer than this (seconds, on average) go to threads
-# in a process that also serves SMTP sessions
-OFFLOAD_ABOVE = 0.001
 _ACTIVE_LIMIT = 100  # messages delivered at once (Postfix's qmgr_message_active_limit is 20000)
 
 
@@ -68,9 +65,10 @@ class QueueManager:
                  cleanup: Cleanup | None = None, inline_io: bool = False):
         self.cfg = cfg
         # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) and
-        # plain Maildir deliveries run on the loop while they take little time (affix/offload.py),
-        # always in a process without SMTP sessions (the master of affix_workers).
-        self._offload = Offload(None if inline_io else OFFLOAD_ABOVE)
+        # plain Maildir deliveries run on the loop while they take little time (affix/offload.py);
+        # inline_io: a process without SMTP sessions (the master of affix_workers).
+        self._offload = (Offload(MASTER_LIMIT, on_loop_first=True) if inline_io
+                         else Offload(SESSIONS_LIMIT))
         self._io: Callable[..., Awaitable[Any]] = self._offload.run
         self.store = store
         self.cleanup = cleanup if cleanup is not None else Cleanup(cfg, store)

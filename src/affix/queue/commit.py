@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from affix.offload import Offload
+from affix.offload import SESSIONS_LIMIT, Offload
 from affix.queue.store import QueueFile, QueueStore
 
-# A batch that syncs faster than this (seconds, moving average) is written on the loop. Measured
-# on an SSD-backed ext4 (fsync ~0.2 ms, a commit ~0.4 ms), 2 workers at c=10: 840-880 accepted
+# A commit faster than SESSIONS_LIMIT (moving average) is written on the loop. Measured on
+# an SSD-backed ext4 (fsync ~0.2 ms, a commit ~0.4 ms), 2 workers at c=10: 840-880 accepted
 # messages/s inline against 480-790 through the thread, with less CPU per message. On a disk
 # whose syncs take milliseconds, the thread's shared directory fsyncs win, and it is used.
-INLINE_BELOW = 0.001
 LOOP_WRITES_UPTO = 65536  # bytes of a thread-bound batch the loop writes itself
 
 
@@ -38,7 +37,7 @@ class GroupCommit:
         self.store = store
         self._waiting: list[tuple[QueueFile, bytes, asyncio.Future[None]]] = []
         self._running = False
-        self.offload = Offload(INLINE_BELOW)  # on the loop while one commit costs little
+        self.offload = Offload(SESSIONS_LIMIT)  # on the loop while one commit costs little
 
     async def commit(self, qf: QueueFile, data: bytes) -> None:
         """Write `data` as the file's content and make it durable; raises OSError on a write
