@@ -73,11 +73,12 @@ class LocalAgent:
 
     async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
         offload = self.offload
-        if offload is None:
+        plain = self._plain_maildir(request.recipient.address) if offload else None
+        if offload is None or plain is None:
             return await asyncio.to_thread(self.deliver_sync, request)
-        plain = self._plain_maildir(request.recipient.address) if offload.on_loop() else None
-        if plain is not None:
+        if offload.on_loop():
             return offload.timed(self.deliver_sync, request, plain)
+        # timed on the thread too, so that a disk that is fast again brings it back
         return await asyncio.to_thread(offload.timed, self.deliver_sync, request)
 
     def _plain_maildir(self, rcpt: str) -> tuple[pwd.struct_passwd, str] | None:

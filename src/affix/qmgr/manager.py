@@ -67,9 +67,8 @@ class QueueManager:
         # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) and
         # plain Maildir deliveries run on the loop while they take little time (affix/offload.py);
         # inline_io: a process without SMTP sessions (the master of affix_workers).
-        self._offload = (Offload(MASTER_LIMIT, on_loop_first=True) if inline_io
-                         else Offload(SESSIONS_LIMIT))
-        self._io: Callable[..., Awaitable[Any]] = self._offload.run
+        self._inline_io = inline_io
+        self._io: Callable[..., Awaitable[Any]] = self._new_offload().run
         self.store = store
         self.cleanup = cleanup if cleanup is not None else Cleanup(cfg, store)
         # one set of open tables for routing and the agents (a table file is opened once)
@@ -93,8 +92,14 @@ class QueueManager:
     @property
     def agents(self) -> dict[str, Agent]:
         if self._agents is None:
-            self._agents = default_agents(self.cfg, self.cleanup, self.maps, self._offload)
+            self._agents = default_agents(self.cfg, self.cleanup, self.maps,
+                                          self._new_offload())  # timed apart from queue work
         return self._agents
+
+    def _new_offload(self) -> Offload:
+        if self._inline_io:
+            return Offload(MASTER_LIMIT, on_loop_first=True)
+        return Offload(SESSIONS_LIMIT)
 
     # --- control -----------------------------------------------------------------------------
     def wake(self, queue_id: str | None = None) -> None:
