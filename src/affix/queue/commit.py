@@ -25,11 +25,8 @@ import time
 from affix.offload import SESSIONS_LIMIT, Offload
 from affix.queue.store import QueueFile, QueueStore
 
-# A commit faster than SESSIONS_LIMIT (moving average) is written on the loop. Measured on
-# an SSD-backed ext4 (fsync ~0.2 ms, a commit ~0.4 ms), 2 workers at c=10: 840-880 accepted
-# messages/s inline against 480-790 through the thread, with less CPU per message. On a disk
-# whose syncs take milliseconds, the thread's shared directory fsyncs win, and it is used.
-LOOP_WRITES_UPTO = 65536  # bytes of a thread-bound batch the loop writes itself
+# bytes of a thread-bound batch that the loop writes itself (more may wait for the disk)
+LOOP_WRITES_UPTO = 65536
 
 
 class GroupCommit:
@@ -37,13 +34,17 @@ class GroupCommit:
         self.store = store
         self._waiting: list[tuple[QueueFile, bytes, asyncio.Future[None]]] = []
         self._running = False
-        self.offload = Offload(SESSIONS_LIMIT)  # on the loop while one commit costs little
+        # On the loop while one commit costs under SESSIONS_LIMIT. Measured on an SSD-backed
+        # ext4 (fsync ~0.2 ms, a commit ~0.4 ms), 2 workers at c=10: 840-880 accepted msg/s
+        # on the loop against 480-790 through the thread, with less CPU per message. On a
+        # disk whose syncs take milliseconds, the thread's shared directory fsyncs win.
+        self.offload = Offload(SESSIONS_LIMIT)
 
     async def commit(self, qf: QueueFile, data: bytes) -> None:
         """Write `data` as the file's content and make it durable; raises OSError on a write
         or sync failure (the file is then the caller's to abandon)."""
         if self.offload.on_loop() and not self._running:
-            error = self._timed([(qf, data)])[0]
+            error = self._timed([(qf, data)], None)[0]
             if error is not None:
                 raise error
             return
@@ -54,21 +55,15 @@ class GroupCommit:
             asyncio.ensure_future(self._run())
         await future
 
-    def _timed(self, items: list[tuple[QueueFile, bytes]]) -> list[OSError | None]:
+    def _timed(self, items: list[tuple[QueueFile, bytes]],
+               written: list[OSError | None] | None) -> list[OSError | None]:
+        """Commit `items` here (on the loop or the thread), timed: all of it, or, when the
+        loop has written them (`written`: its per-item errors), only the fsyncs."""
         start = time.perf_counter()
         try:
-            return self.store.commit_many(items)
-        finally:
-            self._note_cost(time.perf_counter() - start, len(items))
-
-    def _timed_sync(self, items: list[tuple[QueueFile, bytes]],
-                    errors: list[OSError | None] | None) -> list[OSError | None]:
-        """On the thread: the batch's fsyncs (and its writes too, when `errors` is None)."""
-        start = time.perf_counter()
-        try:
-            if errors is None:
+            if written is None:
                 return self.store.commit_many(items)
-            return self.store.sync_many(items, errors)
+            return self.store.sync_many(items, written)
         finally:
             self._note_cost(time.perf_counter() - start, len(items))
 
@@ -85,10 +80,10 @@ class GroupCommit:
                     if sum(len(data) for _, data in items) <= LOOP_WRITES_UPTO:
                         # to the page cache: done here; the thread only waits for the disk
                         written = self.store.write_many(items)
-                        errors = await asyncio.to_thread(self._timed_sync, items, written)
+                        errors = await asyncio.to_thread(self._timed, items, written)
                         errors = self.store.finish_many(items, errors)
                     else:  # a write this large may itself wait for the disk (dirty limits)
-                        errors = await asyncio.to_thread(self._timed_sync, items, None)
+                        errors = await asyncio.to_thread(self._timed, items, None)
                 except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
                     errors = [e if isinstance(e, OSError) else OSError(str(e))] * len(batch)
                 for (_, _, future), error in zip(batch, errors, strict=True):
