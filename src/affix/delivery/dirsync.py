@@ -1,11 +1,11 @@
 """Shared directory fsyncs for deliveries made on the queue manager's loop.
 
 A Maildir delivery is durable once its file is fsynced and its name in new/ is too, which
-takes an fsync of new/. Deliveries that run on the loop (LocalAgent inline) leave that last
-fsync to the queue manager, which asks here before it records the outcome: every delivery
-that linked a file into the same directory since the last round shares one fsync. A waiter
-is released only by an fsync that started after it asked (so after its link), and only then
-is its queue file marked done.
+takes an fsync of new/. Deliveries that run on the loop (LocalAgent with affix/offload.py)
+leave that last fsync to the queue manager, which asks here before it records the outcome:
+every delivery that linked a file into the same directory since the last round shares one
+fsync. A waiter is released only by an fsync that started after it asked (so after its link),
+and only then is its queue file marked done.
 """
 
 from __future__ import annotations
