@@ -1,4 +1,5 @@
 import email
+import errno
 import fcntl
 import os
 import re
@@ -368,3 +369,27 @@ def test_a_fifo_as_forward_file_is_ignored_and_blocks_nothing(tmp_path):
     assert not worker.is_alive(), "delivery blocked on the FIFO"
     assert statuses == ["sent"]
     assert len(maildir_files(tmp_path)) == 1
+
+
+def test_on_the_loop_a_maildir_that_cannot_be_synced_defers_and_keeps_the_message(
+        tmp_path, monkeypatch):
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    new_dir = str(tmp_path / "mail" / USER / "new")
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if os.readlink(f"/proc/self/fd/{fd}") == new_dir:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    async def go() -> str:
+        qid = await queue_message(cfg, envelope("a@example.org", RCPT), message("eio"))
+        monkeypatch.setattr(os, "fsync", fsync)
+        await run_qmgr(cfg, inline_io=True, until_empty=False)
+        return qid
+
+    qid = run(go())
+    assert re.search(rf"{qid}: to=<{RCPT}>, .*status=deferred \(maildir delivery failed: "
+                     rf"sync {re.escape(new_dir)}: Input/output error\)", read_log(tmp_path))
+    assert list(store_for(cfg).iterate("deferred")) == [qid]  # still queued: nothing lost

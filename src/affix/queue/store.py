@@ -125,14 +125,13 @@ class QueueStore:
             offset += os.pwrite(qf.fd, view[offset:], offset)
 
     def commit(self, qf: QueueFile) -> None:
-        """Make the file durable and mark it complete; the caller may then reply 250."""
-        try:
-            os.fchmod(qf.fd, COMPLETE_MODE)  # see the module docstring: the CRC guards this
-            os.fsync(qf.fd)
-            _fsync_dir(os.path.dirname(qf.path))
-        finally:
-            os.close(qf.fd)
-            qf.fd = -1
+        """Mark a written file complete and make it durable (commit_many for one file whose
+        content is written already); the caller may then reply 250. Raises OSError, and the
+        file is then the caller's to abandon."""
+        items = [(qf, b"")]
+        error = self.finish_many(items, self.sync_many(items, [self._mark(qf)]))[0]
+        if error is not None:
+            raise error
 
     def commit_many(self, items: list[tuple[QueueFile, bytes]]) -> list[OSError | None]:
         """Write, mark and fsync each file, then fsync the incoming directory once; per item
@@ -146,11 +145,20 @@ class QueueStore:
         for qf, data in items:
             try:
                 self.write(qf, data)
-                os.fchmod(qf.fd, COMPLETE_MODE)
-                errors.append(None)
             except OSError as e:
                 errors.append(e)
+            else:
+                errors.append(self._mark(qf))
         return errors
+
+    @staticmethod
+    def _mark(qf: QueueFile) -> OSError | None:
+        """The completion mark, set before the fsync (the module docstring says why)."""
+        try:
+            os.fchmod(qf.fd, COMPLETE_MODE)
+        except OSError as e:
+            return e
+        return None
 
     def sync_many(self, items: list[tuple[QueueFile, bytes]],
                   errors: list[OSError | None]) -> list[OSError | None]:
