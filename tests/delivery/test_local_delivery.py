@@ -317,7 +317,7 @@ def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tm
     cfg = make_config(tmp_path)
     use_log(tmp_path)
     events: list[tuple[str, str]] = []
-    real_fsync, real_link, real_unlink = os.fsync, os.link, os.unlink
+    real_fsync, real_link, real_unlink, real_rename = os.fsync, os.link, os.unlink, os.rename
 
     def fsync(fd: int) -> None:
         real_fsync(fd)
@@ -331,12 +331,17 @@ def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tm
         real_unlink(path, *args, **kw)
         events.append(("unlink", str(path)))
 
+    def rename(src, dst, *args, **kw):  # noqa: ANN001, ANN202 - into spare/: a removal too
+        real_rename(src, dst, *args, **kw)
+        events.append(("unlink", str(src)))
+
     async def go() -> list[str]:
         ids = [await queue_message(cfg, envelope("a@example.org", RCPT), message(f"m{n}"))
                for n in range(12)]
         monkeypatch.setattr(os, "fsync", fsync)
         monkeypatch.setattr(os, "link", link)
         monkeypatch.setattr(os, "unlink", unlink)
+        monkeypatch.setattr(os, "rename", rename)
         await run_qmgr(cfg, inline_io=True)
         return ids
 

@@ -130,6 +130,81 @@ def test_writer_holds_exclusive_lock_until_commit(tmp_path):
     os.close(fd)
 
 
+def _queued(store, content=b"Subject: x\n\nbody\n"):
+    qf = store.create()
+    store.write(qf, qfile.encode(_env(), content))
+    store.commit(qf)
+    return qf.queue_id
+
+
+def _inode_of(store, queue, qid):
+    return os.stat(store.path(queue, qid)).st_ino
+
+
+def test_delivered_file_becomes_a_spare_and_the_next_message_reuses_it(tmp_path):
+    store = _store(tmp_path)
+    old = _queued(store, b"Subject: old\n\n" + b"old text\n" * 50)
+    inode = _inode_of(store, "incoming", old)
+    assert store.delete("incoming", old, durable=False, size=500)
+    assert list(store.iterate("incoming")) == []
+    assert os.listdir(tmp_path / "q" / "spare") == [old]
+
+    new = store.create()
+    assert os.fstat(new.fd).st_ino == inode and new.queue_id.endswith(f"{inode:X}")
+    # not a message before its own commit: the old completion mark is gone
+    assert stat.S_IMODE(os.fstat(new.fd).st_mode) == 0o600
+    assert list(store.iterate("incoming")) == [] and os.listdir(tmp_path / "q" / "spare") == []
+    store.write(new, qfile.encode(_env(), b"Subject: new\n\nshort\n"))
+    store.commit(new)
+    assert store.read("incoming", new.queue_id).content == b"Subject: new\n\nshort\n"
+
+
+def test_an_abandoned_spare_is_removed_at_start(tmp_path):
+    store = _store(tmp_path)
+    qid = _queued(store)
+    store.delete("incoming", qid, durable=False, size=100)
+    qf = store.create()  # the spare, under its new id
+    os.close(qf.fd)  # the writer died before writing
+    assert list(store.iterate("incoming")) == []
+    assert store.recover() == [qf.queue_id]
+
+
+def test_removal_is_a_plain_unlink_for_large_files_durable_removals_and_a_full_pool(
+        tmp_path, monkeypatch):
+    from affix.queue import store as store_module
+
+    store = _store(tmp_path)
+    spare = tmp_path / "q" / "spare"
+    big = _queued(store)
+    store.delete("incoming", big, durable=False, size=store_module.SPARE_SIZE_MAX + 1)
+    durable = _queued(store)
+    store.delete("incoming", durable, size=10)
+    unsized = _queued(store)
+    store.delete("incoming", unsized, durable=False)
+    assert os.listdir(spare) == []
+
+    monkeypatch.setattr(store_module, "SPARE_MAX", 3)
+    ids = [_queued(store) for _ in range(5)]
+    for qid in ids:
+        store.delete("incoming", qid, durable=False, size=10)
+    assert sorted(os.listdir(spare)) == sorted(ids[:3])
+    assert not any((tmp_path / "q" / "incoming" / qid).exists() for qid in ids)
+
+
+def test_two_writers_never_claim_the_same_spare(tmp_path):
+    a = _store(tmp_path)
+    b = QueueStore(a.root)  # another worker process's view of the same queue
+    for _ in range(4):
+        a.delete("incoming", _queued(a), durable=False, size=10)
+    spares = {int(os.stat(e.path).st_ino) for e in os.scandir(tmp_path / "q" / "spare")}
+    files = [s.create() for s in (a, b, a, b, a, b)]  # both listed all four names
+    inodes = [os.fstat(f.fd).st_ino for f in files]
+    assert len(set(inodes)) == 6
+    assert spares <= set(inodes)
+    for f in files:
+        a.abandon(f)
+
+
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 

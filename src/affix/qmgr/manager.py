@@ -281,7 +281,7 @@ class QueueManager:
         self.store.mark_many("active", msg, {i: qfile.DELIVERED for i in indexes},
                              durable=not last)
         if last:
-            self.store.delete("active", msg.queue_id, durable=False)
+            self.store.delete("active", msg.queue_id, durable=False, size=msg.size)
         return last
 
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,

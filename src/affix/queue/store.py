@@ -9,6 +9,7 @@ Layout under queue_directory:
   corrupt/ID       damaged files moved aside
   bounce/ID        per-message log of bounced recipients (builds the non-delivery notice)
   defer/ID         per-message log of the last deferral reason per recipient (shown by mailq)
+  spare/NAME       files of delivered messages kept for reuse as new queue files (below)
 
 Crash safety ("250 means on disk", design.md): a writer creates the file under a temporary
 name, holds an exclusive flock on it, renames it to its id, writes the whole file (format in
@@ -48,6 +49,10 @@ from affix.queue.ids import hash_dir, is_queue_id, make_id
 
 QUEUES = ("incoming", "active", "deferred", "hold", "corrupt")
 LOG_DIRS = ("bounce", "defer")
+SPARE = "spare"
+SPARE_MAX = 32  # files kept for reuse
+SPARE_SIZE_MAX = 256 * 1024  # larger files are removed (their blocks are not worth keeping)
+_SPARE_RELIST = 0.1  # seconds between listings of an empty spare/ by one process
 COMPLETE_MODE = 0o700
 PARTIAL_MODE = 0o600
 
@@ -74,10 +79,14 @@ class QueueStore:
         self.root = os.path.abspath(queue_directory)
         self.long_ids = long_ids
         self._incoming = os.path.join(self.root, "incoming")
+        self._spare = os.path.join(self.root, SPARE)
+        self._spares: list[str] = []  # names listed in spare/, not yet tried
+        self._spares_listed = 0.0  # when (monotonic) create() last listed spare/
+        self._spares_kept = SPARE_MAX  # recycle()'s estimate of spare/'s size: list first
 
     # --- layout --------------------------------------------------------------------------
     def ensure_dirs(self) -> None:
-        for name in QUEUES + LOG_DIRS:
+        for name in (*QUEUES, *LOG_DIRS, SPARE):
             os.makedirs(os.path.join(self.root, name), mode=0o700, exist_ok=True)
 
     def dir_of(self, queue: str, queue_id: str) -> str:
@@ -92,14 +101,14 @@ class QueueStore:
         """A new, empty, locked incoming file named by its queue id."""
         incoming = self._incoming
         temp = os.path.join(incoming, f".new.{os.getpid()}.{time.monotonic_ns()}")
-        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         try:
-            fd = os.open(temp, flags, PARTIAL_MODE)
+            fd = self._claim_spare(temp)
         except FileNotFoundError:  # a new queue directory (or one removed under us)
             self.ensure_dirs()
-            fd = os.open(temp, flags, PARTIAL_MODE)
+            fd = self._claim_spare(temp)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            os.fchmod(fd, PARTIAL_MODE)  # a spare still has its old completion mark
             inode = os.fstat(fd).st_ino
             while True:
                 queue_id = make_id(time.time(), inode, self.long_ids)
@@ -116,6 +125,33 @@ class QueueStore:
                 os.unlink(temp)
             raise
         return QueueFile(queue_id, final, fd)
+
+    def _claim_spare(self, temp: str) -> int:
+        """An open file under the name `temp`: a spare if one is left, else a new file.
+        The rename is the claim (of several processes taking spares, one gets each); the
+        temporary name hides it from the queue manager until its mark is reset."""
+        while True:
+            name = self._next_spare()
+            if name is None:
+                break
+            try:
+                os.rename(os.path.join(self._spare, name), temp)
+            except FileNotFoundError:
+                continue  # another process took it
+            return os.open(temp, os.O_RDWR | os.O_CLOEXEC)
+        return os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
+
+    def _next_spare(self) -> str | None:
+        if not self._spares:
+            now = time.monotonic()
+            if now - self._spares_listed < _SPARE_RELIST:
+                return None
+            self._spares_listed = now
+            try:
+                self._spares = os.listdir(self._spare)
+            except FileNotFoundError:
+                return None
+        return self._spares.pop() if self._spares else None
 
     def write(self, qf: QueueFile, data: bytes) -> None:
         os.ftruncate(qf.fd, 0)
@@ -338,20 +374,39 @@ class QueueStore:
         msg.flags = msg.flags[:index] + char + msg.flags[index + 1:]
 
     def delete(self, queue: str, queue_id: str, durable: bool = True,
-               logs: bool = True) -> bool:
+               logs: bool = True, size: int | None = None) -> bool:
         """Remove a message (and its logs, unless the caller knows there are none); False
-        when it was already gone. `durable`: see the module docstring."""
+        when it was already gone. `durable`: see the module docstring. `size`: the message's
+        size, given when its file may be kept as a spare (module docstring)."""
         if logs:
             for kind in LOG_DIRS:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.log_path(kind, queue_id))
+        path = self.path(queue, queue_id)
         try:
-            os.unlink(self.path(queue, queue_id))
+            if size is not None and size <= SPARE_SIZE_MAX and not durable \
+                    and self._spare_room():
+                os.rename(path, os.path.join(self._spare, queue_id))
+                self._spares_kept += 1
+                self._spares_listed = 0.0  # create() in this process may list it at once
+            else:
+                os.unlink(path)
         except FileNotFoundError:
+            if os.path.exists(path):  # no spare/ (a queue directory made by an older affix)
+                self.ensure_dirs()
+                return self.delete(queue, queue_id, durable, logs=False)
             return False
         if durable:
             _fsync_dir(self.dir_of(queue, queue_id))
         return True
+
+    def _spare_room(self) -> bool:
+        if self._spares_kept >= SPARE_MAX:  # others may have taken some: count again
+            try:
+                self._spares_kept = len(os.listdir(self._spare))
+            except FileNotFoundError:
+                self._spares_kept = 0
+        return self._spares_kept < SPARE_MAX
 
     def quarantine(self, queue: str, queue_id: str) -> None:
         """Move a damaged file to corrupt/."""
