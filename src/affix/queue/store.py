@@ -50,9 +50,9 @@ from affix.queue.ids import hash_dir, is_queue_id, make_id
 QUEUES = ("incoming", "active", "deferred", "hold", "corrupt")
 LOG_DIRS = ("bounce", "defer")
 SPARE = "spare"
-SPARE_MAX = 32  # files kept for reuse
+SPARE_MAX = 64  # files kept for reuse
 SPARE_SIZE_MAX = 256 * 1024  # larger files are removed (their blocks are not worth keeping)
-_SPARE_RELIST = 0.1  # seconds between listings of an empty spare/ by one process
+_SPARE_RELIST = 0.1  # seconds before one process lists a spare/ it found empty again
 COMPLETE_MODE = 0o700
 PARTIAL_MODE = 0o600
 
@@ -81,7 +81,7 @@ class QueueStore:
         self._incoming = os.path.join(self.root, "incoming")
         self._spare = os.path.join(self.root, SPARE)
         self._spares: list[str] = []  # names listed in spare/, not yet tried
-        self._spares_listed = 0.0  # when (monotonic) create() last listed spare/
+        self._spares_listed = 0.0  # when (monotonic) create() last found spare/ empty
         self._spares_kept = SPARE_MAX  # recycle()'s estimate of spare/'s size: list first
 
     # --- layout --------------------------------------------------------------------------
@@ -143,15 +143,19 @@ class QueueStore:
 
     def _next_spare(self) -> str | None:
         if not self._spares:
+            # while the queue manager keeps spares coming, list again as soon as the last
+            # listing is used up; after an empty one, not for a while
             now = time.monotonic()
             if now - self._spares_listed < _SPARE_RELIST:
                 return None
-            self._spares_listed = now
             try:
                 self._spares = os.listdir(self._spare)
             except FileNotFoundError:
+                self._spares = []
+            if not self._spares:
+                self._spares_listed = now
                 return None
-        return self._spares.pop() if self._spares else None
+        return self._spares.pop()
 
     def write(self, qf: QueueFile, data: bytes) -> None:
         os.ftruncate(qf.fd, 0)
