@@ -154,8 +154,10 @@ def test_delivered_file_becomes_a_spare_and_the_next_message_reuses_it(tmp_path)
     # not a message before its own commit: the old completion mark is gone
     assert stat.S_IMODE(os.fstat(new.fd).st_mode) == 0o600
     assert list(store.iterate("incoming")) == [] and os.listdir(tmp_path / "q" / "spare") == []
-    store.write(new, qfile.encode(_env(), b"Subject: new\n\nshort\n"))
+    data = qfile.encode(_env(), b"Subject: new\n\nshort\n")
+    store.write(new, data)
     store.commit(new)
+    assert os.path.getsize(new.path) == len(data)  # nothing of the old message is left
     assert store.read("incoming", new.queue_id).content == b"Subject: new\n\nshort\n"
 
 

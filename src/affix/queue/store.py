@@ -64,6 +64,7 @@ class QueueFile:
     queue_id: str
     path: str
     fd: int
+    size: int = 0  # bytes in the file now (a spare starts with its old content)
 
 
 def _fsync_dir(path: str) -> None:
@@ -109,7 +110,8 @@ class QueueStore:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.fchmod(fd, PARTIAL_MODE)  # a spare still has its old completion mark
-            inode = os.fstat(fd).st_ino
+            st = os.fstat(fd)
+            inode = st.st_ino
             while True:
                 queue_id = make_id(time.time(), inode, self.long_ids)
                 final = os.path.join(incoming, queue_id)
@@ -124,7 +126,7 @@ class QueueStore:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        return QueueFile(queue_id, final, fd)
+        return QueueFile(queue_id, final, fd, st.st_size)
 
     def _claim_spare(self, temp: str) -> int:
         """An open file under the name `temp`: a spare if one is left, else a new file.
@@ -155,14 +157,19 @@ class QueueStore:
             if not self._spares:
                 self._spares_listed = now
                 return None
-        return self._spares.pop()
+        # processes sharing spare/ take from different ends of the same listing
+        return self._spares.pop(-(os.getpid() & 1))
 
     def write(self, qf: QueueFile, data: bytes) -> None:
-        os.ftruncate(qf.fd, 0)
+        """The file's whole content. Over a spare's old bytes: written in place (blocks it
+        already has are reused), then cut to length."""
         view = memoryview(data)
         offset = 0
         while offset < len(view):
             offset += os.pwrite(qf.fd, view[offset:], offset)
+        if qf.size > len(data):
+            os.ftruncate(qf.fd, len(data))
+        qf.size = len(data)
 
     def commit(self, qf: QueueFile) -> None:
         """Mark a written file complete and make it durable (commit_many for one file whose
