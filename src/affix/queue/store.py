@@ -83,7 +83,7 @@ class QueueStore:
         self._spare = os.path.join(self.root, SPARE)
         self._spares: list[str] = []  # names listed in spare/, not yet tried
         self._spares_listed = 0.0  # when (monotonic) create() last found spare/ empty
-        self._spares_kept = SPARE_MAX  # recycle()'s estimate of spare/'s size: list first
+        self._spares_kept: int | None = None  # delete()'s estimate of spare/'s size
 
     # --- layout --------------------------------------------------------------------------
     def ensure_dirs(self) -> None:
@@ -398,7 +398,7 @@ class QueueStore:
             if size is not None and size <= SPARE_SIZE_MAX and not durable \
                     and self._spare_room():
                 os.rename(path, os.path.join(self._spare, queue_id))
-                self._spares_kept += 1
+                self._spares_kept = (self._spares_kept or 0) + 1
                 self._spares_listed = 0.0  # create() in this process may list it at once
             else:
                 os.unlink(path)
@@ -412,12 +412,17 @@ class QueueStore:
         return True
 
     def _spare_room(self) -> bool:
-        if self._spares_kept >= SPARE_MAX:  # others may have taken some: count again
+        kept = self._spares_kept
+        if kept is not None and kept > SPARE_MAX:  # found full lately: no counting for a while
+            self._spares_kept = kept - 1
+            return False
+        if kept is None or kept == SPARE_MAX:  # unknown, or others may have taken some
             try:
-                self._spares_kept = len(os.listdir(self._spare))
+                kept = len(os.listdir(self._spare))
             except FileNotFoundError:
-                self._spares_kept = 0
-        return self._spares_kept < SPARE_MAX
+                kept = 0
+            self._spares_kept = kept if kept < SPARE_MAX else SPARE_MAX + SPARE_MAX // 4
+        return kept < SPARE_MAX
 
     def quarantine(self, queue: str, queue_id: str) -> None:
         """Move a damaged file to corrupt/."""
