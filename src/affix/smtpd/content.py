@@ -1,9 +1,11 @@
 """DATA content: find the end of the message in a byte buffer and un-stuff it (RFC 5321 4.5.2).
 
 The reader works on whole buffers, not on one awaited line at a time: the session hands it
-the bytearray it reads into, and the reader looks for the end marker with one `find`. While
-the marker is not there, only a large buffer is processed early (in complete lines) to keep
-memory bounded; a small message is processed in one pass at its end.
+the bytearray it reads into. While the marker is not there, only a large buffer is processed
+early (in complete lines) to keep memory bounded; a small message is processed in one pass at
+its end. Each pass over the content costs about as much as the rest of a small message's
+handling, so there are few: one search for `<LF>.` finds the end marker and tells whether any
+line needs un-stuffing (usually none does), one count of line ends, one CRLF -> LF replace.
 
 Line ends (smtpd_forbid_bare_newline, smtp-and-logs.md §2 "DATA content handling"):
 - mode "no": LF alone ends a line, so `<LF>.<LF>` and `<LF>.<CR><LF>` end the message too;
@@ -20,12 +22,12 @@ _EARLY = 65536  # process complete lines once this much is buffered
 
 class DataReader:
     __slots__ = ("strict", "limit", "parts", "size", "too_big", "bare_lf", "raw_bytes",
-                 "_scan", "_line_start", "_prev_crlf")
+                 "_scan", "_line_start", "_prev_crlf", "_dots")
 
     def __init__(self, strict_end: bool, size_limit: int):
         self.strict = strict_end  # only CRLF.CRLF ends the message
         self.limit = size_limit  # 0 = unlimited
-        self.parts: list[bytes] = []  # un-stuffed content, LF line ends
+        self.parts: list[bytes | bytearray] = []  # un-stuffed content, LF line ends
         self.size = 0  # Postfix's count: each line's length + 2
         self.too_big = False
         self.bare_lf = False
@@ -33,6 +35,7 @@ class DataReader:
         self._scan = 0  # where the next marker search starts in the buffer
         self._line_start = True  # the buffer starts at the beginning of a line
         self._prev_crlf = True  # ... and the previous line ended with CRLF
+        self._dots = False  # a line after an LF starts with a dot: un-stuffing has work
 
     def feed(self, buf: bytearray) -> bool:
         """Consume content from `buf`; True once the end marker has been consumed."""
@@ -42,8 +45,6 @@ class DataReader:
         if end < 0:
             if len(buf) > _EARLY:
                 self._consume_early(buf)
-            else:
-                self._scan = max(0, len(buf) - 4)
             return False
         body_end = end + (2 if self.strict else 1)
         self._take(buf, body_end)
@@ -64,38 +65,44 @@ class DataReader:
         return False
 
     def _find_marker(self, buf: bytearray) -> tuple[int, int]:
-        """(index of the marker's leading line end, marker end index) or (-1, 0)."""
-        if self.strict:
-            i = buf.find(b"\r\n.\r\n", self._scan)
-            return (i, i + 5) if i >= 0 else (-1, 0)
-        a = buf.find(b"\n.\r\n", self._scan)
-        b = buf.find(b"\n.\n", self._scan)
-        if b >= 0 and (a < 0 or b < a):
-            return b, b + 3
-        return (a, a + 4) if a >= 0 else (-1, 0)
+        """(index of the marker's leading line end, marker end index) or (-1, 0). Every other
+        `<LF>.` on the way is a line to un-stuff."""
+        i = buf.find(b"\n.", self._scan)
+        while i >= 0:
+            after = buf[i + 2:i + 4]
+            if not self.strict and after[:1] == b"\n":
+                return i, i + 3
+            if after == b"\r\n" and (not self.strict or buf[i - 1:i] == b"\r"):
+                return (i - 1, i + 4) if self.strict else (i, i + 4)
+            if after in (b"", b"\r"):  # the rest of this line has not arrived yet
+                self._scan = i
+                return -1, 0
+            self._dots = True
+            i = buf.find(b"\n.", i + 2)
+        self._scan = max(0, len(buf) - 1)  # a line end at the very end may start `.`
+        return -1, 0
 
     def _consume_early(self, buf: bytearray) -> None:
         cut = buf.rfind(b"\n") + 1
         if cut == 0:  # one very long line: cut it, but never between CR and LF
             cut = len(buf) - 1
         self._take(buf, cut)
-        self._scan = 0
 
     def _take(self, buf: bytearray, n: int) -> None:
         """Move the first n bytes of buf (complete lines, or a line's head) into the message."""
-        raw = bytes(buf[:n])
+        raw = buf[:n]
         del buf[:n]
         self.raw_bytes += n
         self._scan = 0
         if not raw:
             return
         lf_count = raw.count(b"\n")
-        if lf_count != raw.count(b"\r\n"):
-            self.bare_lf = True
         text = raw.replace(b"\r\n", b"\n") if lf_count else raw
+        if lf_count != len(raw) - len(text):  # fewer CRLFs than LFs
+            self.bare_lf = True
         if self._line_start and text[:1] == b".":
             text = text[1:]
-        if b"\n." in text:
+        if self._dots:
             text = text.replace(b"\n.", b"\n")
         ends_line = raw[-1:] == b"\n"
         self._prev_crlf = raw[-2:] == b"\r\n" if ends_line else self._prev_crlf
