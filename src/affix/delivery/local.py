@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -31,6 +32,7 @@ from affix.tables.base import TableError
 
 Submit = Callable[[Envelope, bytes], str]  # cleanup.submit_sync: returns the new queue id
 _MAX_DEPTH = 100  # :include: nesting, as Postfix limits alias expansion depth
+_PASSWD_TTL = 1.0  # seconds a user's passwd entry is reused (each lookup reads /etc/passwd)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,23 @@ class LocalAgent:
         self.offload = offload
         self._reported = False
         self._problem = self.config_error()  # the snapshot never changes: check once
+        self._users: dict[str, tuple[float, pwd.struct_passwd | None]] = {}
+
+    def _user(self, name: str) -> pwd.struct_passwd:
+        """pwd.getpwnam, each answer (an unknown user too: KeyError) reused for a second."""
+        now = time.monotonic()
+        found = self._users.get(name)
+        if found is None or found[0] < now:
+            try:
+                entry: pwd.struct_passwd | None = pwd.getpwnam(name)
+            except KeyError:
+                entry = None
+            if len(self._users) > 1000:
+                self._users.clear()
+            found = self._users[name] = (now + _PASSWD_TTL, entry)
+        if found[1] is None:
+            raise KeyError(name)
+        return found[1]
 
     def destination(self, recipient: str) -> str:
         return split_address(recipient)[0].lower()
@@ -93,7 +112,7 @@ class LocalAgent:
         try:
             if any(self.maps.lookup("alias_maps", key) is not None for key in {local, user}):
                 return None
-            pw = pwd.getpwnam(user)
+            pw = self._user(user)
         except (TableError, KeyError):
             return None
         if home_mailbox and privs.needs_child(privs.from_passwd(pw)):
@@ -156,7 +175,7 @@ class LocalAgent:
                 return self._expand(ctx, key, split_alias_values(value), "alias",
                                     self._alias_privs(), 0)
         try:
-            pw = pwd.getpwnam(user)
+            pw = self._user(user)
         except KeyError:
             return [self._unknown(ctx, user)]
         forward = self._read_forward(pw, ext)
@@ -203,7 +222,7 @@ class LocalAgent:
     def _own_mailbox(self, ctx: _Ctx, user: str) -> Outcome:
         user = split_address(user)[0].lower()
         try:
-            return self._mailbox(ctx, pwd.getpwnam(user))
+            return self._mailbox(ctx, self._user(user))
         except KeyError:
             return ctx.outcome("5.1.1", f'unknown user: "{user}"')
 
@@ -241,9 +260,13 @@ class LocalAgent:
     def _read_forward(self, pw: pwd.struct_passwd, ext: str) -> list[str]:
         values = {"home": pw.pw_dir, "user": pw.pw_name, "extension": ext,
                   "recipient_delimiter": self.cfg.get("recipient_delimiter")[:1] if ext else ""}
+        tried = set()
         for template in _split(self.cfg.raw("forward_path") or ""):
             # $home, $user, ${recipient_delimiter}, ${extension} (empty without an extension)
             path = re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), template)
+            if path in tried:  # the default list names $home/.forward twice without extension
+                continue
+            tried.add(path)
             text = _read_owned(path, pw.pw_uid)
             if text is not None:
                 vals = []

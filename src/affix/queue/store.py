@@ -67,6 +67,18 @@ class QueueFile:
     size: int = 0  # bytes in the file now (a spare starts with its old content)
 
 
+def _read_all(fd: int) -> bytes:
+    """A whole file in one read as a rule (open() would add an ioctl and seeks per file)."""
+    size = os.fstat(fd).st_size
+    data = os.read(fd, size + 1)  # one byte more: a file that grew shows at once
+    if len(data) == size:
+        return data
+    chunks = [data]  # a short read, or a file that grew: read on to the end
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -315,10 +327,13 @@ class QueueStore:
         """Parse a queue file (FileNotFoundError when it is gone, QueueFileError when torn).
         unless_writing: BlockingIOError while its writer still holds it (an incoming file is
         marked complete just before its fsync, so a scan can see it before it is durable)."""
-        with open(self.path(queue, queue_id), "rb") as f:
+        fd = os.open(self.path(queue, queue_id), os.O_RDONLY | os.O_CLOEXEC)
+        try:
             if unless_writing:
-                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-            data = f.read()
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
         return qfile.decode(queue_id, data, header_only)
 
     def move(self, queue_id: str, src: str, dst: str, mtime: float | None = None,
