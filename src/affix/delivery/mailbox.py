@@ -157,8 +157,26 @@ def _open_dir(parent_fd: int | None, name: str, owner: tuple[int, int] | None) -
 
 
 def _open_maildir(path: str, owner: tuple[int, int] | None) -> dict[str, int]:
-    """Open PATH/{tmp,new,cur}, creating what is missing; the parent must exist or be created."""
+    """Open PATH/tmp and PATH/new, creating what is missing (PATH/cur too, and the parent);
+    PATH itself is not followed if it is a symlink."""
     path = path.rstrip("/")
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:  # the usual case: a Maildir that exists, in three opens
+        top = os.open(path, flags)
+        fds = {"": top}
+        try:
+            for sub in ("tmp", "new"):
+                fds[sub] = os.open(sub, flags, dir_fd=top)
+        except BaseException:
+            for fd in fds.values():
+                os.close(fd)
+            raise
+        return fds
+    except FileNotFoundError:
+        return _make_maildir(path, owner)
+
+
+def _make_maildir(path: str, owner: tuple[int, int] | None) -> dict[str, int]:
     parent, name = os.path.split(path)
     try:
         pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -169,11 +187,16 @@ def _open_maildir(path: str, owner: tuple[int, int] | None) -> dict[str, int]:
         top = _open_dir(pfd, name, owner)
     finally:
         os.close(pfd)
+    fds = {"": top}
     try:
-        return {sub: _open_dir(top, sub, owner) for sub in _MAILDIR_SUBDIRS} | {"": top}
+        for sub in _MAILDIR_SUBDIRS:
+            fds[sub] = _open_dir(top, sub, owner)
     except BaseException:
-        os.close(top)
+        for fd in fds.values():
+            os.close(fd)
         raise
+    os.close(fds.pop("cur"))
+    return fds
 
 
 @functools.cache
