@@ -7,6 +7,7 @@ is dropped (RFC 5321 4.1.1.3, "MUST accept and ignore").
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from affix.reply import Reply
@@ -28,6 +29,8 @@ class Path:
 
 
 _SPECIALS = frozenset('<>()[],;:\\"')
+# an address with none of these needs no character-by-character look (check_address)
+_PLAIN_ADDRESS = re.compile(r'[^\x00-\x20\x7f"\\<>(),;]*')
 
 
 def parse_path(arg: str, keyword: str, strict: bool) -> Path | None:
@@ -58,6 +61,8 @@ def parse_path(arg: str, keyword: str, strict: bool) -> Path | None:
 
 
 def _closing_bracket(text: str) -> int:
+    if '"' not in text and "\\" not in text:
+        return text.find(">", 1)
     quoted = escaped = False
     for i, c in enumerate(text[1:], 1):
         if escaped:
@@ -78,6 +83,8 @@ def check_address(address: str) -> str:
         if colon < 0:
             raise ValueError("bad source route")
         address = address[colon + 1:]
+    if _PLAIN_ADDRESS.fullmatch(address):
+        return address
     quoted = escaped = False
     for c in address:
         if escaped:
