@@ -98,7 +98,8 @@ class WorkerPool:
 
     def _record(self, worker: Worker, text: str) -> None:
         if text.startswith("Q "):
-            self.queued(text[2:])
+            for qid in text[2:].split():
+                self.queued(qid)
         elif worker.ready is not None and not worker.ready.done():
             worker.ready.set_result(text)
 
@@ -161,6 +162,29 @@ def _send(sock: socket.socket, text: str) -> None:
         sock.send(text.encode("utf-8", "replace"), socket.MSG_DONTWAIT)
 
 
+class _QueuedIds:
+    """Tells the master the queue ids committed in one turn of the loop in one record (a
+    group commit releases several sessions at once): one send and one wake-up for them."""
+
+    MAX_IDS = 200  # a record stays well under the master's 4096-byte reads
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.ids: list[str] = []
+
+    def __call__(self, qid: str) -> None:
+        if not self.ids:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.ids.append(qid)
+        if len(self.ids) >= self.MAX_IDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.ids:
+            _send(self.sock, "Q " + " ".join(self.ids))
+            self.ids.clear()
+
+
 def main(argv: list[str]) -> int:
     """`python -m affix.workers CONFIG_DIR|- FD 1|0` (started by WorkerPool only)."""
     from affix.check import check_config
@@ -188,7 +212,7 @@ async def _serve(config_dir: str | None, checked, foreground: bool,  # noqa: ANN
     from affix.daemon import WORKER, Server
 
     server = Server(config_dir, checked, foreground, WORKER,
-                    queued=lambda qid: _send(sock, "Q " + qid))
+                    queued=_QueuedIds(sock))
     try:
         await server.start()
     except ConfigError as e:
