@@ -145,3 +145,26 @@ def test_start_with_workers_on_a_busy_port_fails_with_a_reason(instance):
     assert done.returncode == 1
     assert f"service 127.0.0.1:{instance.port}: cannot listen" in done.stderr
     assert instance.run("status").returncode == 1
+
+
+def test_queue_ids_committed_in_one_turn_reach_the_master_in_one_record():
+    import asyncio
+
+    from affix.workers import _QueuedIds
+
+    worker_end, master_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    async def one_turn() -> None:
+        queued = _QueuedIds(worker_end)
+        for qid in ("4A1B2C3D4E", "4A1B2C3D4F", "4A1B2C3D50"):
+            queued(qid)
+        await asyncio.sleep(0)  # the loop turns: the record goes out
+        queued("4A1B2C3D51")  # the next turn's id: a record of its own
+        await asyncio.sleep(0)
+
+    asyncio.run(one_turn())
+    master_end.settimeout(5)
+    assert master_end.recv(4096) == b"Q 4A1B2C3D4E 4A1B2C3D4F 4A1B2C3D50"
+    assert master_end.recv(4096) == b"Q 4A1B2C3D51"
+    worker_end.close()
+    master_end.close()
