@@ -43,10 +43,11 @@ def _peer(transport: asyncio.BaseTransport) -> tuple[str, int]:
     if not peer or not isinstance(peer, tuple):
         return "unknown", 0
     addr, port = peer[0], peer[1]
-    with contextlib.suppress(ValueError):
-        mapped = ipaddress.ip_address(addr.split("%", 1)[0])
-        if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped:
-            addr = str(mapped.ipv4_mapped)  # restrictions.md §5.4: treat as IPv4
+    if ":" in addr:  # IPv6 (an IPv4 address is taken as it is)
+        with contextlib.suppress(ValueError):
+            mapped = ipaddress.ip_address(addr.split("%", 1)[0])
+            if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped:
+                addr = str(mapped.ipv4_mapped)  # restrictions.md §5.4: treat as IPv4
     return addr, port
 
 
