@@ -140,6 +140,26 @@ def _footprint(server: ServerProcess) -> dict[str, float]:
     return out
 
 
+# what a process holds before any server code: the interpreter with this machine's site hooks,
+# and the libraries every asyncio DNS-checking server here loads (asyncio brings ssl; dnspython
+# brings importlib.metadata)
+_FLOORS = {"python -c pass": "pass",
+           "python + asyncio, uvloop, dnspython": "import asyncio, uvloop, dns.asyncresolver"}
+
+
+def _floor_mb(code: str) -> float:
+    proc = subprocess.Popen([sys.executable, "-c", f"{code}\nimport sys\nprint(1, flush=True)\n"
+                             "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=common.bench_env())
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        return common.memory_mb(proc.pid)["rss"]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def _workload(server: ServerProcess, msgs: int, reuse: bool, conc: int) -> tuple[float, float]:
     """(messages per second, server CPU ms per message)."""
     cpu0 = server.cpu_seconds()
@@ -189,6 +209,8 @@ def run(n: int | None = None) -> list:
     # two processes: the rates and CPU (memory is per process, in the rows above)
     rows += [Row(f"smtpd affix w=2 {key} (vs aiosmtpd)", value, aio[key])
              for key, value in results["affix w=2"].items() if "/" in key]
+    rows += [Row(f"smtpd floor: rss of {name} (MB)", _floor_mb(code), None)
+             for name, code in _FLOORS.items()]
     return rows
 
 
