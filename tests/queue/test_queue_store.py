@@ -207,6 +207,61 @@ def test_two_writers_never_claim_the_same_spare(tmp_path):
         a.abandon(f)
 
 
+def test_a_claimed_spare_never_shows_its_old_message_under_the_new_id(tmp_path):
+    # a crash may keep a commit's link and completion mark but lose the content it wrote:
+    # that file must read as torn, not as the delivered message the spare held
+    store = _store(tmp_path)
+    old = _queued(store, b"Subject: old\n\n" + b"old text\n" * 50)
+    store.delete("incoming", old, durable=False, size=500)
+    qf = store.create()
+    assert store._mark(qf) is None  # marked, as if the crash came before the content
+    assert list(store.iterate("incoming")) == [qf.queue_id]
+    with pytest.raises(qfile.QueueFileError):
+        store.read("incoming", qf.queue_id)
+
+
+def test_a_spare_that_is_named_elsewhere_too_is_dropped_not_reused(tmp_path):
+    # after a crash without ordered directory updates, spare/ and a queue may name one inode
+    store = _store(tmp_path)
+    live = _queued(store, b"Subject: live\n\nkeep me\n")
+    os.link(store.path("incoming", live), tmp_path / "q" / "spare" / "4A1B2C3D4E")
+    other = QueueStore(store.root)
+    qf = other.create()
+    other.write(qf, qfile.encode(_env(), b"Subject: other\n\n"))
+    other.commit(qf)
+    assert store.read("incoming", live).content == b"Subject: live\n\nkeep me\n"
+    assert os.listdir(tmp_path / "q" / "spare") == []
+
+
+def test_a_symlink_in_spare_is_never_written_through(tmp_path):
+    store = _store(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious\n")
+    os.symlink(victim, tmp_path / "q" / "spare" / "4A1B2C3D4E")
+    qf = store.create()
+    store.write(qf, qfile.encode(_env(), b"x\n"))
+    store.commit(qf)
+    assert victim.read_bytes() == b"precious\n"
+    assert not os.path.islink(qf.path)
+
+
+def test_a_missing_incoming_directory_is_made_again_while_spares_wait(tmp_path):
+    store = _store(tmp_path)
+    store.delete("incoming", _queued(store), durable=False, size=10)
+    os.rmdir(tmp_path / "q" / "incoming")
+    qf = store.create()  # once ran in circles over the spare it could not move
+    assert os.path.isfile(qf.path)
+    store.abandon(qf)
+
+
+def test_spares_are_emptied_at_start(tmp_path):
+    store = _store(tmp_path)
+    store.delete("incoming", _queued(store), durable=False, size=10)
+    assert os.listdir(tmp_path / "q" / "spare") != []
+    assert QueueStore(store.root).recover() == []
+    assert os.listdir(tmp_path / "q" / "spare") == []
+
+
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 
 
