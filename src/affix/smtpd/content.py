@@ -65,22 +65,37 @@ class DataReader:
         return False
 
     def _find_marker(self, buf: bytearray) -> tuple[int, int]:
-        """(index of the marker's leading line end, marker end index) or (-1, 0). Every other
-        `<LF>.` on the way is a line to un-stuff."""
-        i = buf.find(b"\n.", self._scan)
-        while i >= 0:
-            after = buf[i + 2:i + 4]
-            if not self.strict and after[:1] == b"\n":
-                return i, i + 3
-            if after == b"\r\n" and (not self.strict or buf[i - 1:i] == b"\r"):
-                return (i - 1, i + 4) if self.strict else (i, i + 4)
-            if after in (b"", b"\r"):  # the rest of this line has not arrived yet
+        """(index of the marker's leading line end, marker end index) or (-1, 0). Until a
+        line needs un-stuffing, every `<LF>.` is looked at (one search does both jobs); after
+        that, only the marker is searched for, so that content made of dot lines cannot make
+        each line cost a step in Python."""
+        if not self._dots:
+            i = buf.find(b"\n.", self._scan)
+            while i >= 0:
+                after = buf[i + 2:i + 4]
+                if not self.strict and after[:1] == b"\n":
+                    return i, i + 3
+                if after == b"\r\n" and (not self.strict or buf[i - 1:i] == b"\r"):
+                    return (i - 1, i + 4) if self.strict else (i, i + 4)
+                if after in (b"", b"\r"):  # the rest of this line has not arrived yet
+                    self._scan = i
+                    return -1, 0
+                self._dots = True
                 self._scan = i
+                break
+            else:
+                self._scan = max(0, len(buf) - 1)  # a line end at the very end may start `.`
                 return -1, 0
-            self._dots = True
-            i = buf.find(b"\n.", i + 2)
-        self._scan = max(0, len(buf) - 1)  # a line end at the very end may start `.`
-        return -1, 0
+        start = self._scan
+        self._scan = max(0, len(buf) - 4)  # where a marker cut short may have begun
+        if self.strict:
+            i = buf.find(b"\r\n.\r\n", max(0, start - 1))
+            return (i, i + 5) if i >= 0 else (-1, 0)
+        a = buf.find(b"\n.\r\n", start)
+        b = buf.find(b"\n.\n", start)
+        if b >= 0 and (a < 0 or b < a):
+            return b, b + 3
+        return (a, a + 4) if a >= 0 else (-1, 0)
 
     def _consume_early(self, buf: bytearray) -> None:
         cut = buf.rfind(b"\n") + 1
