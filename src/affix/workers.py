@@ -7,10 +7,10 @@ worker is a Server in role WORKER: it checks the configuration itself, binds eve
 of master.cf with SO_REUSEPORT (the kernel spreads new connections over the workers), and runs
 smtpd and cleanup into the shared queue directory.
 
-Master and worker talk over a SOCK_SEQPACKET socket pair, one record per message:
-  worker -> master: `READY` (listening), `ERROR text` (could not start), `Q queue_id` (a queue
-  file was committed: the queue manager looks at it at once; a lost record only delays the
-  message until the queue manager's next scan of incoming);
+Master and worker talk over a SOCK_SEQPACKET socket pair, in records:
+  worker -> master: `READY` (listening), `ERROR text` (could not start), `Q id id ...` (the
+  queue files committed in one turn of the worker's loop: the queue manager looks at them at
+  once; a lost record only delays them until the queue manager's next scan of incoming);
   master -> worker: nothing; end-of-file means the master is gone, and the worker stops.
 The master forwards SIGHUP (each worker reloads itself, keeping its sessions) and SIGTERM
 (each worker stops listening and drains its sessions for affix_stop_grace_time), and starts a
