@@ -337,8 +337,13 @@ def _measure(n: int, repeat: int, workers: list[int | None]) -> dict[str, dict[s
         for size, label in SIZES:
             msgs = n if size < 10000 else max(50, n // 2)
             for conc in CONCURRENCY:
+                # round-robin: a box whose speed drifts over minutes treats every server alike
+                runs_of: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in servers}
+                for _ in range(repeat):
+                    for s in servers:
+                        runs_of[s.name].append(_workload(s, msgs, conc, size))
                 for s in servers:
-                    runs = [_workload(s, msgs, conc, size) for _ in range(repeat)]
+                    runs = runs_of[s.name]
                     out[s.name][f"msgs/s {label} c={conc}"] = max(r for r, _, _ in runs)
                     out[s.name][f"cpu ms/msg {label} c={conc}"] = min(c for _, c, _ in runs)
                     # whether acceptance or delivery sets the pace
