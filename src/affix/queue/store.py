@@ -105,8 +105,10 @@ class QueueStore:
     def __init__(self, queue_directory: str, long_ids: bool = False):
         self.root = os.path.abspath(queue_directory)
         self.long_ids = long_ids
-        self._incoming = os.path.join(self.root, "incoming")
-        self._spare = os.path.join(self.root, SPARE)
+        # each message's paths are built several times per delivery: from these, not join()
+        self._dirs = {name: os.path.join(self.root, name) for name in (*QUEUES, *LOG_DIRS, SPARE)}
+        self._incoming = self._dirs["incoming"]
+        self._spare = self._dirs[SPARE]
         self._spares: list[str] = []  # names listed in spare/, not yet tried
         self._spares_listed = 0.0  # when (monotonic) create() last found spare/ empty
         self._spares_kept: int | None = None  # delete()'s estimate of spare/'s size
@@ -117,11 +119,11 @@ class QueueStore:
             os.makedirs(os.path.join(self.root, name), mode=0o700, exist_ok=True)
 
     def dir_of(self, queue: str, queue_id: str) -> str:
-        base = os.path.join(self.root, queue)
-        return os.path.join(base, hash_dir(queue_id)) if queue == "deferred" else base
+        base = self._dirs.get(queue) or os.path.join(self.root, queue)
+        return f"{base}/{hash_dir(queue_id)}" if queue == "deferred" else base
 
     def path(self, queue: str, queue_id: str) -> str:
-        return os.path.join(self.dir_of(queue, queue_id), queue_id)
+        return f"{self.dir_of(queue, queue_id)}/{queue_id}"
 
     # --- writing (cleanup) -----------------------------------------------------------------
     def create(self) -> QueueFile:
@@ -487,7 +489,7 @@ class QueueStore:
 
     # --- per-message status logs -------------------------------------------------------------
     def log_path(self, kind: str, queue_id: str) -> str:
-        return os.path.join(self.root, kind, queue_id)
+        return f"{self._dirs.get(kind) or os.path.join(self.root, kind)}/{queue_id}"
 
     def append_log(self, kind: str, queue_id: str, fields: tuple[str, ...],
                    durable: bool = True) -> None:
