@@ -357,6 +357,30 @@ def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tm
         assert any(linked < s < removed for s in syncs), qid
 
 
+def test_on_a_slow_disk_a_plain_delivery_goes_to_a_thread_resolved_once_and_synced(
+        tmp_path, monkeypatch):
+    # the offload has found the disk slow: the thread writes the Maildir and fsyncs new/
+    # itself, with what the loop already resolved (the .forward is looked for once)
+    use_log(tmp_path)
+    agent = LocalAgent(make_config(tmp_path), offload=Offload(0.0))
+    looked: list[str] = []
+    real = LocalAgent._read_forward
+    monkeypatch.setattr(LocalAgent, "_read_forward",
+                        lambda self, pw, ext: looked.append(pw.pw_name) or real(self, pw, ext))
+    request = DeliveryRequest("QID", envelope("a@example.org", RCPT), Recipient(RCPT),
+                              message("slow disk"))
+
+    async def go() -> tuple[bool, list]:
+        finished, value = eager.start(agent.deliver(request))
+        return finished, value if finished else await value
+
+    finished, outcomes = run(go())
+    assert not finished  # it went to a thread
+    assert [(o.status, o.unsynced) for o in outcomes] == [("sent", "")]
+    assert looked == [USER]
+    assert len(maildir_files(tmp_path)) == 1
+
+
 def test_a_fifo_as_forward_file_is_ignored_and_blocks_nothing(tmp_path):
     # on the master's loop a blocking open would stop every delivery
     (tmp_path / "fwd").mkdir()

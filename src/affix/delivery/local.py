@@ -96,9 +96,9 @@ class LocalAgent:
         if offload is None or plain is None:
             return await asyncio.to_thread(self.deliver_sync, request)
         if offload.on_loop():
-            return offload.timed(self.deliver_sync, request, plain)
+            return offload.timed(self.deliver_sync, request, plain, True)
         # timed on the thread too, so that a disk that is fast again brings it back
-        return await asyncio.to_thread(offload.timed, self.deliver_sync, request)
+        return await asyncio.to_thread(offload.timed, self.deliver_sync, request, plain)
 
     def _plain_maildir(self, rcpt: str) -> tuple[pwd.struct_passwd, str] | None:
         """(user, address extension) when delivery to `rcpt` is a write to the user's own
@@ -130,8 +130,10 @@ class LocalAgent:
         return None
 
     def deliver_sync(self, request: DeliveryRequest,
-                     plain: tuple[pwd.struct_passwd, str] | None = None) -> list[Outcome]:
-        """`plain`: what _plain_maildir found, so that the recipient is not resolved twice."""
+                     plain: tuple[pwd.struct_passwd, str] | None = None,
+                     on_loop: bool = False) -> list[Outcome]:
+        """`plain`: what _plain_maildir found, so that the recipient is not resolved twice;
+        `on_loop`: the queue manager fsyncs new/ (delivery/dirsync.py)."""
         r = request.recipient
         ctx = _Ctx(request, r.address, r.original or r.address)
         problem = self._problem
@@ -145,9 +147,9 @@ class LocalAgent:
             # local(8)'s own loop check, independent of the hop count (§2)
             return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
         try:
-            if plain is not None:  # on the loop: new/ is synced by the queue manager
+            if plain is not None:
                 pw, ext = plain
-                return [self._mailbox(replace(ctx, extension=ext), pw, on_loop=True)]
+                return [self._mailbox(replace(ctx, extension=ext), pw, on_loop=on_loop)]
             return self._resolve(ctx)
         except TableError as e:  # e.g. mydestination names a table that cannot be read
             log.warning("local", str(e))

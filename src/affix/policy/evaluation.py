@@ -213,10 +213,7 @@ class Evaluation:
                 arg = None
                 if spec is not None and spec.arg is not Arg.NONE and i < len(items):
                     arg, i = items[i], i + 1
-                if self.trace is None and spec is not None and not spec.deprecation:
-                    result = await spec.fn(self, arg)  # a real session: nothing to record
-                else:
-                    result = await self._one(name, arg, spec)
+                result = await self._one(name, arg, spec)
                 if self.warn_if_reject >= self.recursion:
                     self.warn_if_reject = 0
                 if result is not Result.DUNNO:
