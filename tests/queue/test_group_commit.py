@@ -34,9 +34,9 @@ def _record_fsyncs(monkeypatch) -> list[tuple[str, int]]:
     return events
 
 
-def _data(n: int) -> bytes:
+def _data(n: int, queue_id: str) -> bytes:
     env = Envelope(sender="a@example.org", recipients=[Recipient(f"r{n}@example.jp")])
-    return qfile.encode(env, f"Subject: {n}\n\nbody {n}\n".encode())
+    return qfile.encode(queue_id, env, f"Subject: {n}\n\nbody {n}\n".encode())
 
 
 def test_no_session_is_released_before_its_file_and_directory_are_synced(tmp_path,
@@ -50,7 +50,7 @@ def test_no_session_is_released_before_its_file_and_directory_are_synced(tmp_pat
     async def session(n: int) -> None:
         await asyncio.sleep(0.001 * (n % 7))  # arrivals spread over several batches
         qf = store.create()
-        data = _data(n)
+        data = _data(n, qf.queue_id)
         await committer.commit(qf, data)
         # what the disk holds when the 250 would go out
         with open(qf.path, "rb") as f:
@@ -82,8 +82,8 @@ def test_a_failed_file_fails_alone(tmp_path):
         good = store.create()
         bad = store.create()
         os.close(bad.fd)  # its writes fail (EBADF)
-        results = await asyncio.gather(committer.commit(good, _data(1)),
-                                       committer.commit(bad, _data(2)),
+        results = await asyncio.gather(committer.commit(good, _data(1, good.queue_id)),
+                                       committer.commit(bad, _data(2, bad.queue_id)),
                                        return_exceptions=True)
         assert good.fd == -1  # closed once durable
         return results
@@ -97,7 +97,8 @@ def test_a_failed_file_fails_alone(tmp_path):
 def _finishes_without_waiting(committer: GroupCommit, store: QueueStore, n: int) -> bool:
     """Whether one commit completed on the loop, without handing work to the thread."""
     async def one() -> bool:
-        finished, value = eager.start(committer.commit(store.create(), _data(n)))
+        qf = store.create()
+        finished, value = eager.start(committer.commit(qf, _data(n, qf.queue_id)))
         if not finished:
             await value
         return finished
@@ -150,7 +151,8 @@ def test_a_file_abandoned_during_the_sync_fails_alone(tmp_path, monkeypatch):
         a, b = store.create(), store.create()
         incoming = os.stat(os.path.join(store.root, "incoming")).st_ino
         monkeypatch.setattr(os, "fsync", fsync)
-        both = asyncio.gather(committer.commit(a, _data(1)), committer.commit(b, _data(2)),
+        both = asyncio.gather(committer.commit(a, _data(1, a.queue_id)),
+                              committer.commit(b, _data(2, b.queue_id)),
                               return_exceptions=True)
         while not at_dir.is_set():
             await asyncio.sleep(0.001)

@@ -186,7 +186,7 @@ def test_a_file_its_writer_still_holds_is_left_until_it_is_durable(tmp_path):
     store = store_for(cfg)
     qf = store.create()
     env = envelope("a@example.org", RCPT)
-    items = [(qf, qfile.encode(env, message("held")))]
+    items = [(qf, qfile.encode(qf.queue_id, env, message("held")))]
     assert store.write_many(items) == [None]  # written and marked, not yet synced
     run(run_qmgr(cfg, timeout=1.5))
     assert list(store.iterate("incoming")) == [qf.queue_id]

@@ -2,6 +2,7 @@ import fcntl
 import os
 import re
 import stat
+import zlib
 
 import pytest
 from hypothesis import given, settings
@@ -57,7 +58,7 @@ def test_long_ids_when_enabled(tmp_path):
 def test_commit_marks_file_complete_and_recover_keeps_it(tmp_path):
     store = _store(tmp_path)
     qf = store.create()
-    store.write(qf, qfile.encode(_env(), b"Subject: x\n\nbody\n"))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), b"Subject: x\n\nbody\n"))
     store.commit(qf)
     assert stat.S_IMODE(os.stat(qf.path).st_mode) == 0o700
     assert store.recover() == []
@@ -68,7 +69,7 @@ def test_commit_marks_file_complete_and_recover_keeps_it(tmp_path):
 def test_file_without_completion_mark_is_discarded_at_start(tmp_path):
     store = _store(tmp_path)
     qf = store.create()
-    store.write(qf, qfile.encode(_env(), b"body\n"))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), b"body\n"))
     os.close(qf.fd)  # the writer died before commit: no mark, lock released
     assert list(store.iterate("incoming")) == []  # the qmgr never sees it
     assert store.recover() == [qf.queue_id]
@@ -87,7 +88,7 @@ def test_file_of_a_live_writer_is_not_discarded(tmp_path):
 def test_recipient_completion_is_recorded_in_place(tmp_path):
     store = _store(tmp_path)
     qf = store.create()
-    store.write(qf, qfile.encode(_env(), b"body\n"))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), b"body\n"))
     store.commit(qf)
     msg = store.read("incoming", qf.queue_id)
     store.mark("incoming", msg, 1, qfile.DELIVERED)
@@ -99,7 +100,7 @@ def test_recipient_completion_is_recorded_in_place(tmp_path):
 def test_torn_file_is_detected(tmp_path):
     store = _store(tmp_path)
     qf = store.create()
-    data = qfile.encode(_env(), b"body line\n")
+    data = qfile.encode(qf.queue_id, _env(), b"body line\n")
     store.write(qf, data[:-5])
     store.commit(qf)
     with pytest.raises(qfile.QueueFileError):
@@ -109,7 +110,7 @@ def test_torn_file_is_detected(tmp_path):
 def test_deferred_queue_is_hashed_by_first_character(tmp_path):
     store = _store(tmp_path)
     qf = store.create()
-    store.write(qf, qfile.encode(_env(), b"x\n"))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), b"x\n"))
     store.commit(qf)
     store.move(qf.queue_id, "incoming", "deferred", mtime=12345.0)
     path = tmp_path / "q" / "deferred" / qf.queue_id[0] / qf.queue_id
@@ -124,7 +125,7 @@ def test_writer_holds_exclusive_lock_until_commit(tmp_path):
     fd = os.open(qf.path, os.O_RDONLY)
     with pytest.raises(BlockingIOError):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    store.write(qf, qfile.encode(_env(), b"x\n"))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), b"x\n"))
     store.commit(qf)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.close(fd)
@@ -132,7 +133,7 @@ def test_writer_holds_exclusive_lock_until_commit(tmp_path):
 
 def _queued(store, content=b"Subject: x\n\nbody\n"):
     qf = store.create()
-    store.write(qf, qfile.encode(_env(), content))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), content))
     store.commit(qf)
     return qf.queue_id
 
@@ -154,7 +155,7 @@ def test_delivered_file_becomes_a_spare_and_the_next_message_reuses_it(tmp_path)
     # not a message before its own commit: the old completion mark is gone
     assert stat.S_IMODE(os.fstat(new.fd).st_mode) == 0o600
     assert list(store.iterate("incoming")) == [] and os.listdir(tmp_path / "q" / "spare") == []
-    data = qfile.encode(_env(), b"Subject: new\n\nshort\n")
+    data = qfile.encode(new.queue_id, _env(), b"Subject: new\n\nshort\n")
     store.write(new, data)
     store.commit(new)
     assert os.path.getsize(new.path) == len(data)  # nothing of the old message is left
@@ -220,6 +221,85 @@ def test_a_claimed_spare_never_shows_its_old_message_under_the_new_id(tmp_path):
         store.read("incoming", qf.queue_id)
 
 
+def _v1_image(env, content):
+    """A queue file as format 1 wrote it (no id; the CRC over the content only)."""
+    r = env.recipients[0]
+    return (qfile.MAGIC_V1 + b"F --------\nT 1721700040.500000\nS " + env.sender.encode()
+            + b"\nR - " + r.address.encode() + b"\t\t\nC " + str(len(content)).encode() + b"\n"
+            + content + f"Z {len(content)} {zlib.crc32(content):08x}\n".encode())
+
+
+def test_a_reused_spare_is_written_over_not_emptied(tmp_path, monkeypatch):
+    # emptying frees every block of the file, and writing allocates them again
+    store = _store(tmp_path)
+    old = _queued(store, b"Subject: old\n\n" + b"old text\n" * 500)
+    store.delete("incoming", old, durable=False, size=5000)
+    cuts = []
+    real = os.ftruncate
+    monkeypatch.setattr(os, "ftruncate", lambda fd, n: (cuts.append(n), real(fd, n))[1])
+    qf = store.create()
+    assert cuts == [] and qf.size > 4500
+    data = qfile.encode(qf.queue_id, _env(), b"Subject: new\n\nshort\n")
+    store.write(qf, data)
+    store.commit(qf)
+    assert cuts == [len(data)]  # only the old tail goes
+    assert store.read("incoming", qf.queue_id).content == b"Subject: new\n\nshort\n"
+
+
+def test_any_mix_of_old_and_new_pages_of_a_reused_file_reads_as_torn():
+    # a crash after the new name and mark reached the disk, but only some of the new pages:
+    # every mix of the two messages' bytes, cut at any sector, is refused
+    env = _env()
+    old = qfile.encode("4A1B2C3D4E", env, b"Subject: old\n\n" + b"old text\n" * 1500)
+    other = Envelope("t@example.org", [Recipient("c@example.test")], arrival=1721700041.5)
+    new = qfile.encode("5B2C3D4E5F", other, b"Subject: new\n\n" + b"new text\n" * 1400)
+    for n in (len(new), len(old)):  # with and without the old tail cut
+        for cut in range(0, max(len(new), len(old)), 512):
+            for image in (new[:cut] + old[cut:n], old[:cut] + new[cut:n]):
+                image = image[:n]
+                if image == new[:n] == new:
+                    continue
+                with pytest.raises(qfile.QueueFileError):
+                    qfile.decode("5B2C3D4E5F", image)
+    assert qfile.decode("5B2C3D4E5F", new).envelope.sender == "t@example.org"
+
+
+def test_a_spare_of_the_older_format_is_emptied_before_reuse(tmp_path):
+    # format 1 has neither the id nor the envelope's CRC: its old bytes would read as valid
+    store = _store(tmp_path)
+    path = tmp_path / "q" / "spare" / "4A1B2C3D4E"
+    path.write_bytes(_v1_image(_env(), b"Subject: old\n\nold text\n"))
+    inode = os.stat(path).st_ino
+    qf = store.create()
+    assert os.fstat(qf.fd).st_ino == inode and qf.size == 0  # reused, emptied
+    assert os.path.getsize(qf.path) == 0
+    store.abandon(qf)
+
+
+def test_a_file_of_the_older_format_is_still_read(tmp_path):
+    store = _store(tmp_path)
+    content = b"Subject: queued before an upgrade\n\nbody\n"
+    path = tmp_path / "q" / "active" / "4A1B2C3D4E"
+    path.write_bytes(_v1_image(_env(), content))
+    msg = store.read("active", "4A1B2C3D4E")
+    assert msg.content == content and msg.envelope.recipients[0].address == "a@example.test"
+    store.mark("active", msg, 0, qfile.DELIVERED)
+    assert store.read("active", "4A1B2C3D4E").envelope.recipients[0].done
+    path.write_bytes(_v1_image(_env(), content)[:-3] + b"00\n")
+    with pytest.raises(qfile.QueueFileError):
+        store.read("active", "4A1B2C3D4E")
+
+
+def test_status_bytes_and_flags_rewritten_in_place_keep_the_file_whole(tmp_path):
+    store = _store(tmp_path)
+    qid = _queued(store)
+    msg = store.read("incoming", qid)
+    store.mark("incoming", msg, 1, qfile.BOUNCED)
+    store.set_flag("incoming", msg, qfile.FLAG_WARNED, "W")
+    again = store.read("incoming", qid)
+    assert again.warned and again.statuses == [qfile.PENDING, qfile.BOUNCED]
+
+
 def test_a_spare_that_is_named_elsewhere_too_is_dropped_not_reused(tmp_path):
     # after a crash without ordered directory updates, spare/ and a queue may name one inode
     store = _store(tmp_path)
@@ -227,7 +307,7 @@ def test_a_spare_that_is_named_elsewhere_too_is_dropped_not_reused(tmp_path):
     os.link(store.path("incoming", live), tmp_path / "q" / "spare" / "4A1B2C3D4E")
     other = QueueStore(store.root)
     qf = other.create()
-    other.write(qf, qfile.encode(_env(), b"Subject: other\n\n"))
+    other.write(qf, qfile.encode(qf.queue_id, _env(), b"Subject: other\n\n"))
     other.commit(qf)
     assert store.read("incoming", live).content == b"Subject: live\n\nkeep me\n"
     assert os.listdir(tmp_path / "q" / "spare") == []
@@ -239,7 +319,7 @@ def test_a_symlink_in_spare_is_never_written_through(tmp_path):
     victim.write_bytes(b"precious\n")
     os.symlink(victim, tmp_path / "q" / "spare" / "4A1B2C3D4E")
     qf = store.create()
-    store.write(qf, qfile.encode(_env(), b"x\n"))
+    store.write(qf, qfile.encode(qf.queue_id, _env(), b"x\n"))
     store.commit(qf)
     assert victim.read_bytes() == b"precious\n"
     assert not os.path.islink(qf.path)
@@ -271,7 +351,7 @@ _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 def test_queue_file_round_trip(sender, rcpts, helo, content):
     env = Envelope(sender, [Recipient(a, o, False, n) for a, o, n in rcpts], arrival=12.25,
                    helo=helo)
-    msg = qfile.decode("X", qfile.encode(env, content))
+    msg = qfile.decode("X", qfile.encode("X", env, content))
     assert msg.envelope.sender == sender
     assert [(r.address, r.original, r.notify) for r in msg.envelope.recipients] == rcpts
     assert msg.envelope.helo == helo

@@ -131,7 +131,7 @@ class Cleanup:
         env = self._final_envelope(envelope, result)
         hold = bool(envelope.hold or result.hold)
         flags = "--H-----" if hold else "-" * qfile.FLAGS_WIDTH
-        data = qfile.encode(env, msg.join(), flags)
+        data = qfile.encode(queue_id, env, msg.join(), flags)
         limit = self.cfg.size("message_size_limit")
         if limit and len(data) > limit:
             log.cleanup_size_exceeded(queue_id)

@@ -1,10 +1,11 @@
-"""The queue file format (version 1): a small text envelope, then the content, then a trailer.
+"""The queue file format (version 2): a small text envelope, then the content, then a trailer.
 
 ```
-AFFIXQ 1\\n                       magic and format version
+AFFIXQ 2\\n                       magic and format version
 F EW------\\n                     flags, fixed width (8 bytes) so they can be rewritten in place:
                                    [0] E = force-expired, [1] W = delay warning sent,
                                    [2] H = put on hold by cleanup (HOLD action)
+I 4A1B2C3D4E\\n                   the queue id: the file's own name
 T 1721700040.123456\\n            arrival time (time.time() of MAIL FROM)
 S sender@example.org\\n           envelope sender ("" = null sender)
 A name=value\\n                   attributes: client_name, client_addr, helo, protocol, ...
@@ -12,7 +13,9 @@ R - address\\torig\\tnotify\\n     one per recipient; the byte after `R ` is its
                                    `-` pending, `D` delivered, `B` bounced (in place, pwrite)
 C 1532\\n                         content length in bytes, then exactly that many bytes
 <content: the message, LF line ends>
-Z 1532 1a2b3c4d\\n                trailer: content length again and the CRC-32 of the content
+Z 1532 1a2b3c4d\\n                trailer: content length again and a CRC-32 of the whole file
+                                   before it, leaving out the bytes rewritten in place (the
+                                   flags field and the status bytes)
 ```
 
 Field values are percent-escaped for `%`, TAB, CR and LF, and stored as UTF-8 with
@@ -20,6 +23,14 @@ surrogateescape (8-bit addresses survive). A file whose trailer is missing or do
 torn: in `incoming` it was never acknowledged and is discarded; elsewhere it is moved to
 `corrupt`. Completion is separately marked by the owner-execute bit (mode 0700), set only after
 the data is on disk (see store.py).
+
+Why the id and a CRC over the envelope: the store reuses the files of delivered messages
+(store.py, "Spare files") and writes a new message over the old bytes. A crash may keep the new
+name and mark but lose some or all of the new pages; what is left then reads as torn (a page
+of the old message breaks the CRC, and a file that is wholly the old message names another
+id), never as the old message or a mix of the two.
+Version 1 files (no id, the CRC over the content only) are still read; the store empties a
+version 1 file before it reuses it.
 """
 
 from __future__ import annotations
@@ -29,7 +40,8 @@ from dataclasses import dataclass, field
 
 from affix.queue.envelope import Envelope, Recipient
 
-MAGIC = b"AFFIXQ 1\n"
+MAGIC = b"AFFIXQ 2\n"
+MAGIC_V1 = b"AFFIXQ 1\n"  # read, never written
 FLAGS_WIDTH = 8
 FLAGS_OFFSET = len(MAGIC) + 2  # after "F "
 FLAG_EXPIRE = 0  # index into the flags field
@@ -85,40 +97,68 @@ def unescape(raw: bytes) -> str:
             .replace("%25", "%"))
 
 
-def encode(envelope: Envelope, content: bytes, flags: str = "-" * FLAGS_WIDTH) -> bytes:
+def encode(queue_id: str, envelope: Envelope, content: bytes,
+           flags: str = "-" * FLAGS_WIDTH) -> bytes:
     """The whole queue file for an envelope and its content."""
     parts = [MAGIC, b"F " + flags.encode("ascii")[:FLAGS_WIDTH].ljust(FLAGS_WIDTH, b"-") + b"\n",
-             f"T {envelope.arrival:.6f}\n".encode(), b"S " + escape(envelope.sender) + b"\n"]
+             f"I {queue_id}\nT {envelope.arrival:.6f}\n".encode(),
+             b"S " + escape(envelope.sender) + b"\n"]
     for name in _STR_ATTRS:
         value = getattr(envelope, name)
         if value:
             parts.append(b"A " + escape(f"{name}={value}") + b"\n")
     if envelope.smtputf8:
         parts.append(b"A smtputf8=1\n")
+    status_offsets = []
+    length = sum(map(len, parts))
     for r in envelope.recipients:
         status = DELIVERED if r.done else PENDING
-        parts.append(b"R " + status + b" " + escape(r.address) + b"\t" + escape(r.original)
-                     + b"\t" + escape(r.notify) + b"\n")
+        line = (b"R " + status + b" " + escape(r.address) + b"\t" + escape(r.original)
+                + b"\t" + escape(r.notify) + b"\n")
+        status_offsets.append(length + 2)
+        length += len(line)
+        parts.append(line)
     parts.append(f"C {len(content)}\n".encode())
-    parts.append(content)
-    parts.append(f"Z {len(content)} {zlib.crc32(content):08x}\n".encode())
-    return b"".join(parts)
+    header = b"".join(parts)
+    crc = zlib.crc32(content, _stable_crc(header, len(header), status_offsets))
+    return b"".join((header, content, f"Z {len(content)} {crc:08x}\n".encode()))
+
+
+def _stable_crc(data: bytes, end: int, status_offsets: list[int]) -> int:
+    """CRC-32 of data[:end] without the bytes rewritten in place (flags, status bytes)."""
+    view = memoryview(data)
+    crc = zlib.crc32(view[:FLAGS_OFFSET])
+    pos = FLAGS_OFFSET + FLAGS_WIDTH
+    for offset in status_offsets:
+        crc = zlib.crc32(view[pos:offset], crc)
+        pos = offset + 1
+    return zlib.crc32(view[pos:end], crc)
 
 
 def decode(queue_id: str, data: bytes, header_only: bool = False) -> QueuedMessage:
     """Parse a queue file; with header_only the content is not read or verified."""
-    if not data.startswith(MAGIC):
+    version = 2 if data.startswith(MAGIC) else 1 if data.startswith(MAGIC_V1) else 0
+    if not version:
         raise QueueFileError(f"{queue_id}: not an affix queue file (or an unknown version)")
     msg = QueuedMessage(queue_id, Envelope(sender=""))
     pos = len(MAGIC)
+    named = False
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
             raise QueueFileError(f"{queue_id}: truncated envelope")
         kind, value = data[pos:pos + 1], data[pos + 2:end]
         if kind == b"C":
-            return _content(msg, data, end + 1, int(value), header_only)
-        _record(msg, kind, value, pos)
+            if version == 2 and not named:
+                raise QueueFileError(f"{queue_id}: torn queue file (no queue id)")
+            return _content(msg, data, end + 1, int(value), header_only, version)
+        if kind == b"I" and version == 2:
+            if value != queue_id.encode("ascii", "replace"):
+                # a reused file that still holds (part of) the message it had before
+                raise QueueFileError(f"{queue_id}: torn queue file (holds another message)")
+            named = True
+        else:
+            _record(msg, kind, value, pos)
         pos = end + 1
 
 
@@ -148,14 +188,17 @@ def _record(msg: QueuedMessage, kind: bytes, value: bytes, pos: int) -> None:
 
 
 def _content(msg: QueuedMessage, data: bytes, start: int, length: int,
-             header_only: bool) -> QueuedMessage:
+             header_only: bool, version: int) -> QueuedMessage:
     msg.size = length
     if header_only:
         return msg
-    content = data[start:start + length]
-    trailer = data[start + length:]
-    expected = f"Z {length} {zlib.crc32(content):08x}\n".encode()
-    if len(content) != length or trailer != expected:
+    end = start + length
+    content = data[start:end]
+    if len(content) != length:
+        raise QueueFileError(f"{msg.queue_id}: torn queue file (short content)")
+    crc = (_stable_crc(data, end, msg.status_offsets) if version == 2
+           else zlib.crc32(content))
+    if data[end:] != f"Z {length} {crc:08x}\n".encode():
         raise QueueFileError(f"{msg.queue_id}: torn queue file (bad trailer)")
     msg.content = content
     return msg

@@ -41,8 +41,10 @@ second. A spare keeps its old bytes until a writer claims it; the pool is small 
 so at most a few megabytes of delivered mail (a copy of what the mailboxes hold) wait there, in
 the same root-only directory tree as the queue, and recover() empties it at start. A rename
 into spare/ is exactly as durable as the removal it replaces (not synced); a crash that undoes
-it leaves the file in active/, as an undone removal would. A claimed spare is emptied before
-it gets its id and mark (so a crash can never show its old message under the new id), and one
+it leaves the file in active/, as an undone removal would. The new message is written over a
+claimed spare's old bytes, and its tail cut if it is shorter: the queue id and the CRC over the
+whole file (qfile.py) make a file whose new bytes a crash lost in part or in whole read as torn,
+never as the old message (a spare of an older format, without them, is emptied first). A spare
 that is not a plain file with one name (a symlink, or an inode a crash left named elsewhere
 too) is dropped, not reused.
 """
@@ -131,14 +133,12 @@ class QueueStore:
         incoming = self._incoming
         temp = os.path.join(incoming, f".new.{os.getpid()}.{time.monotonic_ns()}")
         try:
-            fd = self._claim_spare(temp)
+            fd, inode, size = self._claim_spare(temp)
         except FileNotFoundError:  # a new queue directory (or one removed under us)
             self.ensure_dirs()
-            fd = self._claim_spare(temp)
+            fd, inode, size = self._claim_spare(temp)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            os.fchmod(fd, PARTIAL_MODE)  # a spare still has its old completion mark
-            inode = os.fstat(fd).st_ino
             while True:
                 queue_id = make_id(time.time(), inode, self.long_ids)
                 final = os.path.join(incoming, queue_id)
@@ -153,12 +153,13 @@ class QueueStore:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        return QueueFile(queue_id, final, fd)
+        return QueueFile(queue_id, final, fd, size)
 
-    def _claim_spare(self, temp: str) -> int:
-        """An open file under the name `temp`: a spare if one is left, else a new file.
-        The rename is the claim (of several processes taking spares, one gets each); the
-        temporary name hides it from the queue manager until its mark is reset."""
+    def _claim_spare(self, temp: str) -> tuple[int, int, int]:
+        """(fd, inode, size) of an open file under the name `temp`: a spare if one is left
+        (size: the bytes it still holds), else a new file. The rename is the claim (of
+        several processes taking spares, one gets each); the temporary name hides it from
+        the queue manager until its mark is reset."""
         while True:
             name = self._next_spare()
             if name is None:
@@ -169,31 +170,39 @@ class QueueStore:
                 if not os.path.isdir(self._incoming):
                     raise  # create() makes the directories
                 continue  # another process took it
-            fd = self._reset_spare(temp)
-            if fd >= 0:
-                return fd
-        return os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
+            claimed = self._reset_spare(temp)
+            if claimed is not None:
+                return claimed
+        fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
+        return fd, os.fstat(fd).st_ino, 0
 
     @staticmethod
-    def _reset_spare(temp: str) -> int:
-        """The claimed spare, open and empty; -1 (and the name removed) when it is not a plain
-        file of its own: a symlink, or an inode that a crash left named elsewhere as well."""
+    def _reset_spare(temp: str) -> tuple[int, int, int] | None:
+        """The claimed spare, open: (fd, inode, size); None (and the name removed) when it is
+        not a plain file of its own: a symlink, or an inode that a crash left named elsewhere
+        as well."""
         try:
             fd = os.open(temp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-            return -1
+            return None
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(temp)
-            return -1
-        # Emptied before its name and mark can reach the disk: after a crash, a file whose
-        # new content was lost reads as torn, never as the message it held before.
-        os.ftruncate(fd, 0)
-        return fd
+            return None
+        # The new message is written over the old bytes (no blocks freed and allocated
+        # again); a crash that loses some of them leaves a torn file, never the old message,
+        # thanks to the id and the CRC of format 2 (qfile.py). A file of an older format has
+        # neither, so it is emptied first, before its new name and mark can reach the disk.
+        size = st.st_size
+        if size and os.pread(fd, len(qfile.MAGIC), 0) != qfile.MAGIC:
+            os.ftruncate(fd, 0)
+            size = 0
+        os.fchmod(fd, PARTIAL_MODE)  # it still has its old completion mark
+        return fd, st.st_ino, size
 
     def _next_spare(self) -> str | None:
         if not self._spares:
