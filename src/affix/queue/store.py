@@ -15,8 +15,8 @@ Crash safety ("250 means on disk", design.md): a writer creates the file under a
 name, holds an exclusive flock on it, renames it to its id, writes the whole file (format in
 qfile.py), then commit() sets mode 0700 (the completion mark), fsyncs the file (data and mark
 together) and fsyncs the directory (the name is durable). Only then may the caller say 250.
-Setting the mark before the one fsync is safe because the file's trailer carries the content's
-CRC: a crash can leave a marked file whose data never reached the disk, but such a file is torn
+Setting the mark before the one fsync is safe because the file's trailer carries a CRC of the
+file: a crash can leave a marked file whose data never reached the disk, but such a file is torn
 (never acknowledged) and the queue manager moves it to `corrupt`, as any damaged file.
 commit_many() does the same for several files with one directory fsync (cleanup's group
 commit). recover() at start removes incoming files without the mark (never acknowledged)
