@@ -10,8 +10,9 @@ Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per mes
 - aiosmtpd: its SMTP protocol with the Sink handler on uvloop (as the issue's reference);
 - smtp-sink: Postfix's C test server (a ceiling, not a target).
 Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms per message
-(from /proc/PID/stat), and memory with 500 idle sessions open: RSS (target <= 25 MB), and PSS
-and USS from /proc/PID/smaps_rollup (shared library pages counted once / not at all).
+(from /proc/PID/stat), and memory with 500 idle sessions open, after the workloads: RSS (target
+<= 25 MB), and PSS and USS from /proc/PID/smaps_rollup (shared library pages counted once / not
+at all).
 
 The server processes are bench/smtpd_serve.py (`python -m bench.smtpd_serve affix|aiosmtpd DIR
 PORT`; PORT 0: a free one, printed; else join the affix processes already on it).
@@ -125,18 +126,20 @@ def _idle_memory(server: ServerProcess, sessions: int) -> dict[str, float]:
 
 
 def _footprint(server: ServerProcess) -> dict[str, float]:
+    """Measured after the workloads: a server that has handled mail holds what it loaded for
+    it (affix: the DNS resolver, the tables), as a server in service does."""
     out: dict[str, float] = {}
     _idle_memory(server, 10)  # warm up: first sessions allocate the lasting structures
-    fresh = server.memory_mb()
-    out["rss fresh (MB)"] = fresh["rss"]
+    before = server.memory_mb()
+    out["rss after the workloads (MB)"] = before["rss"]
     try:
         idle = _idle_memory(server, IDLE_SESSIONS)
     except OSError:  # smtp-sink stops answering at 256 sessions
-        idle = {k: float("nan") for k in fresh}
+        idle = {k: float("nan") for k in before}
     out[f"rss with {IDLE_SESSIONS} idle sessions (MB)"] = idle["rss"]
     out[f"pss with {IDLE_SESSIONS} idle sessions (MB)"] = idle["pss"]
     out[f"uss with {IDLE_SESSIONS} idle sessions (MB)"] = idle["uss"]
-    out[f"rss added by {IDLE_SESSIONS} idle sessions (MB)"] = idle["rss"] - fresh["rss"]
+    out[f"rss added by {IDLE_SESSIONS} idle sessions (MB)"] = idle["rss"] - before["rss"]
     return out
 
 
@@ -177,7 +180,7 @@ def _measure_all(kinds: list[str], msgs: int, repeat: int) -> dict[str, dict[str
         dns = _memo_config(workdir, q)
         servers = {kind: ServerProcess(kind, workdir) for kind in kinds}
         try:
-            out = {kind: _footprint(server) for kind, server in servers.items()}
+            out: dict[str, dict[str, float]] = {kind: {} for kind in servers}
             for server in servers.values():
                 _smtp_source(server.port, 200, 10, False)  # warm up
             for label, reuse, conc in WORKLOADS:
@@ -185,6 +188,8 @@ def _measure_all(kinds: list[str], msgs: int, repeat: int) -> dict[str, dict[str
                     runs = [_workload(server, msgs, reuse, conc) for _ in range(repeat)]
                     out[kind][f"msgs/s {label} c={conc}"] = max(r for r, _ in runs)
                     out[kind][f"cpu ms/msg {label} c={conc}"] = min(c for _, c in runs)
+            for kind, server in servers.items():
+                out[kind].update(_footprint(server))
             return out
         finally:
             for server in servers.values():
