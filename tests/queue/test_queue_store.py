@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from affix.queue import qfile
+from affix.queue import store as store_module
 from affix.queue.envelope import Envelope, Recipient
 from affix.queue.ids import is_queue_id, long_id, make_id, short_id
 from affix.queue.store import QueueStore
@@ -264,16 +265,86 @@ def test_any_mix_of_old_and_new_pages_of_a_reused_file_reads_as_torn():
     assert qfile.decode("5B2C3D4E5F", new).envelope.sender == "t@example.org"
 
 
-def test_a_spare_of_the_older_format_is_emptied_before_reuse(tmp_path):
+def test_a_spare_of_the_older_format_is_not_reused(tmp_path):
     # format 1 has neither the id nor the envelope's CRC: its old bytes would read as valid
     store = _store(tmp_path)
     path = tmp_path / "q" / "spare" / "4A1B2C3D4E"
     path.write_bytes(_v1_image(_env(), b"Subject: old\n\nold text\n"))
-    inode = os.stat(path).st_ino
+    held = os.open(path, os.O_RDONLY)  # keeps its inode number from a new file
     qf = store.create()
-    assert os.fstat(qf.fd).st_ino == inode and qf.size == 0  # reused, emptied
-    assert os.path.getsize(qf.path) == 0
+    assert os.fstat(qf.fd).st_ino != os.fstat(held).st_ino and qf.size == 0
+    assert os.fstat(held).st_nlink == 0 and os.listdir(tmp_path / "q" / "spare") == []
+    os.close(held)
     store.abandon(qf)
+
+
+def _list_env(n):
+    # a mailing list: the same sender, client and recipients for every post
+    return Envelope("list-bounces@example.org",
+                    [Recipient(f"member{i:04d}@example.test") for i in range(n)],
+                    arrival=1721700040.5, client_name="lists.example.org",
+                    client_addr="192.0.2.7")
+
+
+def _delivered_spare(store, env, content):
+    qf = store.create()
+    store.write(qf, qfile.encode(qf.queue_id, env, content))
+    store.commit(qf)
+    msg = store.read("incoming", qf.queue_id)
+    store.move(qf.queue_id, "incoming", "active", durable=False)
+    store.mark_many("active", msg, {i: qfile.DELIVERED for i in msg.pending()}, durable=False)
+    store.delete("active", qf.queue_id, durable=False, size=msg.size)
+    return qf.queue_id
+
+
+def test_a_spare_whose_status_bytes_go_past_its_first_sector_is_not_reused(tmp_path):
+    # the CRC leaves out the status bytes: had this file been written over, a crash that
+    # lost a new sector of recipient lines would leave the old one (same lines, marked
+    # delivered) and the file would pass as the new post with those recipients done
+    store = _store(tmp_path)
+    old_id = _delivered_spare(store, _list_env(400), b"Subject: post 1\n\nfirst post\n")
+    old_image = (tmp_path / "q" / "spare" / old_id).read_bytes()
+    held = os.open(tmp_path / "q" / "spare" / old_id, os.O_RDONLY)
+    qf = store.create()
+    assert os.fstat(qf.fd).st_ino != os.fstat(held).st_ino and qf.size == 0  # a new file
+    assert os.fstat(held).st_nlink == 0  # the spare is gone
+    os.close(held)
+    new_image = qfile.encode(qf.queue_id, _list_env(400), b"Subject: post 2\n\nsecond post\n")
+    mix = new_image[:512] + old_image[512:1024] + new_image[1024:]
+    assert qfile.decode(qf.queue_id, mix).pending() != list(range(400))  # why, shown
+    store.abandon(qf)
+    # a short envelope keeps every status byte next to the id: reused
+    small_id = _delivered_spare(store, _list_env(3), b"Subject: post 3\n\nthird\n")
+    inode = os.stat(tmp_path / "q" / "spare" / small_id).st_ino
+    qf = store.create()
+    assert os.fstat(qf.fd).st_ino == inode and qf.size > 0
+    store.abandon(qf)
+
+
+def test_a_reused_spare_never_gets_the_id_of_the_message_it_held(tmp_path, monkeypatch):
+    # short ids are microseconds (mod 2**20) and inode: a spare keeps its inode, so its old
+    # id may come round, and its old bytes would then read as the new message
+    store = _store(tmp_path)
+    old_id = _delivered_spare(store, _list_env(1), b"Subject: old\n\nold\n")
+    seconds = int(old_id[:5], 16) / 1e6
+    clock = iter(range(10**6))
+    monkeypatch.setattr(store_module.time, "time", lambda: 1721700040 + seconds
+                        + next(clock) * 1e-6)
+    qf = store.create()
+    monkeypatch.undo()
+    assert qf.queue_id != old_id and qf.size > 0  # the spare, under another id
+    store.abandon(qf)
+
+
+def test_a_number_cut_by_a_torn_write_reads_as_torn():
+    # an old sector spliced into the "C <length>" line: a QueueFileError, which the queue
+    # manager moves to corrupt (a ValueError escaped it, and mailq)
+    data = qfile.encode("4A1B2C3D4E", _env(), b"Subject: x\n\n" + b"text\n" * 100)
+    start = data.index(b"\nC ") + 3
+    for image in (data[:start + 1] + b"t" + data[start + 2:],
+                  data.replace(b"\nT 1721700040", b"\nT 17217x0040")):
+        with pytest.raises(qfile.QueueFileError):
+            qfile.decode("4A1B2C3D4E", image)
 
 
 def test_a_file_of_the_older_format_is_still_read(tmp_path):

@@ -137,6 +137,13 @@ def _stable_crc(data: bytes, end: int, status_offsets: list[int]) -> int:
 
 def decode(queue_id: str, data: bytes, header_only: bool = False) -> QueuedMessage:
     """Parse a queue file; with header_only the content is not read or verified."""
+    try:
+        return _decode(queue_id, data, header_only)
+    except ValueError as e:  # a number cut by a torn write: "C 63t..."
+        raise QueueFileError(f"{queue_id}: torn queue file ({e})") from e
+
+
+def _decode(queue_id: str, data: bytes, header_only: bool) -> QueuedMessage:
     version = 2 if data.startswith(MAGIC) else 1 if data.startswith(MAGIC_V1) else 0
     if not version:
         raise QueueFileError(f"{queue_id}: not an affix queue file (or an unknown version)")

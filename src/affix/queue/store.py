@@ -44,9 +44,9 @@ into spare/ is exactly as durable as the removal it replaces (not synced); a cra
 it leaves the file in active/, as an undone removal would. The new message is written over a
 claimed spare's old bytes, and its tail cut if it is shorter: the queue id and the CRC over the
 whole file (qfile.py) make a file whose new bytes a crash lost in part or in whole read as torn,
-never as the old message (a spare of an older format, without them, is emptied first). A spare
-that is not a plain file with one name (a symlink, or an inode a crash left named elsewhere
-too) is dropped, not reused.
+never as the old message (a spare whose old envelope goes past its first sector, or of format 1,
+is not reused: see _reset_spare). A spare that is not a plain file with one name (a symlink,
+or an inode a crash left named elsewhere too) is dropped, not reused.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ LOG_DIRS = ("bounce", "defer")
 SPARE = "spare"
 SPARE_MAX = 64  # files kept for reuse
 SPARE_SIZE_MAX = 256 * 1024  # larger files are removed (their blocks are not worth keeping)
+SECTOR = 512  # what a disk writes whole (see _reset_spare)
 _SPARE_RELIST = 0.1  # seconds before one process lists a spare/ it found empty again
 COMPLETE_MODE = 0o700
 PARTIAL_MODE = 0o600
@@ -133,20 +134,25 @@ class QueueStore:
         incoming = self._incoming
         temp = os.path.join(incoming, f".new.{os.getpid()}.{time.monotonic_ns()}")
         try:
-            fd, inode, size = self._claim_spare(temp)
+            fd, inode, size, old_id = self._claim_spare(temp)
         except FileNotFoundError:  # a new queue directory (or one removed under us)
             self.ensure_dirs()
-            fd, inode, size = self._claim_spare(temp)
+            fd, inode, size, old_id = self._claim_spare(temp)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             while True:
                 queue_id = make_id(time.time(), inode, self.long_ids)
                 final = os.path.join(incoming, queue_id)
                 try:
-                    os.link(temp, final)  # never clobbers another message
-                    break
+                    # a spare keeps its inode: a short id may come round to the one it had
+                    # (its old bytes would then read as this message's); never clobbers
+                    # another message
+                    if queue_id != old_id:
+                        os.link(temp, final)
+                        break
                 except FileExistsError:
-                    time.sleep(0.0001)  # another id in the next microsecond
+                    pass
+                time.sleep(0.0001)  # another id in the next microsecond
             os.unlink(temp)
         except BaseException:
             os.close(fd)
@@ -155,11 +161,12 @@ class QueueStore:
             raise
         return QueueFile(queue_id, final, fd, size)
 
-    def _claim_spare(self, temp: str) -> tuple[int, int, int]:
-        """(fd, inode, size) of an open file under the name `temp`: a spare if one is left
-        (size: the bytes it still holds), else a new file. The rename is the claim (of
-        several processes taking spares, one gets each); the temporary name hides it from
-        the queue manager until its mark is reset."""
+    def _claim_spare(self, temp: str) -> tuple[int, int, int, str]:
+        """(fd, inode, size, old id) of an open file under the name `temp`: a spare if one
+        is left (size: the bytes it still holds; old id: the message it held, its name in
+        spare/), else a new file (0, ""). The rename is the claim (of several processes taking
+        spares, one gets each); the temporary name hides it from the queue manager until its
+        mark is reset."""
         while True:
             name = self._next_spare()
             if name is None:
@@ -172,15 +179,15 @@ class QueueStore:
                 continue  # another process took it
             claimed = self._reset_spare(temp)
             if claimed is not None:
-                return claimed
+                return (*claimed, name)
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
-        return fd, os.fstat(fd).st_ino, 0
+        return fd, os.fstat(fd).st_ino, 0, ""
 
     @staticmethod
     def _reset_spare(temp: str) -> tuple[int, int, int] | None:
         """The claimed spare, open: (fd, inode, size); None (and the name removed) when it is
-        not a plain file of its own: a symlink, or an inode that a crash left named elsewhere
-        as well."""
+        not a plain file of its own (a symlink, or an inode that a crash left named elsewhere
+        as well), or when its old bytes could pass for a new message's (below)."""
         try:
             fd = os.open(temp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
@@ -188,21 +195,24 @@ class QueueStore:
                 os.unlink(temp)
             return None
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        # The new message is written over the old bytes (no blocks freed and allocated
+        # again). A crash may lose any of the new sectors; what is left of the old message
+        # then reads as torn: its first sector has another id, and every other sector is
+        # under the CRC of format 2 (qfile.py), which leaves out only the status bytes. So a
+        # spare is reused only if all of its status bytes sit in its first sector (its
+        # envelope ends there): an old sector of recipient lines could pass for new ones
+        # with other marks. A file of format 1 has neither id nor envelope CRC: not reused.
+        reusable = stat.S_ISREG(st.st_mode) and st.st_nlink == 1
+        if reusable and st.st_size:
+            head = os.pread(fd, SECTOR, 0)
+            reusable = head.startswith(qfile.MAGIC) and b"\nC " in head
+        if not reusable:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             return None
-        # The new message is written over the old bytes (no blocks freed and allocated
-        # again); a crash that loses some of them leaves a torn file, never the old message,
-        # thanks to the id and the CRC of format 2 (qfile.py). A file of an older format has
-        # neither, so it is emptied first, before its new name and mark can reach the disk.
-        size = st.st_size
-        if size and os.pread(fd, len(qfile.MAGIC), 0) != qfile.MAGIC:
-            os.ftruncate(fd, 0)
-            size = 0
         os.fchmod(fd, PARTIAL_MODE)  # it still has its old completion mark
-        return fd, st.st_ino, size
+        return fd, st.st_ino, st.st_size
 
     def _next_spare(self) -> str | None:
         if not self._spares:
