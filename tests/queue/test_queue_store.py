@@ -2,6 +2,7 @@ import fcntl
 import os
 import re
 import stat
+import subprocess
 import zlib
 
 import pytest
@@ -403,6 +404,20 @@ def test_a_missing_incoming_directory_is_made_again_while_spares_wait(tmp_path):
     qf = store.create()  # once ran in circles over the spare it could not move
     assert os.path.isfile(qf.path)
     store.abandon(qf)
+
+
+def test_recover_leaves_the_temporary_file_of_a_live_writer(tmp_path):
+    # create() holds its temporary name unlocked for a moment, and a reload starts a queue
+    # manager (recover()) while the sessions write: that file is not a crash's leftover
+    store = _store(tmp_path)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    live = tmp_path / "q" / "incoming" / f".new.{os.getpid()}.1"
+    dead = tmp_path / "q" / "incoming" / f".new.{gone.pid}.2"
+    live.write_bytes(b"")
+    dead.write_bytes(b"")
+    assert store.recover() == [dead.name]
+    assert live.exists() and not dead.exists()
 
 
 def test_spares_are_emptied_at_start(tmp_path):

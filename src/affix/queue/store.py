@@ -96,6 +96,22 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def _writer_alive(name: str) -> bool:
+    """Whether a temporary name (`.new.PID.TIME`) belongs to a live process. create() holds
+    such a file unlocked for a moment (between claiming and locking it), and a queue manager
+    started by a reload runs recover() while the sessions of the old configuration write."""
+    parts = name.split(".")
+    if len(parts) != 4 or parts[1] != "new" or not parts[2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -328,6 +344,7 @@ class QueueStore:
         removed = []
         for entry in os.scandir(incoming):
             if (entry.is_file(follow_symlinks=False) and not self._complete(entry.path)
+                    and not _writer_alive(entry.name)
                     and self._remove_if_unlocked(entry.path)):
                 removed.append(entry.name)
         return removed
