@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from affix.config.errors import ConfigError
 from affix.config.snapshot import load_config
+from affix.dns.names import valid_hostaddr
 from affix.dns.resolver import DnsCache, DnsStatus, Resolver, parse_servers
 
 
@@ -249,3 +253,16 @@ def test_query_stepped_outside_any_task_as_smtpd_runs_handlers(dns_server, resol
 
     answer = asyncio.run(main())
     assert answer.status is DnsStatus.OK and answer.records == ("192.0.2.77",)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.ip_addresses().map(str),
+                 st.text(alphabet="0123456789.:abcdefx%z\u0663", max_size=20)))
+def test_an_address_is_told_from_a_name_as_the_ipaddress_module_tells_it(text):
+    # valid_hostaddr skips the parse for what cannot be an address: the same answers
+    try:
+        ipaddress.ip_address(text)
+        expected = "%" not in text
+    except ValueError:
+        expected = False
+    assert valid_hostaddr(text) == expected

@@ -34,8 +34,8 @@ def valid_hostname(name: str, utf8: bool = False) -> bool:
 
 def valid_hostaddr(text: str) -> bool:
     """A bare IPv4 or IPv6 address (no brackets, no zone index)."""
-    if "%" in text:
-        return False
+    if "%" in text or (":" not in text and not text.replace(".", "").isdigit()):
+        return False  # a zone index, or a name (an address has a colon or digits and dots only)
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -183,14 +183,15 @@ class Resolver:
             except dns.exception.DNSException:
                 raise ValueError(f"unknown DNS record type: {rdtype}") from None
         ascii_name = to_ascii(name)
+        if ascii_name is not None:
+            key = (ascii_name.lower(), rtype)
+            cached = self.cache.get(key)
+            if cached is not None:  # only valid names are looked up, and so cached
+                return cached
         if ascii_name is None or valid_hostaddr(ascii_name) or not valid_hostname(ascii_name):
             # Postfix does not send these to the resolver either (dns_lookup).
             return DnsAnswer(DnsStatus.NOTFOUND, (),
                              f"Name service error for {name}: invalid host or domain name")
-        key = (ascii_name.lower(), rtype)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
         answer, ttl = await self._lookup(ascii_name, rtype)
         if answer.status is not DnsStatus.TEMPFAIL:
             self.cache.put(key, answer, ttl)
