@@ -3,6 +3,7 @@ import os
 import re
 import stat
 import subprocess
+import time
 import zlib
 
 import pytest
@@ -418,6 +419,19 @@ def test_recover_leaves_the_temporary_file_of_a_live_writer(tmp_path):
     dead.write_bytes(b"")
     assert store.recover() == [dead.name]
     assert live.exists() and not dead.exists()
+
+
+def test_recover_removes_a_leftover_whose_pid_belongs_to_a_live_process_again(
+        tmp_path, monkeypatch):
+    # a crash left a claimed spare under .new.PID.TIME; after the restart (an hour later
+    # here) PID is alive again, as pids repeat in containers: still a leftover, removed
+    store = _store(tmp_path)
+    old_id = _delivered_spare(store, _list_env(1), b"Subject: old\n\nprivate\n")
+    leftover = tmp_path / "q" / "incoming" / f".new.{os.getpid()}.{time.monotonic_ns()}"
+    os.rename(tmp_path / "q" / "spare" / old_id, leftover)
+    real_time = time.time
+    monkeypatch.setattr(store_module.time, "time", lambda: real_time() + 3600)
+    assert store.recover() == [leftover.name] and not leftover.exists()
 
 
 def test_spares_are_emptied_at_start(tmp_path):

@@ -29,8 +29,18 @@ Why the id and a CRC over the envelope: the store reuses the files of delivered 
 name and mark but lose some or all of the new pages; what is left then reads as torn (a page
 of the old message breaks the CRC, and a file that is wholly the old message names another
 id), never as the old message or a mix of the two.
-Version 1 files (no id, the CRC over the content only) are still read; the store empties a
-version 1 file before it reuses it.
+Version 1 files (no id, the CRC over the content only) are still read; the store never reuses
+one.
+What the CRC cannot see: a sector whose old bytes equal the new ones except in status bytes
+(those are left out, since they change in place). The store reuses only a file whose status
+bytes all sat in its first sector, next to its id, so its own old recipient lines cannot come
+back. A new envelope longer than a sector can still have status bytes in a later one, over
+old content: a crash during the commit that keeps every new sector but that one, where the
+old message's content matched the new recipient lines byte for byte except the marks, would
+read as the new message with those recipients done. That message was never acknowledged (the
+crash came before its fsync): the client sends it again, so those recipients get it then and
+the others twice. A brand-new file has the same exposure to the bytes a freed file left in
+its blocks.
 """
 
 from __future__ import annotations

@@ -69,6 +69,7 @@ SPARE = "spare"
 SPARE_MAX = 64  # files kept for reuse
 SPARE_SIZE_MAX = 256 * 1024  # larger files are removed (their blocks are not worth keeping)
 SECTOR = 512  # what a disk writes whole (see _reset_spare)
+WRITING_SECONDS = 60.0  # recover() leaves a live writer's temporary file this young alone
 _SPARE_RELIST = 0.1  # seconds before one process lists a spare/ it found empty again
 COMPLETE_MODE = 0o700
 PARTIAL_MODE = 0o600
@@ -96,16 +97,20 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _writer_alive(name: str) -> bool:
-    """Whether a temporary name (`.new.PID.TIME`) belongs to a live process. create() holds
-    such a file unlocked for a moment (between claiming and locking it), and a queue manager
-    started by a reload runs recover() while the sessions of the old configuration write."""
-    parts = name.split(".")
+def _being_written(entry: os.DirEntry[str]) -> bool:
+    """Whether a temporary name (`.new.PID.TIME`) is a live writer's, not a crash's leftover.
+    create() holds such a file unlocked for a moment (between claiming and locking it), and a
+    queue manager started by a reload runs recover() while the sessions of the old
+    configuration write. A pid can belong to another process after a restart: only a file
+    changed in the last WRITING_SECONDS counts (create() keeps the name for microseconds)."""
+    parts = entry.name.split(".")
     if len(parts) != 4 or parts[1] != "new" or not parts[2].isdigit():
         return False
     try:
+        if time.time() - entry.stat(follow_symlinks=False).st_ctime > WRITING_SECONDS:
+            return False
         os.kill(int(parts[2]), 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, FileNotFoundError):
         return False
     except OSError:  # EPERM: alive, another user's
         return True
@@ -344,7 +349,7 @@ class QueueStore:
         removed = []
         for entry in os.scandir(incoming):
             if (entry.is_file(follow_symlinks=False) and not self._complete(entry.path)
-                    and not _writer_alive(entry.name)
+                    and not _being_written(entry)
                     and self._remove_if_unlocked(entry.path)):
                 removed.append(entry.name)
         return removed
