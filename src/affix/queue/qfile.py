@@ -11,6 +11,9 @@ S sender@example.org\\n           envelope sender ("" = null sender)
 A name=value\\n                   attributes: client_name, client_addr, helo, protocol, ...
 R - address\\torig\\tnotify\\n     one per recipient; the byte after `R ` is its status:
                                    `-` pending, `D` delivered, `B` bounced (in place, pwrite)
+P      \\n                         padding (spaces) that moves the next `I` to a new sector
+I 4A1B2C3D4E\\n                   the id again, before a recipient whose status byte would
+                                   not share a 512-byte sector with an `I` record otherwise
 C 1532\\n                         content length in bytes, then exactly that many bytes
 <content: the message, LF line ends>
 Z 1532 1a2b3c4d\\n                trailer: content length again and a CRC-32 of the whole file
@@ -24,23 +27,18 @@ torn: in `incoming` it was never acknowledged and is discarded; elsewhere it is 
 `corrupt`. Completion is separately marked by the owner-execute bit (mode 0700), set only after
 the data is on disk (see store.py).
 
-Why the id and a CRC over the envelope: the store reuses the files of delivered messages
-(store.py, "Spare files") and writes a new message over the old bytes. A crash may keep the new
-name and mark but lose some or all of the new pages; what is left then reads as torn (a page
-of the old message breaks the CRC, and a file that is wholly the old message names another
-id), never as the old message or a mix of the two.
+Why the id, a CRC over the envelope, and an id in every sector with marks: the store reuses
+the files of delivered messages (store.py, "Spare files") and writes a new message over the old
+bytes. A crash may keep the new name and mark but lose any of the new sectors (a disk writes
+512 bytes whole, no more). What is left then reads as torn, never as the old message or a mix:
+- a sector whose old bytes differ from the new ones outside the marks breaks the CRC;
+- the marks (flags, status bytes) are left out of the CRC, since they change in place; but
+  each shares its sector with an `I` record, so an old sector of marks brings the old id with
+  it (or no `I` at all: either way the file is refused);
+- a file that is wholly the old message names another id.
+A brand-new file gets the same protection against what a freed file left in its blocks.
 Version 1 files (no id, the CRC over the content only) are still read; the store never reuses
 one.
-What the CRC cannot see: a sector whose old bytes equal the new ones except in status bytes
-(those are left out, since they change in place). The store reuses only a file whose status
-bytes all sat in its first sector, next to its id, so its own old recipient lines cannot come
-back. A new envelope longer than a sector can still have status bytes in a later one, over
-old content: a crash during the commit that keeps every new sector but that one, where the
-old message's content matched the new recipient lines byte for byte except the marks, would
-read as the new message with those recipients done. That message was never acknowledged (the
-crash came before its fsync): the client sends it again, so those recipients get it then and
-the others twice. A brand-new file has the same exposure to the bytes a freed file left in
-its blocks.
 """
 
 from __future__ import annotations
@@ -53,6 +51,7 @@ from affix.queue.envelope import Envelope, Recipient
 MAGIC = b"AFFIXQ 2\n"
 MAGIC_V1 = b"AFFIXQ 1\n"  # read, never written
 FLAGS_WIDTH = 8
+SECTOR = 512  # what a disk writes whole: every mark shares one with an `I` record
 FLAGS_OFFSET = len(MAGIC) + 2  # after "F "
 FLAG_EXPIRE = 0  # index into the flags field
 FLAG_WARNED = 1
@@ -121,7 +120,20 @@ def encode(queue_id: str, envelope: Envelope, content: bytes,
         parts.append(b"A smtputf8=1\n")
     status_offsets = []
     length = sum(map(len, parts))
+    guard = len(MAGIC) + len(parts[1])  # where the last `I` record starts
+    id_line = f"I {queue_id}\n".encode()
     for r in envelope.recipients:
+        if (length + 2) // SECTOR != guard // SECTOR:
+            # the status byte would sit in a sector without the id: the id again first,
+            # in the same sector as the status byte (padded to the next sector if need be)
+            room = SECTOR - length % SECTOR
+            if room < len(id_line) + 3:
+                pad = room if room >= 2 else room + SECTOR
+                parts.append(b"P" + b" " * (pad - 2) + b"\n")
+                length += pad
+            parts.append(id_line)
+            guard = length
+            length += len(id_line)
         status = DELIVERED if r.done else PENDING
         line = (b"R " + status + b" " + escape(r.address) + b"\t" + escape(r.original)
                 + b"\t" + escape(r.notify) + b"\n")
@@ -159,23 +171,32 @@ def _decode(queue_id: str, data: bytes, header_only: bool) -> QueuedMessage:
         raise QueueFileError(f"{queue_id}: not an affix queue file (or an unknown version)")
     msg = QueuedMessage(queue_id, Envelope(sender=""))
     pos = len(MAGIC)
-    named = False
+    guard = -SECTOR  # where the last `I` record starts (version 2)
     while True:
         end = data.find(b"\n", pos)
         if end < 0:
             raise QueueFileError(f"{queue_id}: truncated envelope")
         kind, value = data[pos:pos + 1], data[pos + 2:end]
         if kind == b"C":
-            if version == 2 and not named:
+            if version == 2 and guard < 0:
                 raise QueueFileError(f"{queue_id}: torn queue file (no queue id)")
             return _content(msg, data, end + 1, int(value), header_only, version)
-        if kind == b"I" and version == 2:
+        if version == 2 and kind == b"I":
             if value != queue_id.encode("ascii", "replace"):
                 # a reused file that still holds (part of) the message it had before
                 raise QueueFileError(f"{queue_id}: torn queue file (holds another message)")
-            named = True
+            guard = pos
+        elif version == 2 and kind == b"P":
+            pass  # padding: the next `I` starts a sector
         else:
+            if version == 2 and kind == b"R" and (pos + 2) // SECTOR != guard // SECTOR:
+                # the marks are outside the CRC: each shares its sector with the id (the
+                # flags with the first `I`, below)
+                raise QueueFileError(f"{queue_id}: torn queue file (a mark without its id)")
             _record(msg, kind, value, pos)
+            if version == 2 and kind == b"F" and (pos != len(MAGIC) or not data.startswith(
+                    f"I {queue_id}\n".encode("ascii", "replace"), end + 1)):
+                raise QueueFileError(f"{queue_id}: torn queue file (flags without the id)")
         pos = end + 1
 
 

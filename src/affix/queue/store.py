@@ -44,9 +44,9 @@ into spare/ is exactly as durable as the removal it replaces (not synced); a cra
 it leaves the file in active/, as an undone removal would. The new message is written over a
 claimed spare's old bytes, and its tail cut if it is shorter: the queue id and the CRC over the
 whole file (qfile.py) make a file whose new bytes a crash lost in part or in whole read as torn,
-never as the old message (a spare whose old envelope goes past its first sector, or of format 1,
-is not reused: see _reset_spare). A spare that is not a plain file with one name (a symlink,
-or an inode a crash left named elsewhere too) is dropped, not reused.
+never as the old message (a spare of format 1, without them, is not reused). A spare that is
+not a plain file with one name (a symlink, or an inode a crash left named elsewhere too) is
+dropped, not reused.
 """
 
 from __future__ import annotations
@@ -68,7 +68,6 @@ LOG_DIRS = ("bounce", "defer")
 SPARE = "spare"
 SPARE_MAX = 64  # files kept for reuse
 SPARE_SIZE_MAX = 256 * 1024  # larger files are removed (their blocks are not worth keeping)
-SECTOR = 512  # what a disk writes whole (see _reset_spare)
 WRITING_SECONDS = 60.0  # recover() leaves a live writer's temporary file this young alone
 _SPARE_RELIST = 0.1  # seconds before one process lists a spare/ it found empty again
 COMPLETE_MODE = 0o700
@@ -218,15 +217,11 @@ class QueueStore:
         st = os.fstat(fd)
         # The new message is written over the old bytes (no blocks freed and allocated
         # again). A crash may lose any of the new sectors; what is left of the old message
-        # then reads as torn: its first sector has another id, and every other sector is
-        # under the CRC of format 2 (qfile.py), which leaves out only the status bytes. So a
-        # spare is reused only if all of its status bytes sit in its first sector (its
-        # envelope ends there): an old sector of recipient lines could pass for new ones
-        # with other marks. A file of format 1 has neither id nor envelope CRC: not reused.
+        # then reads as torn, thanks to format 2's id and CRC (qfile.py). A file of format 1
+        # has neither: not reused.
         reusable = stat.S_ISREG(st.st_mode) and st.st_nlink == 1
         if reusable and st.st_size:
-            head = os.pread(fd, SECTOR, 0)
-            reusable = head.startswith(qfile.MAGIC) and b"\nC " in head
+            reusable = os.pread(fd, len(qfile.MAGIC), 0) == qfile.MAGIC
         if not reusable:
             os.close(fd)
             with contextlib.suppress(OSError):
