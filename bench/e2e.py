@@ -373,12 +373,13 @@ def _run_in_namespace(n: int, repeat: int, workers: list[int | None]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def run(n: int | None = None, workers: list[int | None] | None = None) -> list:
+def run(n: int | None = None, workers: list[int | None] | None = None,
+        repeat: int | None = None) -> list:
     from bench.run import Row
 
     n = n or DEFAULT_N
     workers = workers or WORKERS
-    repeat = 1 if n <= QUICK_N else 2
+    repeat = repeat or (1 if n <= QUICK_N else 2)
     common.compile_affix()  # as installed: the servers do not compile affix at each start
     res = _run_in_namespace(n, repeat, workers)
     rates, memory = res["rates"], res["memory"]
@@ -414,11 +415,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("-w", "--workers", default=None,
                     help="affix_workers values to run, comma-separated (default: "
                          f"{','.join(map(str, WORKERS))})")
+    ap.add_argument("-r", "--repeat", type=int, default=None,
+                    help="runs per workload and server, the best kept (default: 2; more "
+                         "runs ride out a noisy box better)")
     args = ap.parse_args(argv)
     from bench.run import print_table
 
     workers = [int(w) for w in args.workers.split(",")] if args.workers else None
-    print_table(run(QUICK_N if args.quick else args.n, workers))
+    print_table(run(QUICK_N if args.quick else args.n, workers, args.repeat))
     return 0
 
 

@@ -25,4 +25,4 @@ def test_bench_run_names_every_benchmark_and_a_quick_mode():
 
 def test_bench_e2e_takes_a_worker_count():
     out = _help("bench.e2e")
-    assert "-w WORKERS" in out and "--quick" in out
+    assert "-w WORKERS" in out and "--quick" in out and "-r REPEAT" in out
