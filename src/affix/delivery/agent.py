@@ -32,6 +32,11 @@ class Outcome:
     # (set by deliveries on the queue manager's loop; see delivery/dirsync.py)
     unsynced: str = ""
 
+    def with_unsynced(self, directory: str) -> Outcome:
+        # not dataclasses.replace: it costs microseconds a call, and every delivery makes two
+        return Outcome(self.to, self.status, self.dsn, self.text, self.relay, self.orig_to,
+                       directory)
+
 
 def outcome_for(to: str, dsn: str, text: str, relay: str = "local",
                 orig_to: str = "") -> Outcome:

@@ -16,7 +16,7 @@ import re
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from affix import log
 from affix.cleanup import headers as hdr
@@ -44,6 +44,9 @@ class _Ctx:
 
     def outcome(self, dsn: str, text: str) -> Outcome:
         return outcome_for(self.rcpt, dsn, text, "local", self.orig)
+
+    def with_extension(self, extension: str) -> _Ctx:
+        return _Ctx(self.req, self.rcpt, self.orig, extension)  # not replace(): see Outcome
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -149,7 +152,7 @@ class LocalAgent:
         try:
             if plain is not None:
                 pw, ext = plain
-                return [self._mailbox(replace(ctx, extension=ext), pw, on_loop=on_loop)]
+                return [self._mailbox(ctx.with_extension(ext), pw, on_loop=on_loop)]
             return self._resolve(ctx)
         except TableError as e:  # e.g. mydestination names a table that cannot be read
             log.warning("local", str(e))
@@ -166,7 +169,7 @@ class LocalAgent:
     def _resolve(self, ctx: _Ctx) -> list[Outcome]:
         local = split_address(ctx.rcpt)[0].lower()
         user, ext = self._split_ext(local)
-        ctx = replace(ctx, extension=ext)
+        ctx = ctx.with_extension(ext)
         for key in [local, user] if ext else [local]:
             try:
                 value = self.maps.lookup("alias_maps", key)
@@ -314,7 +317,7 @@ class LocalAgent:
                 return self._maildir_error(ctx, path, e)
             done = ctx.outcome("2.0.0", "delivered to maildir" if what == "mailbox"
                                else f"delivered to file: {path}")
-            return replace(done, unsynced=os.path.dirname(new)) if on_loop else done
+            return done.with_unsynced(os.path.dirname(new)) if on_loop else done
         record = mailbox.mbox_record(ctx.req.envelope.sender, headers, content)
         strict = (who.uid if os.geteuid() == 0 else os.geteuid()) \
             if self.cfg.bool("strict_mailbox_ownership") and what == "mailbox" else None

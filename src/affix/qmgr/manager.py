@@ -14,7 +14,7 @@ import contextlib
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from affix import log
@@ -262,8 +262,11 @@ class QueueManager:
         pending = msg.pending()
         size = msg.size + msg.content.count(b"\n")  # stored size plus one byte per line (§4)
         log.qmgr_active(qid, env.sender, size, len(pending))
-        results = dict(zip(pending, await asyncio.gather(
-            *(self._deliver(msg, i, timing) for i in pending)), strict=True))
+        if len(pending) == 1:  # most mail: no task and gathering future per message
+            results = {pending[0]: await self._deliver(msg, pending[0], timing)}
+        else:
+            results = dict(zip(pending, await asyncio.gather(
+                *(self._deliver(msg, i, timing) for i in pending)), strict=True))
         if all(_overall(o) == SENT for o in results.values()):
             # the common case in one thread hop: mark every recipient, remove the file
             if await self._io(self._all_sent, msg, list(results)):
@@ -322,7 +325,7 @@ class QueueManager:
         if not unsynced:
             return outcomes
         failed = await self._dir_sync.sync(unsynced)
-        return [replace(o, unsynced="") if o.unsynced not in failed else
+        return [o.with_unsynced("") if o.unsynced not in failed else
                 Outcome(o.to, DEFERRED, "4.3.0", f"maildir delivery failed: sync "
                         f"{o.unsynced}: {failed[o.unsynced].strerror}", o.relay, o.orig_to)
                 for o in outcomes]
