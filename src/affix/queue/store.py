@@ -340,9 +340,8 @@ class QueueStore:
         for entry in os.scandir(self._spare):
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
-        incoming = os.path.join(self.root, "incoming")
         removed = []
-        for entry in os.scandir(incoming):
+        for entry in os.scandir(self._incoming):
             if (entry.is_file(follow_symlinks=False) and not self._complete(entry.path)
                     and not _being_written(entry)
                     and self._remove_if_unlocked(entry.path)):
