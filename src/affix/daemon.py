@@ -8,9 +8,9 @@ open, new ones are opened, removed ones closed. SIGTERM closes the listeners and
 sessions affix_stop_grace_time to finish.
 
 With affix_workers > 1 the same Server runs in two roles (workers.py): the master (pid file,
-signals, queue manager, delivery; no listeners) and N workers (listeners with SO_REUSEPORT,
-smtpd and cleanup; no queue manager). A worker tells the master each queue id it commits; the
-master forwards SIGHUP and SIGTERM, so reload and stop behave as above in every worker.
+signals, the queue manager that scans the queues; no listeners) and N workers (listeners with
+SO_REUSEPORT, smtpd, cleanup, and a queue manager that delivers the mail this worker accepted).
+The master forwards SIGHUP and SIGTERM, so reload and stop behave as above in every worker.
 """
 
 from __future__ import annotations
@@ -53,18 +53,19 @@ class Runtime:
     tables: TableCache
     resolver: Resolver
     cleanup: Cleanup
-    qmgr: QueueManager | None  # None in a worker process: the master runs it
+    qmgr: QueueManager
 
 
-def build_runtime(cfg: Config, with_qmgr: bool = True, sessions: bool = True) -> Runtime:
-    """`sessions`: this process also serves SMTP (the queue manager must never block it)."""
+def build_runtime(cfg: Config, sessions: bool = True,
+                  flush_master: Callable[[], None] | None = None) -> Runtime:
+    """`sessions`: this process also serves SMTP (the queue manager must never block it).
+    `flush_master`: a worker's (see QueueManager)."""
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     tables = open_tables(cfg)
     cleanup = Cleanup(cfg, store, tables)
-    qmgr = (QueueManager(cfg, store, cleanup=cleanup, inline_io=not sessions) if with_qmgr
-            else None)
-    if qmgr is not None:
-        cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
+    qmgr = QueueManager(cfg, store, cleanup=cleanup, inline_io=not sessions,
+                        flush_master=flush_master)
+    cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
     return Runtime(tables, Resolver.from_config(cfg), cleanup, qmgr)
 
 
@@ -195,12 +196,12 @@ ALL, MASTER, WORKER = "all", "master", "worker"  # what a Server process does
 
 class Server:
     def __init__(self, config_dir: str | None, checked: Checked, foreground: bool = True,
-                 role: str = ALL, queued: Callable[[str], None] | None = None):
+                 role: str = ALL, flush_master: Callable[[], None] | None = None):
         self.config_dir = config_dir
         self.foreground = foreground
         self.checked = checked
         self.role = role
-        self.queued = queued  # WORKER: tells the master about a committed queue id
+        self.flush_master = flush_master  # WORKER: asks the master's queue manager to flush
         self.listeners: dict[ListenKey, SmtpService] = {}
         self.contexts: dict[ListenKey, SessionContext] = {}
         self.stopped = asyncio.Event()
@@ -212,11 +213,7 @@ class Server:
         self._stopping = False
 
     def _runtime(self, cfg: Config) -> Runtime:
-        runtime = build_runtime(cfg, with_qmgr=self.role != WORKER,
-                                sessions=self.role != MASTER)
-        if self.role == WORKER:
-            runtime.cleanup.notify = self.queued
-        return runtime
+        return build_runtime(cfg, sessions=self.role != MASTER, flush_master=self.flush_master)
 
     def _plan(self, checked: Checked,
               runtime: Runtime) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
@@ -257,28 +254,21 @@ class Server:
         if self.role != MASTER:
             self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
             await self._open(list(plan), plan)
-        if self.runtime.qmgr is not None:
-            self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
+        self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
         if self.role == MASTER:
             from affix.workers import WorkerPool
 
             self.pool = WorkerPool(self.config_dir, worker_count(self.checked.cfg),
-                                   self.foreground, self.wake)
+                                   self.foreground, flush=self.flush,
+                                   died=lambda: self.runtime.qmgr.orphans())
             try:
                 await self.pool.start()
             except ConfigError:
                 await self._stop_qmgr()
                 raise
 
-    def wake(self, queue_id: str) -> None:
-        """A worker committed QUEUE_ID: the current queue manager looks at it now."""
-        if self.runtime.qmgr is not None:
-            self.runtime.qmgr.wake(queue_id)
-
     async def _switch_qmgr(self, old: Runtime, new: Runtime) -> None:
         """One queue manager at a time: the old one finishes its deliveries first."""
-        if old.qmgr is None or new.qmgr is None:
-            return
         await old.qmgr.stop()
         if self._qmgr_task is not None:
             await asyncio.gather(self._qmgr_task, return_exceptions=True)
@@ -286,15 +276,13 @@ class Server:
             self._qmgr_task = asyncio.ensure_future(new.qmgr.run())
 
     async def _stop_qmgr(self) -> None:
-        if self.runtime.qmgr is not None:
-            await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued
+        await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued
         if self._qmgr_task is not None:
             await asyncio.gather(self._qmgr_task, return_exceptions=True)
 
     def flush(self) -> None:
-        """SIGUSR1 (`affix flush`, sendmail): look at the queue now."""
-        if self.runtime.qmgr is not None:
-            self.runtime.qmgr.flush()
+        """SIGUSR1 (`affix flush`, sendmail), or a worker's ETRN: look at the queue now."""
+        self.runtime.qmgr.flush()
 
     async def reload(self) -> None:
         """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""

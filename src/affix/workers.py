@@ -1,20 +1,23 @@
 """Worker processes (affix_workers > 1): more than one core for SMTP.
 
 Python runs one thread of Python code at a time, so one process is bound to one core. With
-affix_workers = N the master (daemon.py, role MASTER) keeps the pid file, the signals, the
-queue manager and the delivery agents, and starts N workers (`python -m affix.workers`). Each
-worker is a Server in role WORKER: it checks the configuration itself, binds every listener
-of master.cf with SO_REUSEPORT (the kernel spreads new connections over the workers), and runs
-smtpd and cleanup into the shared queue directory.
+affix_workers = N the master (daemon.py, role MASTER) keeps the pid file and the signals, runs
+the queue manager that scans the queues (deferred retries, mail from elsewhere), and starts N
+workers (`python -m affix.workers`). Each worker is a Server in role WORKER: it checks the
+configuration itself, binds every listener of master.cf with SO_REUSEPORT (the kernel spreads
+new connections over the workers), runs smtpd and cleanup into the shared queue directory, and
+delivers what it accepted with a queue manager of its own (qmgr/manager.py says how the queue
+managers keep out of each other's way). So the work a message costs, from its first command to
+its mailbox, is done on the core its session came to, and no process reads it again.
 
 Master and worker talk over a SOCK_SEQPACKET socket pair, in records:
-  worker -> master: `READY` (listening), `ERROR text` (could not start), `Q id id ...` (the
-  queue files committed in one turn of the worker's loop: the queue manager looks at them at
-  once; a lost record only delays them until the queue manager's next scan of incoming);
+  worker -> master: `READY` (listening), `ERROR text` (could not start), `FLUSH` (a client's
+  ETRN: the master's queue manager retries the deferred queue);
   master -> worker: nothing; end-of-file means the master is gone, and the worker stops.
 The master forwards SIGHUP (each worker reloads itself, keeping its sessions) and SIGTERM
 (each worker stops listening and drains its sessions for affix_stop_grace_time), and starts a
-new worker when one dies unexpectedly.
+new worker when one dies unexpectedly, after its queue manager has taken over what the dead one
+left in the middle of delivery.
 """
 
 from __future__ import annotations
@@ -45,11 +48,14 @@ class Worker:
 
 class WorkerPool:
     def __init__(self, config_dir: str | None, count: int, foreground: bool,
-                 queued: Callable[[str], None]):
+                 flush: Callable[[], None], died: Callable[[], None]):
+        """flush: a worker asked for a flush; died: a worker exited (its messages in active
+        are orphans now)."""
         self.config_dir = config_dir
         self.count = count
         self.foreground = foreground
-        self.queued = queued
+        self.flush = flush
+        self.died = died
         self.workers = [Worker(i) for i in range(count)]
         self._stopping = False
         self._watchers: set[asyncio.Task[None]] = set()
@@ -97,9 +103,8 @@ class WorkerPool:
             self._record(worker, record.decode("utf-8", "replace"))
 
     def _record(self, worker: Worker, text: str) -> None:
-        if text.startswith("Q "):
-            for qid in text[2:].split():
-                self.queued(qid)
+        if text == "FLUSH":
+            self.flush()
         elif worker.ready is not None and not worker.ready.done():
             worker.ready.set_result(text)
 
@@ -118,6 +123,7 @@ class WorkerPool:
         assert proc is not None
         status = await proc.wait()
         self._close(worker)
+        self.died()
         if self._stopping or worker.ready is None or worker.ready.result() != "READY":
             return
         log.warning("master", f"worker process {proc.pid} exited with status {status}; "
@@ -158,31 +164,8 @@ def _env() -> dict[str, str]:
 # --- the worker process ------------------------------------------------------------------------
 
 def _send(sock: socket.socket, text: str) -> None:
-    with contextlib.suppress(OSError):  # full or gone: the master's scan finds the message
+    with contextlib.suppress(OSError):  # the master is gone (the worker stops), or it is full
         sock.send(text.encode("utf-8", "replace"), socket.MSG_DONTWAIT)
-
-
-class _QueuedIds:
-    """Tells the master the queue ids committed in one turn of the loop in one record (a
-    group commit releases several sessions at once): one send and one wake-up for them."""
-
-    MAX_IDS = 200  # a record stays well under the master's 4096-byte reads
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.ids: list[str] = []
-
-    def __call__(self, qid: str) -> None:
-        if not self.ids:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.ids.append(qid)
-        if len(self.ids) >= self.MAX_IDS:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.ids:
-            _send(self.sock, "Q " + " ".join(self.ids))
-            self.ids.clear()
 
 
 def main(argv: list[str]) -> int:
@@ -212,7 +195,7 @@ async def _serve(config_dir: str | None, checked, foreground: bool,  # noqa: ANN
     from affix.daemon import WORKER, Server
 
     server = Server(config_dir, checked, foreground, WORKER,
-                    queued=_QueuedIds(sock))
+                    flush_master=lambda: _send(sock, "FLUSH"))
     try:
         await server.start()
     except ConfigError as e:

@@ -1,4 +1,5 @@
-"""affix_workers > 1: several processes accept on one port, one queue manager delivers.
+"""affix_workers > 1: several processes accept on one port, each delivers what it accepted,
+and the master's queue manager retries deferred mail and takes over a dead worker's messages.
 
 Driven through the real `affix start/reload/stop` and real SMTP connections, as an admin would.
 """
@@ -85,7 +86,7 @@ def _smtpd_pids(maillog: str) -> set[int]:
     return {int(p) for p in re.findall(r"postfix/smtpd\[(\d+)\]: connect from", maillog)}
 
 
-def test_two_workers_both_accept_and_the_queue_manager_delivers_each_message_once(instance):
+def test_two_workers_both_accept_and_each_delivers_its_own_messages_once(instance):
     assert instance.run("start").returncode == 0
     master = instance.pid()
     workers = wait_for(lambda: len(children(master)) == WORKERS and children(master))
@@ -96,7 +97,10 @@ def test_two_workers_both_accept_and_the_queue_manager_delivers_each_message_onc
     log = instance.maillog
     assert _smtpd_pids(log) == set(workers)  # both accepted, the master did not
     for qid in qids:
-        assert len(re.findall(rf"postfix/local\[{master}\]: {qid}: .*status=sent", log)) == 1
+        (accepted_by,) = re.findall(rf"postfix/smtpd\[(\d+)\]: {qid}: client=", log)
+        assert len(re.findall(rf"postfix/local\[\d+\]: {qid}: .*status=sent", log)) == 1
+        assert re.search(rf"postfix/local\[{accepted_by}\]: {qid}: .*status=sent", log)
+        assert re.search(rf"postfix/qmgr\[{accepted_by}\]: {qid}: removed", log)
     assert instance.run("stop").returncode == 0
     assert not any(alive(p) for p in [master, *workers])
 
@@ -147,24 +151,48 @@ def test_start_with_workers_on_a_busy_port_fails_with_a_reason(instance):
     assert instance.run("status").returncode == 1
 
 
-def test_queue_ids_committed_in_one_turn_reach_the_master_in_one_record():
-    import asyncio
+def _mailbox_command(instance, command: str, *settings: str) -> None:
+    instance.write_main(f"mailbox_command = {command}", *settings)
 
-    from affix.workers import _QueuedIds
 
-    worker_end, master_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+def test_etrn_to_a_worker_makes_the_master_retry_the_deferred_queue(instance, tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # deferred (EX_TEMPFAIL) until GATE/go exists; retried only when somebody asks
+    _mailbox_command(instance, f"test -e {gate}/go && cat > {gate}/out || exit 75",
+                     "minimal_backoff_time = 1h", "maximal_backoff_time = 1h",
+                     "queue_run_delay = 1h", "fast_flush_domains = localhost")
+    assert instance.run("start").returncode == 0
+    master = instance.pid()
+    qid = instance.send(1)
+    wait_for(lambda: re.search(rf"{qid}: .*status=deferred", instance.maillog))
+    (gate / "go").touch()
+    with smtplib.SMTP("127.0.0.1", instance.port, timeout=30) as s:
+        assert s.docmd("ETRN", "localhost") == (250, b"Queuing started")
+    wait_for(lambda: (gate / "out").exists()
+             and re.search(rf"{qid}: removed", instance.maillog))
+    assert b"body 1" in (gate / "out").read_bytes()
+    assert re.search(rf"postfix/local\[{master}\]: {qid}: .*status=sent", instance.maillog)
 
-    async def one_turn() -> None:
-        queued = _QueuedIds(worker_end)
-        for qid in ("4A1B2C3D4E", "4A1B2C3D4F", "4A1B2C3D50"):
-            queued(qid)
-        await asyncio.sleep(0)  # the loop turns: the record goes out
-        queued("4A1B2C3D51")  # the next turn's id: a record of its own
-        await asyncio.sleep(0)
 
-    asyncio.run(one_turn())
-    master_end.settimeout(5)
-    assert master_end.recv(4096) == b"Q 4A1B2C3D4E 4A1B2C3D4F 4A1B2C3D50"
-    assert master_end.recv(4096) == b"Q 4A1B2C3D51"
-    worker_end.close()
-    master_end.close()
+def test_the_master_delivers_what_a_worker_that_died_left_in_active(instance, tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    # the first attempt hangs (its worker is killed meanwhile), the second delivers
+    _mailbox_command(instance, f"if test -e {gate}/started; then cat > {gate}/out; "
+                               f"else touch {gate}/started; sleep 20; fi")
+    assert instance.run("start").returncode == 0
+    master = instance.pid()
+    qid = instance.send(1)
+    wait_for(lambda: (gate / "started").exists())
+    (accepted_by,) = re.findall(rf"postfix/smtpd\[(\d+)\]: {qid}: client=", instance.maillog)
+    assert (instance.data / "queue" / "active" / qid).exists()
+    os.kill(int(accepted_by), signal.SIGKILL)
+    wait_for(lambda: (gate / "out").exists()
+             and re.search(rf"{qid}: removed", instance.maillog), timeout=30)
+    log = instance.maillog
+    assert b"body 1" in (gate / "out").read_bytes()
+    assert re.search(rf"postfix/qmgr\[{master}\]: warning: {qid}: delivery was interrupted",
+                     log)
+    assert re.search(rf"postfix/local\[{master}\]: {qid}: .*status=sent", log)
+    assert not list((instance.data / "queue" / "active").iterdir())

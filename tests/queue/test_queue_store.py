@@ -418,6 +418,37 @@ def test_a_spare_that_is_named_elsewhere_too_is_dropped_not_reused(tmp_path):
     assert os.listdir(tmp_path / "q" / "spare") == []
 
 
+def test_a_spare_whose_queue_manager_still_holds_it_is_dropped_not_waited_for(tmp_path):
+    # a queue manager renames a delivered file into spare/ and closes its claim just after;
+    # a writer of this very process in between must not wait for a lock it would never get
+    store = _store(tmp_path)
+    old = _queued(store, b"Subject: old\n\n")
+    claim = store.claim("incoming", old)
+    assert claim is not None
+    fd, _ = claim
+    try:
+        inode = os.fstat(fd).st_ino
+        assert store.delete("incoming", old, durable=False, size=100)
+        qf = store.create()
+        assert os.fstat(qf.fd).st_ino != inode
+        assert os.listdir(tmp_path / "q" / "spare") == []
+        store.abandon(qf)
+    finally:
+        os.close(fd)
+
+
+def test_a_claim_is_refused_while_another_holds_the_file(tmp_path):
+    store = _store(tmp_path)
+    qid = _queued(store, b"Subject: one\n\n")
+    first = store.claim("incoming", qid)
+    assert first is not None
+    assert store.claim("incoming", qid) is None
+    os.close(first[0])
+    second = store.claim("incoming", qid)
+    assert second is not None and second[1].content == b"Subject: one\n\n"
+    os.close(second[0])
+
+
 def test_a_symlink_in_spare_is_never_written_through(tmp_path):
     store = _store(tmp_path)
     victim = tmp_path / "victim"

@@ -5,6 +5,15 @@ completed (store.recover) and resumes every message left in `active` (a crash or
 middle of a delivery); the deferred queue is scanned every queue_run_delay for messages whose
 next-attempt time (the file's mtime) has come. A message is removed only after each recipient's
 outcome is recorded in the queue file, and any non-delivery notice has been queued.
+
+With affix_workers > 1 every worker process runs a queue manager too, for the mail its own
+cleanup commits: the process that accepted a message delivers it, so delivery is spread over
+the cores with the sessions, and no other process reads the file again. Only the master's
+scans the queues: incoming (mail from elsewhere, and mail a stopping worker left), deferred,
+and active for messages whose worker died. Queue managers tell their messages apart by an
+exclusive flock on the queue file, held from the claim (store.claim) until the message leaves
+active; the kernel drops a dead process's locks, so a message in active without one is an
+orphan.
 """
 
 from __future__ import annotations
@@ -35,11 +44,20 @@ _ACTIVE_LIMIT = 100  # messages delivered at once (Postfix's qmgr_message_active
 
 
 @dataclass
-class _Timing:
+class _Attempt:
+    """One attempt at a message: its times, and its claim on the queue file."""
+
     arrival: float
     activated: float
     from_incoming: bool
     flushes: int = 0  # the manager's flush count when this attempt began
+    resumed: bool = False  # found in active with no process working on it
+    lock_fd: int = -1  # the queue file, open and locked (store.claim) while this works on it
+
+    def release(self) -> None:
+        if self.lock_fd >= 0:
+            os.close(self.lock_fd)
+            self.lock_fd = -1
 
 
 def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
@@ -62,8 +80,12 @@ def backoff(age: float, minimal: float, maximal: float) -> float:
 
 class QueueManager:
     def __init__(self, cfg: Config, store: QueueStore, agents: dict[str, Agent] | None = None,
-                 cleanup: Cleanup | None = None, inline_io: bool = False):
+                 cleanup: Cleanup | None = None, inline_io: bool = False,
+                 flush_master: Callable[[], None] | None = None):
+        """flush_master: set in a worker process, whose queue manager delivers only what
+        wake() announces and leaves the scans (and so flushes) to the master's."""
         self.cfg = cfg
+        self._flush_master = flush_master
         # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) and
         # plain Maildir deliveries run on the loop while they take little time (affix/offload.py);
         # inline_io: a process without SMTP sessions (the master of affix_workers).
@@ -82,6 +104,7 @@ class QueueManager:
         self._flushes = 0
         self._due_now = False  # a deferred message is due now: look at deferred again
         self._scan_incoming = True  # ... and at the whole incoming queue
+        self._scan_active = False  # ... and at active, for messages a dead worker left
         self._new: list[str] = []  # queue ids cleanup has just committed
         self._inflight: dict[str, asyncio.Task] = {}
         self._dest_sems: dict[tuple[str, str], asyncio.Semaphore] = {}
@@ -127,7 +150,10 @@ class QueueManager:
         self._event.set()
 
     def flush(self) -> None:
-        """Attempt every deferred message now (affix flush, SIGUSR1)."""
+        """Attempt every deferred message now (affix flush, SIGUSR1, ETRN)."""
+        if self._flush_master is not None:
+            self._flush_master()
+            return
         self._flush = True
         self._flushes += 1  # an attempt in progress now defers to "due now" (see _defer)
         self.wake()
@@ -141,6 +167,11 @@ class QueueManager:
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
+    def orphans(self) -> None:
+        """A worker process died: take over the messages it left in active."""
+        self._scan_active = True
+        self.wake()
+
     def idle(self) -> bool:
         """No message being worked on (tests and `affix stop` use this)."""
         return not self._inflight
@@ -150,10 +181,11 @@ class QueueManager:
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         self._runner = asyncio.current_task()
+        if self._flush_master is not None:
+            await self._run_announced()
+            return
         await self._io(self.store.recover)
-        for qid in await self._io(lambda: list(self.store.iterate("active"))):
-            log.qmgr_resumed(qid)  # left by a server that died mid-delivery
-            self._start(qid, _Timing(0.0, time.time(), False))
+        await self._take_active()
         last_deferred_scan = 0.0
         run_delay = self.cfg.time("queue_run_delay")
         poll = max(0.05, self.cfg.time("affix_incoming_poll_time"))
@@ -162,15 +194,19 @@ class QueueManager:
                 self._scan_incoming = False
                 self._new.clear()  # the scan finds them too
                 await self._take_incoming()
-            elif self._new:
-                ids, self._new = self._new, []
-                for qid in ids:
-                    self._claim(qid)
+            else:
+                self._take_announced()
             now = time.time()
             if self._flush or self._due_now or now - last_deferred_scan >= run_delay:
                 flush, self._flush, self._due_now = self._flush, False, False
                 await self._take_deferred(ignore_time=flush)
+                # and active: an orphan whose lock was still held when last looked at (by
+                # a dead worker's forked delivery child) is taken now
+                self._scan_active = True
                 last_deferred_scan = now
+            if self._scan_active:
+                self._scan_active = False
+                await self._take_active()
             timeout = min(poll, max(0.05, last_deferred_scan + run_delay - time.time()))
             if not self._event.is_set():
                 try:
@@ -179,6 +215,26 @@ class QueueManager:
                     self._scan_incoming = True  # mail from elsewhere (queue tools, sendmail)
             self._event.clear()
 
+    async def _run_announced(self) -> None:
+        """A worker's queue manager: the messages wake() names, nothing else."""
+        assert self._event is not None
+        while not self._stopping:
+            await self._event.wait()
+            self._event.clear()
+            self._take_announced()
+
+    def _take_announced(self) -> None:
+        ids, self._new = self._new, []
+        for qid in ids:
+            self._claim(qid)
+
+    async def _take_active(self) -> None:
+        """Messages in active that no process works on: left by a server that stopped (or a
+        worker that died) in the middle of their delivery."""
+        for qid in await self._io(lambda: list(self.store.iterate("active"))):
+            if qid not in self._inflight:
+                self._start(qid, _Attempt(0.0, time.time(), False, resumed=True))
+
     async def _take_incoming(self) -> None:
         for qid in await self._io(lambda: list(self.store.iterate("incoming"))):
             self._claim(qid)
@@ -186,18 +242,24 @@ class QueueManager:
     def _claim(self, qid: str) -> None:
         """Start work on a new message (moved incoming -> active by its task)."""
         if qid not in self._inflight:
-            self._start(qid, _Timing(0.0, time.time(), True))
+            self._start(qid, _Attempt(0.0, time.time(), True))
 
-    def _take(self, qid: str, from_incoming: bool) -> qfile.QueuedMessage | None:
-        """Read a message and move it into active (one thread hop); None when it went to hold
-        (or is gone). Raises QueueFileError for a damaged file."""
+    def _take(self, qid: str, attempt: _Attempt) -> qfile.QueuedMessage | None:
+        """Claim a message and move it into active (one thread hop); None when it went to
+        hold, is gone, or is somebody else's. Raises QueueFileError for a damaged file."""
+        from_incoming = attempt.from_incoming
         queue = "incoming" if from_incoming else "active"
         try:
-            msg = self.store.read(queue, qid, unless_writing=from_incoming)
+            claimed = self.store.claim(queue, qid)
         except FileNotFoundError:
-            return None  # moved or deleted meanwhile (hold, queue tools)
-        except BlockingIOError:
-            return None  # not durable yet: its writer wakes us once it is
+            return None  # moved or deleted meanwhile (hold, queue tools, another process)
+        if claimed is None:
+            # not durable yet (its writer wakes us once it is), or another process's queue
+            # manager works on it
+            return None
+        attempt.lock_fd, msg = claimed
+        if attempt.resumed:
+            log.qmgr_resumed(qid)
         if not from_incoming:
             return msg
         if msg.held:
@@ -218,24 +280,25 @@ class QueueManager:
                 await self._io(self.store.move, qid, "deferred", "active")
             except FileNotFoundError:
                 continue
-            self._start(qid, _Timing(0.0, time.time(), False))
+            self._start(qid, _Attempt(0.0, time.time(), False))
 
-    def _start(self, qid: str, timing: _Timing) -> None:
-        timing.flushes = self._flushes
-        task = asyncio.create_task(self._guarded(qid, timing))
+    def _start(self, qid: str, attempt: _Attempt) -> None:
+        attempt.flushes = self._flushes
+        task = asyncio.create_task(self._guarded(qid, attempt))
         self._inflight[qid] = task
 
-    async def _guarded(self, qid: str, timing: _Timing) -> None:
+    async def _guarded(self, qid: str, attempt: _Attempt) -> None:
         try:
             async with self._slots:
-                if not self._stopping or not timing.from_incoming:
-                    await self._process(qid, timing)
+                if not self._stopping or not attempt.from_incoming:
+                    await self._process(qid, attempt)
         except FileNotFoundError:
             pass  # removed or moved by the queue tools while we worked on it
         except Exception as e:  # never lose the loop over one message: retry it later
             log.qmgr_warning(f"{qid}: delivery attempt failed: {e}")
             await self._retry_later(qid)
         finally:
+            attempt.release()
             self._inflight.pop(qid, None)
 
     async def _retry_later(self, qid: str) -> None:
@@ -246,37 +309,38 @@ class QueueManager:
                                     time.time() + delay)
 
     # --- one message -------------------------------------------------------------------------
-    async def _process(self, qid: str, timing: _Timing) -> None:
+    async def _process(self, qid: str, attempt: _Attempt) -> None:
         try:
-            msg = await self._io(self._take, qid, timing.from_incoming)
+            msg = await self._io(self._take, qid, attempt)
         except qfile.QueueFileError as e:
             log.qmgr_warning(f"{e}; moved to the corrupt queue")
-            queue = "incoming" if timing.from_incoming else "active"
+            queue = "incoming" if attempt.from_incoming else "active"
             await self._io(self.store.quarantine, queue, qid)
             return
         if msg is None:
             return
-        timing.activated = time.time()
+        attempt.activated = time.time()
         env = msg.envelope
-        timing.arrival = env.arrival
+        attempt.arrival = env.arrival
         pending = msg.pending()
         size = msg.size + msg.content.count(b"\n")  # stored size plus one byte per line (§4)
         log.qmgr_active(qid, env.sender, size, len(pending))
         if len(pending) == 1:  # most mail: no task and gathering future per message
-            results = {pending[0]: await self._deliver(msg, pending[0], timing)}
+            results = {pending[0]: await self._deliver(msg, pending[0], attempt)}
         else:
             results = dict(zip(pending, await asyncio.gather(
-                *(self._deliver(msg, i, timing) for i in pending)), strict=True))
+                *(self._deliver(msg, i, attempt) for i in pending)), strict=True))
         if all(_overall(o) == SENT for o in results.values()):
             # the common case in one thread hop: mark every recipient, remove the file
-            if await self._io(self._all_sent, msg, list(results)):
+            if await self._io(self._all_sent, msg, list(results), attempt):
                 log.qmgr_removed(qid)
                 return
         else:
             await self._record(msg, results)
-        await self._finish(msg, timing)
+        await self._finish(msg, attempt)
 
-    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int]) -> bool:
+    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int],
+                  attempt: _Attempt) -> bool:
         """Record the deliveries; remove the message when nothing is left to do (True)."""
         last = len(indexes) == len(msg.pending())
         if last and os.path.exists(self.store.log_path("bounce", msg.queue_id)):
@@ -285,15 +349,16 @@ class QueueManager:
                              durable=not last)
         if last:
             self.store.delete("active", msg.queue_id, durable=False, size=msg.size)
+            attempt.release()  # at once: a new message may take the file (a spare) now
         return last
 
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,
-                       timing: _Timing) -> list[Outcome]:
+                       attempt: _Attempt) -> list[Outcome]:
         rcpt = msg.envelope.recipients[index]
         try:
             agent = self.agents[self.router.transport(rcpt.address)]
         except TableError as e:
-            return self._unresolved(msg, rcpt, timing, e)
+            return self._unresolved(msg, rcpt, attempt, e)
         key = (agent.name, agent.destination(rcpt.address))
         sem = self._dest_sems.get(key)
         if sem is None:
@@ -310,11 +375,11 @@ class QueueManager:
         outcomes = await self._durable(outcomes)  # the next delivery need not wait for this
         done = time.time()
         resolution = self.cfg.int("delay_logging_resolution_limit")
-        a = (timing.activated - timing.arrival) if timing.from_incoming else 0.0
-        b = handed - timing.arrival - a
+        a = (attempt.activated - attempt.arrival) if attempt.from_incoming else 0.0
+        b = handed - attempt.arrival - a
         for o in outcomes:
             log.delivery_status(agent.name, msg.queue_id, o.to, o.orig_to, o.relay,
-                                done - timing.arrival, (a, b, 0.0, done - handed), o.dsn,
+                                done - attempt.arrival, (a, b, 0.0, done - handed), o.dsn,
                                 o.status, o.text, resolution)
         return outcomes
 
@@ -330,7 +395,7 @@ class QueueManager:
                         f"{o.unsynced}: {failed[o.unsynced].strerror}", o.relay, o.orig_to)
                 for o in outcomes]
 
-    def _unresolved(self, msg: qfile.QueuedMessage, rcpt: Recipient, timing: _Timing,
+    def _unresolved(self, msg: qfile.QueuedMessage, rcpt: Recipient, attempt: _Attempt,
                     error: TableError) -> list[Outcome]:
         """mydestination or virtual_mailbox_domains could not be searched: the recipient is
         deferred, as Postfix's qmgr does when the address resolver fails."""
@@ -338,9 +403,9 @@ class QueueManager:
         outcome = Outcome(rcpt.address, DEFERRED, "4.3.0", "address resolver failure", "none",
                           rcpt.original)
         now = time.time()
-        a = (timing.activated - timing.arrival) if timing.from_incoming else 0.0
+        a = (attempt.activated - attempt.arrival) if attempt.from_incoming else 0.0
         log.delivery_status("error", msg.queue_id, outcome.to, outcome.orig_to, outcome.relay,
-                            now - timing.arrival, (a, now - timing.arrival - a, 0.0, 0.0),
+                            now - attempt.arrival, (a, now - attempt.arrival - a, 0.0, 0.0),
                             outcome.dsn, outcome.status, outcome.text,
                             self.cfg.int("delay_logging_resolution_limit"))
         return [outcome]
@@ -360,14 +425,14 @@ class QueueManager:
                 mark = qfile.BOUNCED if status == BOUNCED else qfile.DELIVERED
                 await self._io(self.store.mark, "active", msg, index, mark)
 
-    async def _finish(self, msg: qfile.QueuedMessage, timing: _Timing) -> None:
+    async def _finish(self, msg: qfile.QueuedMessage, attempt: _Attempt) -> None:
         qid, env = msg.queue_id, msg.envelope
         if msg.pending():
             age = time.time() - env.arrival
             lifetime = self.cfg.time("bounce_queue_lifetime" if not env.sender
                                      else "maximal_queue_lifetime")
             if not (msg.force_expired or age >= lifetime):
-                await self._defer(msg, age, flushed=timing.flushes != self._flushes)
+                await self._defer(msg, age, flushed=attempt.flushes != self._flushes)
                 return
             log.qmgr_expired(qid, env.sender, forced=msg.force_expired)
             await self._expire_pending(msg)

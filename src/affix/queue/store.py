@@ -159,7 +159,6 @@ class QueueStore:
             self.ensure_dirs()
             fd, inode, size, old_id = self._claim_spare(temp)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             while True:
                 queue_id = make_id(time.time(), inode, self.long_ids)
                 final = os.path.join(incoming, queue_id)
@@ -201,16 +200,26 @@ class QueueStore:
             if claimed is not None:
                 return (*claimed, name)
         fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PARTIAL_MODE)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         return fd, os.fstat(fd).st_ino, 0, ""
 
     @staticmethod
     def _reset_spare(temp: str) -> tuple[int, int, int] | None:
-        """The claimed spare, open: (fd, inode, size); None (and the name removed) when it is
-        not a plain file of its own (a symlink, or an inode that a crash left named elsewhere
-        as well), or when its old bytes could pass for a new message's (below)."""
+        """The claimed spare, open and locked: (fd, inode, size); None (and the name removed)
+        when it is not a plain file of its own (a symlink, or an inode that a crash left named
+        elsewhere as well), when its old bytes could pass for a new message's (below), or
+        while the queue manager that delivered it still holds its lock (for the moment between
+        the rename into spare/ and its close; waiting could wait for this very process)."""
         try:
             fd = os.open(temp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             return None
@@ -400,19 +409,33 @@ class QueueStore:
                 return q
         return None
 
-    def read(self, queue: str, queue_id: str, header_only: bool = False,
-             unless_writing: bool = False) -> qfile.QueuedMessage:
-        """Parse a queue file (FileNotFoundError when it is gone, QueueFileError when torn).
-        unless_writing: BlockingIOError while its writer still holds it (an incoming file is
-        marked complete just before its fsync, so a scan can see it before it is durable)."""
+    def read(self, queue: str, queue_id: str, header_only: bool = False) -> qfile.QueuedMessage:
+        """Parse a queue file (FileNotFoundError when it is gone, QueueFileError when torn)."""
         fd = os.open(self.path(queue, queue_id), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            if unless_writing:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             data = _read_all(fd)
         finally:
             os.close(fd)
         return qfile.decode(queue_id, data, header_only)
+
+    def claim(self, queue: str, queue_id: str) -> tuple[int, qfile.QueuedMessage] | None:
+        """A message for a queue manager to work on: (fd, message), the file open with an
+        exclusive flock that the caller holds until it is done (closes fd); None while
+        somebody else holds it: its writer (an incoming file is marked complete just before
+        its fsync, so a scan can see it before it is durable) or the queue manager of another
+        process. The lock is also how a message in active that a dead process left is told
+        from one a live process is delivering (the kernel drops a dead process's locks).
+        FileNotFoundError when it is gone, QueueFileError (fd closed) when torn."""
+        fd = os.open(self.path(queue, queue_id), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd, qfile.decode(queue_id, _read_all(fd))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
 
     def move(self, queue_id: str, src: str, dst: str, mtime: float | None = None,
              durable: bool = True) -> None:
