@@ -8,9 +8,10 @@ open, new ones are opened, removed ones closed. SIGTERM closes the listeners and
 sessions affix_stop_grace_time to finish.
 
 With affix_workers > 1 the same Server runs in two roles (workers.py): the master (pid file,
-signals, the queue manager that scans the queues; no listeners) and N workers (listeners with
-SO_REUSEPORT, smtpd, cleanup, and a queue manager that delivers the mail this worker accepted).
-The master forwards SIGHUP and SIGTERM, so reload and stop behave as above in every worker.
+signals, the queue manager that scans the queues and delivers what workers hand it; no
+listeners) and N workers (listeners with SO_REUSEPORT, smtpd, cleanup, and a queue manager for
+the mail they deliver themselves while the master's is behind). The master forwards SIGHUP and
+SIGTERM, so reload and stop behave as above in every worker.
 """
 
 from __future__ import annotations
@@ -57,14 +58,15 @@ class Runtime:
 
 
 def build_runtime(cfg: Config, sessions: bool = True,
-                  flush_master: Callable[[], None] | None = None) -> Runtime:
+                  flush_master: Callable[[], None] | None = None,
+                  behind: Callable[[bool], None] | None = None) -> Runtime:
     """`sessions`: this process also serves SMTP (the queue manager must never block it).
-    `flush_master`: a worker's (see QueueManager)."""
+    `flush_master` (a worker's) and `behind` (the master's): see QueueManager."""
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     tables = open_tables(cfg)
     cleanup = Cleanup(cfg, store, tables)
     qmgr = QueueManager(cfg, store, cleanup=cleanup, inline_io=not sessions,
-                        flush_master=flush_master)
+                        flush_master=flush_master, behind=behind)
     cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
     return Runtime(tables, Resolver.from_config(cfg), cleanup, qmgr)
 
@@ -196,12 +198,14 @@ ALL, MASTER, WORKER = "all", "master", "worker"  # what a Server process does
 
 class Server:
     def __init__(self, config_dir: str | None, checked: Checked, foreground: bool = True,
-                 role: str = ALL, flush_master: Callable[[], None] | None = None):
+                 role: str = ALL, flush_master: Callable[[], None] | None = None,
+                 queued: Callable[[str], None] | None = None):
         self.config_dir = config_dir
         self.foreground = foreground
         self.checked = checked
         self.role = role
         self.flush_master = flush_master  # WORKER: asks the master's queue manager to flush
+        self.queued = queued  # WORKER: decides who delivers a committed queue id
         self.listeners: dict[ListenKey, SmtpService] = {}
         self.contexts: dict[ListenKey, SessionContext] = {}
         self.stopped = asyncio.Event()
@@ -213,7 +217,12 @@ class Server:
         self._stopping = False
 
     def _runtime(self, cfg: Config) -> Runtime:
-        return build_runtime(cfg, sessions=self.role != MASTER, flush_master=self.flush_master)
+        runtime = build_runtime(cfg, sessions=self.role != MASTER,
+                                flush_master=self.flush_master,
+                                behind=self._behind if self.role == MASTER else None)
+        if self.queued is not None:
+            runtime.cleanup.notify = self.queued
+        return runtime
 
     def _plan(self, checked: Checked,
               runtime: Runtime) -> dict[ListenKey, tuple[MasterService, SessionContext]]:
@@ -259,13 +268,22 @@ class Server:
             from affix.workers import WorkerPool
 
             self.pool = WorkerPool(self.config_dir, worker_count(self.checked.cfg),
-                                   self.foreground, flush=self.flush,
+                                   self.foreground, queued=self.wake, flush=self.flush,
                                    died=lambda: self.runtime.qmgr.orphans())
             try:
                 await self.pool.start()
             except ConfigError:
                 await self._stop_qmgr()
                 raise
+
+    def wake(self, queue_id: str) -> None:
+        """A worker committed QUEUE_ID and leaves it to the current queue manager."""
+        self.runtime.qmgr.wake(queue_id)
+
+    def _behind(self, behind: bool) -> None:
+        """MASTER: the queue manager is behind (workers deliver their own mail) or not."""
+        if self.pool is not None:
+            self.pool.tell_all("BEHIND" if behind else "KEEPING UP")
 
     async def _switch_qmgr(self, old: Runtime, new: Runtime) -> None:
         """One queue manager at a time: the old one finishes its deliveries first."""

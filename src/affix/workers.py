@@ -5,19 +5,26 @@ affix_workers = N the master (daemon.py, role MASTER) keeps the pid file and the
 the queue manager that scans the queues (deferred retries, mail from elsewhere), and starts N
 workers (`python -m affix.workers`). Each worker is a Server in role WORKER: it checks the
 configuration itself, binds every listener of master.cf with SO_REUSEPORT (the kernel spreads
-new connections over the workers), runs smtpd and cleanup into the shared queue directory, and
-delivers what it accepted with a queue manager of its own (qmgr/manager.py says how the queue
-managers keep out of each other's way). So the work a message costs, from its first command to
-its mailbox, is done on the core its session came to, and no process reads it again.
+new connections over the workers), and runs smtpd and cleanup into the shared queue directory.
+
+Who delivers what a worker accepted: the master's queue manager while it keeps up, the worker's
+own while the master's is behind. With few sessions the master delivers on a core the sessions
+leave free, so a worker's next session never waits for a delivery; under load, a single master
+would fall further and further behind, so each worker delivers its own mail on its own core
+(and reads no file another process wrote). qmgr/manager.py says how the queue managers keep out
+of each other's way.
 
 Master and worker talk over a SOCK_SEQPACKET socket pair, in records:
-  worker -> master: `READY` (listening), `ERROR text` (could not start), `FLUSH` (a client's
-  ETRN: the master's queue manager retries the deferred queue);
-  master -> worker: nothing; end-of-file means the master is gone, and the worker stops.
+  worker -> master: `READY` (listening), `ERROR text` (could not start), `Q id id ...` (queue
+  files committed in one turn of the worker's loop, for the master's queue manager), `FLUSH` (a
+  client's ETRN: the master's queue manager retries the deferred queue);
+  master -> worker: `BEHIND` and `KEEPING UP` (its queue manager's state; a worker delivers its
+  own mail while the master is behind); end-of-file means the master is gone, and the worker
+  stops.
 The master forwards SIGHUP (each worker reloads itself, keeping its sessions) and SIGTERM
 (each worker stops listening and drains its sessions for affix_stop_grace_time), and starts a
-new worker when one dies unexpectedly, after its queue manager has taken over what the dead one
-left in the middle of delivery.
+new worker when one dies unexpectedly; its queue manager takes over what the dead one left in
+the middle of delivery.
 """
 
 from __future__ import annotations
@@ -48,14 +55,17 @@ class Worker:
 
 class WorkerPool:
     def __init__(self, config_dir: str | None, count: int, foreground: bool,
-                 flush: Callable[[], None], died: Callable[[], None]):
-        """flush: a worker asked for a flush; died: a worker exited (its messages in active
-        are orphans now)."""
+                 queued: Callable[[str], None], flush: Callable[[], None],
+                 died: Callable[[], None]):
+        """queued: a worker hands over a queue id; flush: a worker asked for a flush; died: a
+        worker exited (its messages in active are orphans now)."""
         self.config_dir = config_dir
         self.count = count
         self.foreground = foreground
+        self.queued = queued
         self.flush = flush
         self.died = died
+        self._state = "KEEPING UP"  # the last state told, and told to each new worker
         self.workers = [Worker(i) for i in range(count)]
         self._stopping = False
         self._watchers: set[asyncio.Task[None]] = set()
@@ -103,10 +113,23 @@ class WorkerPool:
             self._record(worker, record.decode("utf-8", "replace"))
 
     def _record(self, worker: Worker, text: str) -> None:
-        if text == "FLUSH":
+        if text.startswith("Q "):
+            for qid in text[2:].split():
+                self.queued(qid)
+        elif text == "FLUSH":
             self.flush()
         elif worker.ready is not None and not worker.ready.done():
+            if text == "READY" and worker.sock is not None:
+                _send(worker.sock, self._state)
             worker.ready.set_result(text)
+
+    def tell_all(self, state: str) -> None:
+        """BEHIND or KEEPING UP, to every worker (a worker that misses it delivers as it did:
+        either way every message is delivered)."""
+        self._state = state
+        for worker in self.workers:
+            if worker.sock is not None and worker.ready is not None and worker.ready.done():
+                _send(worker.sock, state)
 
     def _close(self, worker: Worker) -> None:
         if worker.sock is not None:
@@ -163,9 +186,43 @@ def _env() -> dict[str, str]:
 
 # --- the worker process ------------------------------------------------------------------------
 
-def _send(sock: socket.socket, text: str) -> None:
-    with contextlib.suppress(OSError):  # the master is gone (the worker stops), or it is full
+def _send(sock: socket.socket, text: str) -> bool:
+    """False when the record could not go (the other end is gone, or its buffer is full)."""
+    try:
         sock.send(text.encode("utf-8", "replace"), socket.MSG_DONTWAIT)
+    except OSError:
+        return False
+    return True
+
+
+class _Handover:
+    """Cleanup's notify in a worker: hands each committed queue id to the master's queue manager
+    (the ids of one turn of the loop in one record: a group commit releases several sessions at
+    once), or to this worker's own while the master's is behind or cannot be told."""
+
+    MAX_IDS = 200  # a record stays well under the master's 4096-byte reads
+
+    def __init__(self, sock: socket.socket, own: Callable[[str], None]):
+        self.sock = sock
+        self.own = own
+        self.master_behind = False
+        self.ids: list[str] = []
+
+    def __call__(self, qid: str) -> None:
+        if self.master_behind:
+            self.own(qid)
+            return
+        if not self.ids:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.ids.append(qid)
+        if len(self.ids) >= self.MAX_IDS:
+            self.flush()
+
+    def flush(self) -> None:
+        ids, self.ids = self.ids, []
+        if ids and not _send(self.sock, "Q " + " ".join(ids)):
+            for qid in ids:
+                self.own(qid)
 
 
 def main(argv: list[str]) -> int:
@@ -194,8 +251,9 @@ async def _serve(config_dir: str | None, checked, foreground: bool,  # noqa: ANN
                  sock: socket.socket) -> int:
     from affix.daemon import WORKER, Server
 
+    handover = _Handover(sock, lambda qid: server.runtime.qmgr.wake(qid))
     server = Server(config_dir, checked, foreground, WORKER,
-                    flush_master=lambda: _send(sock, "FLUSH"))
+                    flush_master=lambda: _send(sock, "FLUSH"), queued=handover)
     try:
         await server.start()
     except ConfigError as e:
@@ -206,22 +264,25 @@ async def _serve(config_dir: str | None, checked, foreground: bool,  # noqa: ANN
     loop.remove_signal_handler(signal.SIGINT)  # Ctrl-C in start-fg: the master decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock.setblocking(False)
-    loop.add_reader(sock.fileno(), _master_gone, server, sock)
+    loop.add_reader(sock.fileno(), _from_master, server, sock, handover)
     _send(sock, "READY")
     await server.stopped.wait()
     return 0
 
 
-def _master_gone(server, sock: socket.socket) -> None:  # noqa: ANN001
-    try:
-        if sock.recv(1):
+def _from_master(server, sock: socket.socket, handover: _Handover) -> None:  # noqa: ANN001
+    while True:
+        try:
+            record = sock.recv(64)
+        except (BlockingIOError, InterruptedError):
             return
-    except (BlockingIOError, InterruptedError):
-        return
-    except OSError:
-        pass
-    asyncio.get_running_loop().remove_reader(sock.fileno())
-    server._spawn(server.shutdown(signal.SIGTERM))
+        except OSError:
+            record = b""
+        if not record:  # the master is gone
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+            server._spawn(server.shutdown(signal.SIGTERM))
+            return
+        handover.master_behind = record == b"BEHIND"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""affix_workers > 1: several processes accept on one port, each delivers what it accepted,
-and the master's queue manager retries deferred mail and takes over a dead worker's messages.
+"""affix_workers > 1: several processes accept on one port; the master's queue manager delivers
+what they accept while it keeps up and the workers deliver their own while it is behind; the
+master retries deferred mail and takes over a dead worker's messages.
 
 Driven through the real `affix start/reload/stop` and real SMTP connections, as an admin would.
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from cli_instance import Instance
 
+from affix.qmgr.manager import BEHIND_AT
 from fixtures.net import wait_for
 
 WORKERS = 2
@@ -86,7 +88,7 @@ def _smtpd_pids(maillog: str) -> set[int]:
     return {int(p) for p in re.findall(r"postfix/smtpd\[(\d+)\]: connect from", maillog)}
 
 
-def test_two_workers_both_accept_and_each_delivers_its_own_messages_once(instance):
+def test_two_workers_both_accept_and_each_message_is_delivered_once(instance):
     assert instance.run("start").returncode == 0
     master = instance.pid()
     workers = wait_for(lambda: len(children(master)) == WORKERS and children(master))
@@ -98,9 +100,9 @@ def test_two_workers_both_accept_and_each_delivers_its_own_messages_once(instanc
     assert _smtpd_pids(log) == set(workers)  # both accepted, the master did not
     for qid in qids:
         (accepted_by,) = re.findall(rf"postfix/smtpd\[(\d+)\]: {qid}: client=", log)
-        assert len(re.findall(rf"postfix/local\[\d+\]: {qid}: .*status=sent", log)) == 1
-        assert re.search(rf"postfix/local\[{accepted_by}\]: {qid}: .*status=sent", log)
-        assert re.search(rf"postfix/qmgr\[{accepted_by}\]: {qid}: removed", log)
+        (delivered_by,) = re.findall(rf"postfix/local\[(\d+)\]: {qid}: .*status=sent", log)
+        assert int(delivered_by) in (master, int(accepted_by))  # never by the other worker
+        assert re.search(rf"postfix/qmgr\[{delivered_by}\]: {qid}: removed", log)
     assert instance.run("stop").returncode == 0
     assert not any(alive(p) for p in [master, *workers])
 
@@ -175,24 +177,67 @@ def test_etrn_to_a_worker_makes_the_master_retry_the_deferred_queue(instance, tm
     assert re.search(rf"postfix/local\[{master}\]: {qid}: .*status=sent", instance.maillog)
 
 
-def test_the_master_delivers_what_a_worker_that_died_left_in_active(instance, tmp_path):
+def test_workers_deliver_while_the_master_is_behind_and_it_takes_over_a_dead_ones(instance,
+                                                                                    tmp_path):
     gate = tmp_path / "gate"
     gate.mkdir()
-    # the first attempt hangs (its worker is killed meanwhile), the second delivers
-    _mailbox_command(instance, f"if test -e {gate}/started; then cat > {gate}/out; "
-                               f"else touch {gate}/started; sleep 20; fi")
+    # every delivery waits for GATE/go: the master's queue manager fills up with messages
+    _mailbox_command(instance, f"while ! test -e {gate}/go; do sleep 0.05; done; "
+                               f"cat > {gate}/out.$$")
     assert instance.run("start").returncode == 0
     master = instance.pid()
-    qid = instance.send(1)
-    wait_for(lambda: (gate / "started").exists())
-    (accepted_by,) = re.findall(rf"postfix/smtpd\[(\d+)\]: {qid}: client=", instance.maillog)
-    assert (instance.data / "queue" / "active" / qid).exists()
-    os.kill(int(accepted_by), signal.SIGKILL)
-    wait_for(lambda: (gate / "out").exists()
-             and re.search(rf"{qid}: removed", instance.maillog), timeout=30)
+    first = [instance.send(n) for n in range(BEHIND_AT)]
+    wait_for(lambda: all(re.search(rf"qmgr\[{master}\]: {qid}: from=", instance.maillog)
+                         for qid in first))
+    time.sleep(0.5)  # the master tells the workers it is behind
+    later = [instance.send(n) for n in range(BEHIND_AT, BEHIND_AT + 4)]
+    wait_for(lambda: all(re.search(rf"qmgr\[\d+\]: {qid}: from=", instance.maillog)
+                         for qid in later))
     log = instance.maillog
-    assert b"body 1" in (gate / "out").read_bytes()
-    assert re.search(rf"postfix/qmgr\[{master}\]: warning: {qid}: delivery was interrupted",
-                     log)
-    assert re.search(rf"postfix/local\[{master}\]: {qid}: .*status=sent", log)
+    by_worker = {qid: int(re.findall(rf"smtpd\[(\d+)\]: {qid}: client=", log)[0])
+                 for qid in later}
+    for qid, worker in by_worker.items():  # each worker took its own
+        assert re.search(rf"qmgr\[{worker}\]: {qid}: from=", log)
+    orphan, dead = next(iter(by_worker.items()))
+    time.sleep(0.3)  # its delivery command is running
+    assert (instance.data / "queue" / "active" / orphan).exists()
+    os.kill(dead, signal.SIGKILL)
+    wait_for(lambda: re.search(rf"qmgr\[{master}\]: warning: {orphan}: delivery was "
+                               "interrupted", instance.maillog))
+    (gate / "go").touch()
+    wait_for(lambda: all(re.search(rf"{qid}: removed", instance.maillog)
+                         for qid in first + later), timeout=60)
+    log = instance.maillog
+    assert re.search(rf"local\[{master}\]: {orphan}: .*status=sent", log)
+    for qid in first + later:
+        assert re.findall(rf"local\[\d+\]: {qid}: .*status=sent", log)
     assert not list((instance.data / "queue" / "active").iterdir())
+
+
+def test_a_worker_hands_its_queue_ids_to_the_master_unless_it_is_behind():
+    import asyncio
+
+    from affix.workers import _Handover
+
+    worker_end, master_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    master_end.settimeout(5)
+    own: list[str] = []
+    received: list[bytes] = []
+
+    async def turns() -> None:
+        handover = _Handover(worker_end, own.append)
+        for qid in ("4A1B2C3D4E", "4A1B2C3D4F"):
+            handover(qid)
+        await asyncio.sleep(0)  # the loop turns: one record for both
+        received.append(master_end.recv(4096))
+        handover.master_behind = True
+        handover("4A1B2C3D50")  # delivered here
+        handover.master_behind = False
+        master_end.close()  # the master cannot be told: delivered here as well
+        handover("4A1B2C3D51")
+        await asyncio.sleep(0)
+
+    asyncio.run(turns())
+    worker_end.close()
+    assert received == [b"Q 4A1B2C3D4E 4A1B2C3D4F"]
+    assert own == ["4A1B2C3D50", "4A1B2C3D51"]

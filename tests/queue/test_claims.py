@@ -6,11 +6,18 @@ dead process left in active once the kernel has dropped that process's lock."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import subprocess
 import sys
+import time
+
+import pytest
 
 from affix.cleanup.service import Cleanup
+from affix.delivery.agent import outcome_for
 from affix.qmgr.manager import QueueManager
+from affix.queue import store as store_module
 from fixtures.net import wait_for
 from fixtures.qhelp import (
     USER,
@@ -127,3 +134,100 @@ async def queue_message_with(cleanup: Cleanup) -> str:
     reply = await cleanup.finish(qf, envelope("a@example.org", RCPT), message("own"))
     assert reply.code == 250, reply
     return qf.queue_id
+
+
+def test_a_claim_on_a_file_its_holder_moved_on_meanwhile_is_no_claim(tmp_path, monkeypatch):
+    # the master's look at active opens active/X; before its lock, a worker defers X and
+    # lets it go: the lock it then gets is on a message that is no longer in active
+    cfg = make_config(tmp_path)
+    store = store_for(cfg)
+    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("moved")))
+    store.move(qid, "incoming", "active")
+    real_flock = store_module.fcntl.flock
+
+    def moved_first(fd: int, op: int) -> None:
+        if op & fcntl.LOCK_NB and os.path.exists(store.path("active", qid)):
+            store.move(qid, "active", "deferred")
+        real_flock(fd, op)
+
+    monkeypatch.setattr(store_module.fcntl, "flock", moved_first)
+    with pytest.raises(FileNotFoundError):
+        store.claim("active", qid)
+    monkeypatch.undo()
+    fd, msg = store.claim("deferred", qid)
+    os.close(fd)
+    assert msg.queue_id == qid
+
+
+def test_a_flush_during_a_workers_attempt_reaches_the_master_after_the_deferral(tmp_path):
+    cfg = make_config(tmp_path, "minimal_backoff_time = 1h\nmaximal_backoff_time = 1h\n")
+    use_log(tmp_path)
+    store = store_for(cfg)
+    flushes: list[float] = []
+
+    async def go() -> str:
+        cleanup = Cleanup(cfg, store)
+        agent = _DeferringAgent()
+        manager = QueueManager(cfg, store, {"local": agent}, cleanup,
+                               flush_master=lambda: flushes.append(time.time()))
+        agent.manager = manager
+        cleanup.notify = manager.wake
+        task = asyncio.create_task(manager.run())
+        qid = await queue_message_with(cleanup)
+        await asyncio.to_thread(wait_for, lambda: list(store.iterate("deferred")) == [qid])
+        await manager.stop()
+        await task
+        return qid
+
+    qid = run(go())
+    # once when the client asked, once the message was back in deferred, due now: the
+    # master's pass for the first could not see it
+    assert len(flushes) == 2
+    assert store.next_attempt("deferred", qid) <= flushes[1]
+
+
+class _DeferringAgent:
+    """Defers every attempt; a flush (a client's ETRN) arrives in the middle of the first."""
+
+    name = "local"
+    manager: QueueManager | None = None
+
+    def destination(self, recipient: str) -> str:
+        return recipient
+
+    def concurrency(self) -> int:
+        return 1
+
+    async def deliver(self, request):  # noqa: ANN001, ANN201 - the Agent protocol's
+        assert self.manager is not None
+        self.manager.flush()
+        return [outcome_for(request.recipient.address, "4.2.0", "try again later")]
+
+
+def test_a_due_message_a_worker_still_holds_stays_in_deferred_and_is_taken_soon(tmp_path):
+    cfg = make_config(tmp_path, "queue_run_delay = 1h\n")
+    log_path = use_log(tmp_path)
+    store = store_for(cfg)
+    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("deferred")))
+    store.move(qid, "incoming", "deferred", mtime=time.time() - 1)  # due
+    holder = _hold(store.path("deferred", qid))
+
+    async def go() -> None:
+        manager = QueueManager(cfg, store)
+        task = asyncio.create_task(manager.run())
+        await asyncio.sleep(0.5)  # its first pass over deferred found it held
+        assert list(store.iterate("deferred")) == [qid]
+        assert list(store.iterate("active")) == []
+        holder.kill()
+        await asyncio.to_thread(holder.wait)
+        await asyncio.to_thread(wait_for, lambda: f"{qid}: removed" in log_path.read_text(),
+                                5.0)  # not an hour later
+        await manager.stop()
+        await task
+
+    try:
+        run(go())
+    finally:
+        holder.kill()
+    assert len(maildir_files(tmp_path)) == 1
+    assert "interrupted" not in read_log(tmp_path)

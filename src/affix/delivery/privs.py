@@ -83,7 +83,10 @@ def run_file_op(privs: Privs, op: str, path: str, data: bytes, **kw: object) -> 
     if pid == 0:  # child: never returns into the caller's code
         status = 0
         try:
-            os.close(rfd)
+            # nothing of the parent's but the pipe: a copy of a queue file's descriptor
+            # would keep its claim (store.claim) alive after the parent let it go
+            os.closerange(3, wfd)
+            os.closerange(wfd + 1, os.sysconf("SC_OPEN_MAX"))
             os.setgroups([])
             os.setgid(privs.gid)
             os.setuid(privs.uid)

@@ -6,9 +6,8 @@ middle of a delivery); the deferred queue is scanned every queue_run_delay for m
 next-attempt time (the file's mtime) has come. A message is removed only after each recipient's
 outcome is recorded in the queue file, and any non-delivery notice has been queued.
 
-With affix_workers > 1 every worker process runs a queue manager too, for the mail its own
-cleanup commits: the process that accepted a message delivers it, so delivery is spread over
-the cores with the sessions, and no other process reads the file again. Only the master's
+With affix_workers > 1 every worker process runs a queue manager too, for mail its own cleanup
+commits while the master's is behind (workers.py decides who delivers what). Only the master's
 scans the queues: incoming (mail from elsewhere, and mail a stopping worker left), deferred,
 and active for messages whose worker died. Queue managers tell their messages apart by an
 exclusive flock on the queue file, held from the claim (store.claim) until the message leaves
@@ -41,6 +40,9 @@ from affix.queue.store import QueueStore
 from affix.tables.base import TableError
 
 _ACTIVE_LIMIT = 100  # messages delivered at once (Postfix's qmgr_message_active_limit is 20000)
+# messages in hand at which the queue manager reports that it is behind, and back below which
+# it reports that it keeps up again (the `behind` callback; see workers.py)
+BEHIND_AT, CAUGHT_UP_AT = 8, 2
 
 
 @dataclass
@@ -49,10 +51,15 @@ class _Attempt:
 
     arrival: float
     activated: float
-    from_incoming: bool
+    queue: str  # where the message is when the attempt begins: incoming, deferred or active
     flushes: int = 0  # the manager's flush count when this attempt began
     resumed: bool = False  # found in active with no process working on it
     lock_fd: int = -1  # the queue file, open and locked (store.claim) while this works on it
+    busy: bool = False  # somebody else held it: not taken
+
+    @property
+    def from_incoming(self) -> bool:
+        return self.queue == "incoming"
 
     def release(self) -> None:
         if self.lock_fd >= 0:
@@ -81,11 +88,16 @@ def backoff(age: float, minimal: float, maximal: float) -> float:
 class QueueManager:
     def __init__(self, cfg: Config, store: QueueStore, agents: dict[str, Agent] | None = None,
                  cleanup: Cleanup | None = None, inline_io: bool = False,
-                 flush_master: Callable[[], None] | None = None):
+                 flush_master: Callable[[], None] | None = None,
+                 behind: Callable[[bool], None] | None = None):
         """flush_master: set in a worker process, whose queue manager delivers only what
-        wake() announces and leaves the scans (and so flushes) to the master's."""
+        wake() announces and leaves the scans (and so flushes) to the master's.
+        behind: told True when BEHIND_AT messages are in hand, False when that is down to
+        CAUGHT_UP_AT again (and at stop)."""
         self.cfg = cfg
         self._flush_master = flush_master
+        self._behind_cb = behind
+        self._behind = False
         # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) and
         # plain Maildir deliveries run on the loop while they take little time (affix/offload.py);
         # inline_io: a process without SMTP sessions (the master of affix_workers).
@@ -130,6 +142,8 @@ class QueueManager:
         the whole incoming queue. Safe to call from any thread."""
         loop, event = self._loop, self._event
         if loop is None or event is None:
+            if queue_id is not None:  # not running yet (a reload's new one): run() takes it
+                self._new.append(queue_id)
             return
         try:
             running = asyncio.get_running_loop()
@@ -151,12 +165,21 @@ class QueueManager:
 
     def flush(self) -> None:
         """Attempt every deferred message now (affix flush, SIGUSR1, ETRN)."""
+        self._flushes += 1  # an attempt in progress now defers to "due now" (see _defer)
         if self._flush_master is not None:
             self._flush_master()
             return
         self._flush = True
-        self._flushes += 1  # an attempt in progress now defers to "due now" (see _defer)
         self.wake()
+
+    def _look_again(self) -> None:
+        """A due message in deferred that a worker still held (for the moment between
+        deferring it and letting it go) is looked at again in a second."""
+        def due() -> None:
+            self._due_now = True
+            self.wake()
+
+        asyncio.get_running_loop().call_later(1.0, due)
 
     async def stop(self) -> None:
         """Stop taking work; let deliveries in progress finish (their messages stay safe)."""
@@ -166,6 +189,12 @@ class QueueManager:
             await asyncio.gather(self._runner, return_exceptions=True)
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        self._report(False)
+
+    def _report(self, behind: bool) -> None:
+        if behind != self._behind and self._behind_cb is not None:
+            self._behind = behind
+            self._behind_cb(behind)
 
     def orphans(self) -> None:
         """A worker process died: take over the messages it left in active."""
@@ -219,9 +248,9 @@ class QueueManager:
         """A worker's queue manager: the messages wake() names, nothing else."""
         assert self._event is not None
         while not self._stopping:
+            self._take_announced()
             await self._event.wait()
             self._event.clear()
-            self._take_announced()
 
     def _take_announced(self) -> None:
         ids, self._new = self._new, []
@@ -233,7 +262,7 @@ class QueueManager:
         worker that died) in the middle of their delivery."""
         for qid in await self._io(lambda: list(self.store.iterate("active"))):
             if qid not in self._inflight:
-                self._start(qid, _Attempt(0.0, time.time(), False, resumed=True))
+                self._start(qid, _Attempt(0.0, time.time(), "active", resumed=True))
 
     async def _take_incoming(self) -> None:
         for qid in await self._io(lambda: list(self.store.iterate("incoming"))):
@@ -242,30 +271,31 @@ class QueueManager:
     def _claim(self, qid: str) -> None:
         """Start work on a new message (moved incoming -> active by its task)."""
         if qid not in self._inflight:
-            self._start(qid, _Attempt(0.0, time.time(), True))
+            self._start(qid, _Attempt(0.0, time.time(), "incoming"))
 
     def _take(self, qid: str, attempt: _Attempt) -> qfile.QueuedMessage | None:
         """Claim a message and move it into active (one thread hop); None when it went to
         hold, is gone, or is somebody else's. Raises QueueFileError for a damaged file."""
-        from_incoming = attempt.from_incoming
-        queue = "incoming" if from_incoming else "active"
+        queue = attempt.queue
         try:
             claimed = self.store.claim(queue, qid)
         except FileNotFoundError:
             return None  # moved or deleted meanwhile (hold, queue tools, another process)
         if claimed is None:
             # not durable yet (its writer wakes us once it is), or another process's queue
-            # manager works on it
+            # manager works on it (for a moment after it deferred it, or a crashed worker's
+            # delivery child still runs)
+            attempt.busy = True
             return None
         attempt.lock_fd, msg = claimed
         if attempt.resumed:
             log.qmgr_resumed(qid)
-        if not from_incoming:
+        if queue == "active":
             return msg
-        if msg.held:
+        if queue == "incoming" and msg.held:
             self.store.move(qid, "incoming", "hold")
             return None
-        self.store.move(qid, "incoming", "active", durable=False)
+        self.store.move(qid, queue, "active", durable=queue != "incoming")
         return msg
 
     async def _take_deferred(self, ignore_time: bool) -> None:
@@ -275,17 +305,17 @@ class QueueManager:
                 continue
             try:
                 due = await self._io(self.store.next_attempt, "deferred", qid)
-                if not ignore_time and due > now:
-                    continue
-                await self._io(self.store.move, qid, "deferred", "active")
             except FileNotFoundError:
                 continue
-            self._start(qid, _Attempt(0.0, time.time(), False))
+            if ignore_time or due <= now:
+                self._start(qid, _Attempt(0.0, time.time(), "deferred"))
 
     def _start(self, qid: str, attempt: _Attempt) -> None:
         attempt.flushes = self._flushes
         task = asyncio.create_task(self._guarded(qid, attempt))
         self._inflight[qid] = task
+        if len(self._inflight) >= BEHIND_AT:
+            self._report(True)
 
     async def _guarded(self, qid: str, attempt: _Attempt) -> None:
         try:
@@ -300,6 +330,8 @@ class QueueManager:
         finally:
             attempt.release()
             self._inflight.pop(qid, None)
+            if len(self._inflight) <= CAUGHT_UP_AT:
+                self._report(False)
 
     async def _retry_later(self, qid: str) -> None:
         """After an unexpected failure (e.g. a notice cleanup refused), back to deferred."""
@@ -314,10 +346,11 @@ class QueueManager:
             msg = await self._io(self._take, qid, attempt)
         except qfile.QueueFileError as e:
             log.qmgr_warning(f"{e}; moved to the corrupt queue")
-            queue = "incoming" if attempt.from_incoming else "active"
-            await self._io(self.store.quarantine, queue, qid)
+            await self._io(self.store.quarantine, attempt.queue, qid)
             return
         if msg is None:
+            if attempt.busy and attempt.queue == "deferred":
+                self._look_again()
             return
         attempt.activated = time.time()
         env = msg.envelope
@@ -459,7 +492,9 @@ class QueueManager:
                                             self.cfg.time("maximal_backoff_time"))
         await self._io(self.store.move, msg.queue_id, "active", "deferred",
                                 time.time() + delay)
-        if flushed:  # a pass over deferred that takes what is due (not a new flush)
+        if self._flush_master is not None and flushed:
+            self._flush_master()  # the master's pass over deferred takes it
+        elif flushed:  # a pass over deferred that takes what is due (not a new flush)
             self._due_now = True
             self.wake()
 

@@ -426,9 +426,15 @@ class QueueStore:
         process. The lock is also how a message in active that a dead process left is told
         from one a live process is delivering (the kernel drops a dead process's locks).
         FileNotFoundError when it is gone, QueueFileError (fd closed) when torn."""
-        fd = os.open(self.path(queue, queue_id), os.O_RDONLY | os.O_CLOEXEC)
+        path = self.path(queue, queue_id)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # its holder may have moved it on (another queue, spare/) and let it go between
+            # the open and the lock: a lock on a file no longer here is no claim
+            opened, here = os.fstat(fd), os.stat(path)
+            if (opened.st_dev, opened.st_ino) != (here.st_dev, here.st_ino):
+                raise FileNotFoundError(path)
             return fd, qfile.decode(queue_id, _read_all(fd))
         except BlockingIOError:
             os.close(fd)
