@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -52,6 +53,34 @@ def _hold(path: str) -> subprocess.Popen[str]:
     return proc
 
 
+def _run_until_released(cfg, holder: subprocess.Popen[str], qid: str, log_path, settle: float,
+                        held: Callable[[], None],
+                        released: Callable[[QueueManager], None] = lambda manager: None,
+                        timeout: float = 30.0) -> None:
+    """Run a queue manager for `settle` seconds while HOLDER holds QID's file (held() checks
+    what it left alone), then end the holder (released(manager) follows) and wait until QID
+    is delivered and removed."""
+    store = store_for(cfg)
+
+    async def go() -> None:
+        manager = QueueManager(cfg, store)
+        task = asyncio.create_task(manager.run())
+        await asyncio.sleep(settle)
+        held()
+        holder.kill()
+        await asyncio.to_thread(holder.wait)
+        released(manager)
+        await asyncio.to_thread(wait_for, lambda: f"{qid}: removed" in log_path.read_text(),
+                                timeout)
+        await manager.stop()
+        await task
+
+    try:
+        run(go())
+    finally:
+        holder.kill()
+
+
 def test_a_message_another_process_holds_in_active_is_left_until_that_process_dies(tmp_path):
     cfg = make_config(tmp_path)
     log_path = use_log(tmp_path)
@@ -60,23 +89,12 @@ def test_a_message_another_process_holds_in_active_is_left_until_that_process_di
     store.move(qid, "incoming", "active")
     holder = _hold(store.path("active", qid))
 
-    async def go() -> None:
-        manager = QueueManager(cfg, store)
-        task = asyncio.create_task(manager.run())
-        await asyncio.sleep(1.0)  # its start-up look at active, and a pass or two
+    def held() -> None:  # after its start-up look at active, and a pass or two
         assert list(store.iterate("active")) == [qid]
         assert maildir_files(tmp_path) == []
-        holder.kill()  # the worker dies: the kernel drops its lock
-        await asyncio.to_thread(holder.wait)
-        manager.orphans()
-        await asyncio.to_thread(wait_for, lambda: f"{qid}: removed" in log_path.read_text())
-        await manager.stop()
-        await task
 
-    try:
-        run(go())
-    finally:
-        holder.kill()
+    # the worker dies: the kernel drops its lock, and the master hears of it
+    _run_until_released(cfg, holder, qid, log_path, 1.0, held, QueueManager.orphans)
     assert len(maildir_files(tmp_path)) == 1
     assert f"warning: {qid}: delivery was interrupted" in read_log(tmp_path)
 
@@ -212,22 +230,11 @@ def test_a_due_message_a_worker_still_holds_stays_in_deferred_and_is_taken_soon(
     store.move(qid, "incoming", "deferred", mtime=time.time() - 1)  # due
     holder = _hold(store.path("deferred", qid))
 
-    async def go() -> None:
-        manager = QueueManager(cfg, store)
-        task = asyncio.create_task(manager.run())
-        await asyncio.sleep(0.5)  # its first pass over deferred found it held
+    def held() -> None:  # its first pass over deferred found it held
         assert list(store.iterate("deferred")) == [qid]
         assert list(store.iterate("active")) == []
-        holder.kill()
-        await asyncio.to_thread(holder.wait)
-        await asyncio.to_thread(wait_for, lambda: f"{qid}: removed" in log_path.read_text(),
-                                5.0)  # not an hour later
-        await manager.stop()
-        await task
 
-    try:
-        run(go())
-    finally:
-        holder.kill()
+    # taken within seconds, not at the next pass an hour later
+    _run_until_released(cfg, holder, qid, log_path, 0.5, held, timeout=5.0)
     assert len(maildir_files(tmp_path)) == 1
     assert "interrupted" not in read_log(tmp_path)
