@@ -89,10 +89,10 @@ _ALL: tuple[Param, ...] = (
        affix="affix-only parameter."),
     _p("affix_workers", I, "1", "Processes that serve SMTP. 1: one process does everything. "
        "N > 1: N worker processes share the listening ports (SO_REUSEPORT) and the queue "
-       "directory, and each delivers the mail it accepted; the master process retries "
-       "deferred mail and takes over the messages of a worker that dies. Concurrency limits "
-       "hold per process. Each worker costs about 30 MB. 0: one worker per CPU core. Read "
-       "at start.",
+       "directory; the master process delivers what they accept while it keeps up (each "
+       "worker delivers its own while the master is behind), retries deferred mail and takes "
+       "over the messages of a worker that dies. Concurrency limits hold per process. Each "
+       "worker costs about 30 MB. 0: one worker per CPU core. Read at start.",
        affix="affix-only parameter (Postfix runs one process per session, up to "
        "default_process_limit)."),
     _p("affix_dns_servers", L, "", "DNS resolvers (address or [address]:port) used instead of "
