@@ -198,13 +198,14 @@ def test_a_file_its_writer_still_holds_is_left_until_it_is_durable(tmp_path):
 
 class _DeferOnceAgent:
     """A delivery agent whose first attempt defers, while a flush (ETRN, `affix flush`)
-    arrives in the middle of it; later attempts deliver."""
+    arrives in the middle of it (unless `flushes` is False); later attempts deliver."""
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, flushes: bool = True) -> None:
         self.manager = None
         self.attempts = 0
+        self.flushes = flushes
 
     def destination(self, recipient: str) -> str:
         return recipient
@@ -215,17 +216,28 @@ class _DeferOnceAgent:
     async def deliver(self, request):  # noqa: ANN001, ANN201 - the Agent protocol's
         self.attempts += 1
         if self.attempts == 1:
-            self.manager.flush()
+            if self.flushes:
+                self.manager.flush()
             return [outcome_for(request.recipient.address, "4.2.0", "try again later")]
         return [outcome_for(request.recipient.address, "2.0.0", "delivered")]
 
 
-def test_a_flush_during_an_attempt_retries_that_message_too(tmp_path):
+@pytest.mark.parametrize("when", ["during the delivery", "during the move to deferred"])
+def test_a_flush_during_an_attempt_retries_that_message_too(tmp_path, monkeypatch, when):
     cfg = make_config(tmp_path, "minimal_backoff_time = 1h\nmaximal_backoff_time = 1h\n"
                                 "queue_run_delay = 1h\n")
     use_log(tmp_path)
     store = store_for(cfg)
-    agent = _DeferOnceAgent()
+    agent = _DeferOnceAgent(flushes=when == "during the delivery")
+    if when == "during the move to deferred":  # its pass over deferred cannot see it yet
+        real_move = store.move
+
+        def move(qid, src, dst, *args, **kw):  # noqa: ANN001, ANN002, ANN003, ANN202
+            if dst == "deferred":
+                agent.manager.flush()
+            real_move(qid, src, dst, *args, **kw)
+
+        monkeypatch.setattr(store, "move", move)
 
     async def go() -> None:
         await queue_message(cfg, envelope("a@example.org", RCPT), message("flush"))

@@ -465,7 +465,7 @@ class QueueManager:
             lifetime = self.cfg.time("bounce_queue_lifetime" if not env.sender
                                      else "maximal_queue_lifetime")
             if not (msg.force_expired or age >= lifetime):
-                await self._defer(msg, age, flushed=attempt.flushes != self._flushes)
+                await self._defer(msg, age, attempt)
                 return
             log.qmgr_expired(qid, env.sender, forced=msg.force_expired)
             await self._expire_pending(msg)
@@ -475,9 +475,10 @@ class QueueManager:
         await self._io(self.store.delete, "active", qid, False)
         log.qmgr_removed(qid)
 
-    async def _defer(self, msg: qfile.QueuedMessage, age: float, flushed: bool) -> None:
+    async def _defer(self, msg: qfile.QueuedMessage, age: float, attempt: _Attempt) -> None:
         """To deferred, due after the backoff; due now if a flush came while it was being
-        tried (that flush's pass over deferred could not see it)."""
+        tried, up to the moment it is back in deferred (that flush's pass over deferred could
+        not see it)."""
         warn_after = self.cfg.time("delay_warning_time")
         if warn_after > 0 and age >= warn_after and not msg.warned and msg.envelope.sender:
             reasons = _last_reasons(await self._io(self.store.read_log, "defer",
@@ -488,10 +489,14 @@ class QueueManager:
                         for r in pending]
             await self._notify(msg, failures, bounce.DELAYED)
             await self._io(self.store.set_flag, "active", msg, qfile.FLAG_WARNED, "W")
+        flushed = attempt.flushes != self._flushes
         delay = 0.0 if flushed else backoff(age, self.cfg.time("minimal_backoff_time"),
                                             self.cfg.time("maximal_backoff_time"))
         await self._io(self.store.move, msg.queue_id, "active", "deferred",
                                 time.time() + delay)
+        if not flushed and attempt.flushes != self._flushes:  # one came during the move
+            flushed = True
+            await self._io(self.store.set_next_attempt, "deferred", msg.queue_id, time.time())
         if self._flush_master is not None and flushed:
             self._flush_master()  # the master's pass over deferred takes it
         elif flushed:  # a pass over deferred that takes what is due (not a new flush)
