@@ -59,7 +59,7 @@ class Runtime:
 
 def build_runtime(cfg: Config, sessions: bool = True,
                   flush_master: Callable[[], None] | None = None,
-                  behind: Callable[[bool], None] | None = None) -> Runtime:
+                  behind: Callable[[QueueManager, bool], None] | None = None) -> Runtime:
     """`sessions`: this process also serves SMTP (the queue manager must never block it).
     `flush_master` (a worker's) and `behind` (the master's): see QueueManager."""
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
@@ -280,18 +280,24 @@ class Server:
         """A worker committed QUEUE_ID and leaves it to the current queue manager."""
         self.runtime.qmgr.wake(queue_id)
 
-    def _behind(self, behind: bool) -> None:
-        """MASTER: the queue manager is behind (workers deliver their own mail) or not."""
-        if self.pool is not None:
+    def _behind(self, qmgr: QueueManager, behind: bool) -> None:
+        """MASTER: the queue manager is behind (workers deliver their own mail) or not; what
+        one that a reload replaced says no longer counts."""
+        if self.pool is not None and qmgr is self.runtime.qmgr:
             self.pool.tell_all("BEHIND" if behind else "KEEPING UP")
 
     async def _switch_qmgr(self, old: Runtime, new: Runtime) -> None:
-        """One queue manager at a time: the old one finishes its deliveries first."""
-        await old.qmgr.stop()
-        if self._qmgr_task is not None:
-            await asyncio.gather(self._qmgr_task, return_exceptions=True)
-        if not self._stopping:
+        """The new queue manager starts at once, while the old one finishes its deliveries
+        (their claims keep the two apart, qmgr/manager.py) and hands over what it was told of
+        but did not start on."""
+        old_task, self._qmgr_task = self._qmgr_task, None
+        if not self._stopping and self.runtime is new:
             self._qmgr_task = asyncio.ensure_future(new.qmgr.run())
+            self._behind(new.qmgr, new.qmgr.behind)
+        for qid in await old.qmgr.stop():
+            self.runtime.qmgr.wake(qid)
+        if old_task is not None:
+            await asyncio.gather(old_task, return_exceptions=True)
 
     async def _stop_qmgr(self) -> None:
         await self.runtime.qmgr.stop()  # deliveries in progress finish; messages stay queued

@@ -198,7 +198,8 @@ def _send(sock: socket.socket, text: str) -> bool:
 class _Handover:
     """Cleanup's notify in a worker: hands each committed queue id to the master's queue manager
     (the ids of one turn of the loop in one record: a group commit releases several sessions at
-    once), or to this worker's own while the master's is behind or cannot be told."""
+    once), or to this worker's own while the master's is behind or cannot be told. Made on the
+    worker's loop; callable from any thread (bounces and forwards are submitted from one)."""
 
     MAX_IDS = 200  # a record stays well under the master's 4096-byte reads
 
@@ -207,13 +208,21 @@ class _Handover:
         self.own = own
         self.master_behind = False
         self.ids: list[str] = []
+        self.loop = asyncio.get_running_loop()
 
     def __call__(self, qid: str) -> None:
+        try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            here = False
+        if not here:
+            self.loop.call_soon_threadsafe(self, qid)
+            return
         if self.master_behind:
             self.own(qid)
             return
         if not self.ids:
-            asyncio.get_running_loop().call_soon(self.flush)
+            self.loop.call_soon(self.flush)
         self.ids.append(qid)
         if len(self.ids) >= self.MAX_IDS:
             self.flush()

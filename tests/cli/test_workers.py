@@ -236,8 +236,12 @@ def test_a_worker_hands_its_queue_ids_to_the_master_unless_it_is_behind():
         master_end.close()  # the master cannot be told: delivered here as well
         handover("4A1B2C3D51")
         await asyncio.sleep(0)
+        # a bounce or a forward is submitted from a thread: its id reaches the loop
+        handover.master_behind = True
+        await asyncio.to_thread(handover, "4A1B2C3D52")
+        await asyncio.sleep(0)
 
     asyncio.run(turns())
     worker_end.close()
     assert received == [b"Q 4A1B2C3D4E 4A1B2C3D4F"]
-    assert own == ["4A1B2C3D50", "4A1B2C3D51"]
+    assert own == ["4A1B2C3D50", "4A1B2C3D51", "4A1B2C3D52"]

@@ -238,3 +238,39 @@ def test_a_due_message_a_worker_still_holds_stays_in_deferred_and_is_taken_soon(
     _run_until_released(cfg, holder, qid, log_path, 0.5, held, timeout=5.0)
     assert len(maildir_files(tmp_path)) == 1
     assert "interrupted" not in read_log(tmp_path)
+
+
+def test_steady_wake_ups_do_not_keep_the_master_from_looking_at_incoming(tmp_path):
+    cfg = make_config(tmp_path, "queue_run_delay = 1h\n")
+    log_path = use_log(tmp_path)
+    store = store_for(cfg)
+
+    async def go() -> str:
+        manager = QueueManager(cfg, store)
+        task = asyncio.create_task(manager.run())
+        await asyncio.sleep(0.3)  # its start-up look at incoming is over
+        # queued by `affix sendmail` or a stopping worker: nobody announces it
+        quiet = await queue_message(cfg, envelope("a@example.org", RCPT), message("quiet"))
+        for _ in range(20):  # a wake-up every 0.2 s, more often than the 1 s poll
+            if f"{quiet}: removed" in log_path.read_text():
+                break
+            manager.wake("4A1B2C3D4E")  # an id whose file is gone already
+            await asyncio.sleep(0.2)
+        await manager.stop()
+        await task
+        return quiet
+
+    quiet = run(go())
+    assert f"{quiet}: removed" in read_log(tmp_path)
+
+
+def test_a_stopped_queue_manager_hands_back_what_it_was_told_of_but_did_not_start(tmp_path):
+    cfg = make_config(tmp_path)
+    store = store_for(cfg)
+
+    async def go() -> list[str]:
+        manager = QueueManager(cfg, store, flush_master=lambda: None)
+        manager.wake("4A1B2C3D4E")  # before it runs (a reload's new one): kept
+        return await manager.stop()
+
+    assert run(go()) == ["4A1B2C3D4E"]

@@ -89,15 +89,15 @@ class QueueManager:
     def __init__(self, cfg: Config, store: QueueStore, agents: dict[str, Agent] | None = None,
                  cleanup: Cleanup | None = None, inline_io: bool = False,
                  flush_master: Callable[[], None] | None = None,
-                 behind: Callable[[bool], None] | None = None):
+                 behind: Callable[[QueueManager, bool], None] | None = None):
         """flush_master: set in a worker process, whose queue manager delivers only what
         wake() announces and leaves the scans (and so flushes) to the master's.
-        behind: told True when BEHIND_AT messages are in hand, False when that is down to
-        CAUGHT_UP_AT again (and at stop)."""
+        behind: told (this manager, True) when BEHIND_AT messages are in hand, (this
+        manager, False) when that is down to CAUGHT_UP_AT again."""
         self.cfg = cfg
         self._flush_master = flush_master
         self._behind_cb = behind
-        self._behind = False
+        self.behind = False
         # The queue's own file work (read, rename, mark, remove: short, bounded syscalls) and
         # plain Maildir deliveries run on the loop while they take little time (affix/offload.py);
         # inline_io: a process without SMTP sessions (the master of affix_workers).
@@ -118,6 +118,7 @@ class QueueManager:
         self._scan_incoming = True  # ... and at the whole incoming queue
         self._scan_active = False  # ... and at active, for messages a dead worker left
         self._new: list[str] = []  # queue ids cleanup has just committed
+        self._left: list[str] = []  # ... that a stop came before this one started on
         self._inflight: dict[str, asyncio.Task] = {}
         self._dest_sems: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._slots = asyncio.Semaphore(_ACTIVE_LIMIT)
@@ -181,20 +182,23 @@ class QueueManager:
 
         asyncio.get_running_loop().call_later(1.0, due)
 
-    async def stop(self) -> None:
-        """Stop taking work; let deliveries in progress finish (their messages stay safe)."""
+    async def stop(self) -> list[str]:
+        """Stop taking work; let deliveries in progress finish (their messages stay safe).
+        Returns the queue ids announced by wake() that it did not start on (still in
+        incoming: for the queue manager that takes over)."""
         self._stopping = True
         self.wake()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
-        self._report(False)
+        left, self._new, self._left = self._new + self._left, [], []
+        return left
 
     def _report(self, behind: bool) -> None:
-        if behind != self._behind and self._behind_cb is not None:
-            self._behind = behind
-            self._behind_cb(behind)
+        if behind != self.behind and self._behind_cb is not None:
+            self.behind = behind
+            self._behind_cb(self, behind)
 
     def orphans(self) -> None:
         """A worker process died: take over the messages it left in active."""
@@ -215,12 +219,15 @@ class QueueManager:
             return
         await self._io(self.store.recover)
         await self._take_active()
-        last_deferred_scan = 0.0
+        last_deferred_scan = last_incoming_scan = 0.0
         run_delay = self.cfg.time("queue_run_delay")
         poll = max(0.05, self.cfg.time("affix_incoming_poll_time"))
         while not self._stopping:
-            if self._scan_incoming:
+            # mail that no wake-up announced (queue tools, sendmail, a stopping worker's):
+            # every `poll`, however busy the wake-ups keep this loop
+            if self._scan_incoming or time.monotonic() - last_incoming_scan >= poll:
                 self._scan_incoming = False
+                last_incoming_scan = time.monotonic()
                 self._new.clear()  # the scan finds them too
                 await self._take_incoming()
             else:
@@ -236,12 +243,11 @@ class QueueManager:
             if self._scan_active:
                 self._scan_active = False
                 await self._take_active()
-            timeout = min(poll, max(0.05, last_deferred_scan + run_delay - time.time()))
+            timeout = max(0.05, min(last_incoming_scan + poll - time.monotonic(),
+                                    last_deferred_scan + run_delay - time.time()))
             if not self._event.is_set():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._event.wait(), timeout)
-                except TimeoutError:
-                    self._scan_incoming = True  # mail from elsewhere (queue tools, sendmail)
             self._event.clear()
 
     async def _run_announced(self) -> None:
@@ -322,6 +328,8 @@ class QueueManager:
             async with self._slots:
                 if not self._stopping or not attempt.from_incoming:
                     await self._process(qid, attempt)
+                else:
+                    self._left.append(qid)
         except FileNotFoundError:
             pass  # removed or moved by the queue tools while we worked on it
         except Exception as e:  # never lose the loop over one message: retry it later
