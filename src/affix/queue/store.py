@@ -422,9 +422,10 @@ class QueueStore:
         """A message for a queue manager to work on: (fd, message), the file open with an
         exclusive flock that the caller holds until it is done (closes fd); None while
         somebody else holds it: its writer (an incoming file is marked complete just before
-        its fsync, so a scan can see it before it is durable) or the queue manager of another
-        process. The lock is also how a message in active that a dead process left is told
-        from one a live process is delivering (the kernel drops a dead process's locks).
+        its fsync, so a scan can see it before it is durable) or another queue manager (of
+        another process, or the one a reload replaced). The lock is also how a message in
+        active that a dead process left is told from one a live process is delivering (the
+        kernel drops a dead process's locks).
         FileNotFoundError when it is gone, QueueFileError (fd closed) when torn."""
         path = self.path(queue, queue_id)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
