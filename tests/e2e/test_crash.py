@@ -17,6 +17,7 @@ import socket
 import threading
 from collections import Counter
 
+import pytest
 from e2e_helpers import USER, AffixServer, message
 
 from fixtures.net import wait_for
@@ -142,11 +143,13 @@ def test_kill_during_a_slow_delivery_redelivers_and_logs_the_duplicate(affix_ser
     assert server.wait_log(rf"qmgr\[\d+\]: {qid}: removed")
 
 
-def test_kill_during_a_batch_loses_nothing(affix_server):
-    """Many clients at once; the kill comes while messages are being received and delivered.
-    Every 250 is delivered after the restart; a client cut off before its final dot is not;
-    a second copy only with the warning."""
-    server = affix_server().start()
+@pytest.mark.parametrize("workers", [1, 2])
+def test_kill_during_a_batch_loses_nothing(affix_server, workers):
+    """Many clients at once; the kill comes while messages are being received and delivered
+    (with affix_workers = 2: by the master's queue manager and the workers' own, whichever
+    delivers). Every 250 is delivered after the restart; a client cut off before its final
+    dot is not; a second copy only with the warning."""
+    server = affix_server(f"affix_workers = {workers}\n").start()
     results: dict[str, str] = {}  # msgid -> "accepted" | "cut" (no final dot sent) | "sent"
     lock = threading.Lock()
     kill_now = threading.Event()
