@@ -10,7 +10,10 @@
   affix flush                        attempt delivery of all deferred mail now
 
 The tools act on the queue files directly (the running server need not be up); `flush` also
-pokes a running server with SIGUSR1 (pid file DATA_DIR/affix.pid).
+pokes a running server with SIGUSR1 (pid file DATA_DIR/affix.pid). A message a queue manager
+is delivering is acted on when that attempt is over (the tool takes the file's lock, as queue
+managers do, waiting up to BUSY_WAIT seconds): a hold or requeue in the middle of a delivery
+would otherwise let the message be delivered again later.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from affix.queue.envelope import Envelope
 from affix.queue.store import QueueStore
 
 DEFAULT_QUEUES = ("hold", "incoming", "active", "deferred")  # postsuper's default set
+BUSY_WAIT = 5.0  # seconds a tool waits for a delivery in progress to end
 LIST_QUEUES = ("incoming", "active", "deferred", "hold")
 PID_FILE = "affix.pid"
 
@@ -217,17 +221,58 @@ def _bulk(cfg: Config, store: QueueStore, command: str, args: list[str]) -> int:
                                  f"{' or '.join(queues)} queue\n")
             else:
                 targets.append((queue, qid))
-    done = 0
+    done = busy = 0
     for queue, qid in targets:
-        with contextlib.suppress(FileNotFoundError, qfile.QueueFileError):
-            done += bool(action(cfg, store, queue, qid))
+        try:
+            taken = _take(store, queue, qid, queues)
+        except _Busy:
+            sys.stderr.write(f"affix queue: {qid}: still being delivered after {BUSY_WAIT:g}s; "
+                             "not changed (try again)\n")
+            busy += 1
+            continue
+        if taken is None:
+            continue  # delivered or removed meanwhile
+        queue, fd = taken
+        try:
+            with contextlib.suppress(FileNotFoundError, qfile.QueueFileError):
+                done += bool(action(cfg, store, queue, qid))
+        finally:
+            os.close(fd)
     if done:
         text = f"{summary}: {done} message{'s' if done != 1 else ''}"
         log.postsuper_summary(text)
         sys.stderr.write(f"postsuper: {text}\n")
     if done and command in ("release", "requeue"):
         poke_server(cfg)
-    return 0 if done or args[0] == "ALL" else 1
+    return 0 if (done or args[0] == "ALL") and not busy else 1
+
+
+class _Busy(Exception):
+    pass
+
+
+def _take(store: QueueStore, queue: str, qid: str,
+          queues: tuple[str, ...]) -> tuple[str, int] | None:
+    """(queue, fd): the message's queue now and its lock (store.lock), waited for while a
+    queue manager works on it; the attempt may move it meanwhile (to deferred, or away).
+    None when it is gone; _Busy after BUSY_WAIT seconds."""
+    deadline = time.monotonic() + BUSY_WAIT
+    while True:
+        try:
+            fd = store.lock(queue, qid)
+        except FileNotFoundError:
+            found = store.find(qid, queues)
+            if found is None:
+                return None
+            if time.monotonic() >= deadline:
+                raise _Busy from None
+            queue = found
+            continue
+        if fd is not None:
+            return queue, fd
+        if time.monotonic() >= deadline:
+            raise _Busy
+        time.sleep(0.05)
 
 
 # --- flush -------------------------------------------------------------------------------------

@@ -421,12 +421,25 @@ class QueueStore:
     def claim(self, queue: str, queue_id: str) -> tuple[int, qfile.QueuedMessage] | None:
         """A message for a queue manager to work on: (fd, message), the file open with an
         exclusive flock that the caller holds until it is done (closes fd); None while
-        somebody else holds it: its writer (an incoming file is marked complete just before
-        its fsync, so a scan can see it before it is durable) or another queue manager (of
-        another process, or the one a reload replaced). The lock is also how a message in
-        active that a dead process left is told from one a live process is delivering (the
-        kernel drops a dead process's locks).
-        FileNotFoundError when it is gone, QueueFileError (fd closed) when torn."""
+        somebody else holds it (see lock()). FileNotFoundError when it is gone,
+        QueueFileError (fd closed) when torn."""
+        fd = self.lock(queue, queue_id)
+        if fd is None:
+            return None
+        try:
+            return fd, qfile.decode(queue_id, _read_all(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def lock(self, queue: str, queue_id: str) -> int | None:
+        """The file open with an exclusive flock (the caller closes fd to let it go); None
+        while somebody else holds it: its writer (an incoming file is marked complete just
+        before its fsync, so a scan can see it before it is durable), a queue manager (of
+        this process, another one, or the one a reload replaced) or a queue tool. The lock is
+        also how a message in active that a dead process left is told from one a live process
+        is delivering (the kernel drops a dead process's locks). FileNotFoundError when the
+        message is gone."""
         path = self.path(queue, queue_id)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -436,13 +449,13 @@ class QueueStore:
             opened, here = os.fstat(fd), os.stat(path)
             if (opened.st_dev, opened.st_ino) != (here.st_dev, here.st_ino):
                 raise FileNotFoundError(path)
-            return fd, qfile.decode(queue_id, _read_all(fd))
         except BlockingIOError:
             os.close(fd)
             return None
         except BaseException:
             os.close(fd)
             raise
+        return fd
 
     def move(self, queue_id: str, src: str, dst: str, mtime: float | None = None,
              durable: bool = True) -> None:
