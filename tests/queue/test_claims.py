@@ -9,7 +9,6 @@ import asyncio
 import fcntl
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ from fixtures.net import wait_for
 from fixtures.qhelp import (
     USER,
     envelope,
+    holding,
     maildir_files,
     make_config,
     message,
@@ -35,23 +35,6 @@ from fixtures.qhelp import (
 )
 
 RCPT = f"{USER}@example.test"
-
-# another process's queue manager, as far as the lock goes: holds the file until killed
-_HOLDER = """
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("locked", flush=True)
-sys.stdin.read()
-"""
-
-
-def _hold(path: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, path], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
-    return proc
-
 
 def _run_until_released(cfg, holder: subprocess.Popen[str], qid: str, log_path, settle: float,
                         held: Callable[[], None],
@@ -87,7 +70,7 @@ def test_a_message_another_process_holds_in_active_is_left_until_that_process_di
     store = store_for(cfg)
     qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("held")))
     store.move(qid, "incoming", "active")
-    holder = _hold(store.path("active", qid))
+    holder = holding(store.path("active", qid))
 
     def held() -> None:  # after its start-up look at active, and a pass or two
         assert list(store.iterate("active")) == [qid]
@@ -104,7 +87,7 @@ def test_an_incoming_message_another_queue_manager_claimed_is_not_taken(tmp_path
     use_log(tmp_path)
     store = store_for(cfg)
     qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("claimed")))
-    holder = _hold(store.path("incoming", qid))
+    holder = holding(store.path("incoming", qid))
     try:
         run(run_qmgr(cfg, timeout=1.5))
         assert list(store.iterate("incoming")) == [qid]
@@ -228,7 +211,7 @@ def test_a_due_message_a_worker_still_holds_stays_in_deferred_and_is_taken_soon(
     store = store_for(cfg)
     qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("deferred")))
     store.move(qid, "incoming", "deferred", mtime=time.time() - 1)  # due
-    holder = _hold(store.path("deferred", qid))
+    holder = holding(store.path("deferred", qid))
 
     def held() -> None:  # its first pass over deferred found it held
         assert list(store.iterate("deferred")) == [qid]

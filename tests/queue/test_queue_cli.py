@@ -1,7 +1,6 @@
 import os
 import re
 import subprocess
-import sys
 import time
 
 from affix.queue import qfile
@@ -9,6 +8,7 @@ from fixtures.processes import affix_cmd, affix_env
 from fixtures.qhelp import (
     USER,
     envelope,
+    holding,
     make_config,
     message,
     pid_file_server,
@@ -151,41 +151,21 @@ def test_queue_tools_refuse_path_like_ids(tmp_path, affix):
     assert os.path.exists("/etc/passwd")
 
 
-# a queue manager at work on a message, as far as its lock goes: holds the file until told
-_DELIVERING = """
-import fcntl, os, shutil, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-fcntl.flock(fd, fcntl.LOCK_EX)
-print("locked", flush=True)
-sys.stdin.readline()
-if sys.argv[2] != "-":  # the attempt ends by deferring the message
-    os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
-    os.rename(sys.argv[1], sys.argv[2])
-"""
-
-
-def _delivering(path: str, then_to: str = "-") -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", _DELIVERING, path, then_to],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
-    return proc
-
-
 def test_hold_waits_for_a_delivery_in_progress_and_holds_what_it_left(tmp_path, affix):
     cfg, store, (qid,) = _setup(tmp_path)
     store.move(qid, "incoming", "active")
-    attempt = _delivering(store.path("active", qid), store.path("deferred", qid))
-    holding = subprocess.Popen([*affix_cmd(), *_conf(tmp_path), "queue", "hold", qid],
+    attempt = holding(store.path("active", qid), store.path("deferred", qid))
+    tool = subprocess.Popen([*affix_cmd(), *_conf(tmp_path), "queue", "hold", qid],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=affix_env())
     time.sleep(0.5)
-    assert holding.poll() is None  # waits for the attempt
+    assert tool.poll() is None  # waits for the attempt
     assert attempt.stdin is not None
     attempt.stdin.write("done\n")
     attempt.stdin.close()
     attempt.wait(10)
-    _, err = holding.communicate(timeout=20)
-    assert holding.returncode == 0, err
+    _, err = tool.communicate(timeout=20)
+    assert tool.returncode == 0, err
     assert "postsuper: Placed on hold: 1 message" in err
     assert store.find(qid) == "hold"  # from deferred, where the attempt left it
 
@@ -193,7 +173,7 @@ def test_hold_waits_for_a_delivery_in_progress_and_holds_what_it_left(tmp_path, 
 def test_hold_gives_up_on_a_delivery_that_does_not_end(tmp_path, affix):
     cfg, store, (qid,) = _setup(tmp_path)
     store.move(qid, "incoming", "active")
-    attempt = _delivering(store.path("active", qid))
+    attempt = holding(store.path("active", qid))
     try:
         result = affix(*_conf(tmp_path), "queue", "hold", qid)
     finally:
