@@ -174,8 +174,9 @@ class QueueManager:
         self.wake()
 
     def _look_again(self) -> None:
-        """A due message in deferred that a worker still held (for the moment between
-        deferring it and letting it go) is looked at again in a second."""
+        """A due message in deferred that another process still held (a worker, for the
+        moment between deferring it and letting it go, or a queue tool) is looked at again
+        in a second."""
         def due() -> None:
             self._due_now = True
             self.wake()
@@ -236,8 +237,8 @@ class QueueManager:
             if self._flush or self._due_now or now - last_deferred_scan >= run_delay:
                 flush, self._flush, self._due_now = self._flush, False, False
                 await self._take_deferred(ignore_time=flush)
-                # and active: an orphan whose lock was still held when last looked at (by
-                # a dead worker's forked delivery child) is taken now
+                # and active: an orphan whose lock something else still held when last
+                # looked at is taken now
                 self._scan_active = True
                 last_deferred_scan = now
             if self._scan_active:
@@ -288,9 +289,8 @@ class QueueManager:
         except FileNotFoundError:
             return None  # moved or deleted meanwhile (hold, queue tools, another process)
         if claimed is None:
-            # not durable yet (its writer wakes us once it is), or another process's queue
-            # manager works on it (for a moment after it deferred it, or a crashed worker's
-            # delivery child still runs)
+            # not durable yet (its writer wakes us once it is), or another queue manager or
+            # a queue tool works on it
             attempt.busy = True
             return None
         attempt.lock_fd, msg = claimed
