@@ -428,8 +428,8 @@ def main(argv: list[str]) -> int:
                     help="affix_workers values to run, comma-separated (default: "
                          f"{','.join(map(str, WORKERS))})")
     ap.add_argument("-r", "--repeat", type=int, default=None,
-                    help="runs per workload and server, the best kept (default: 2; more "
-                         "runs ride out a noisy box better)")
+                    help="runs per workload and server, the best kept (default: 2, 1 with "
+                         "--quick; more runs ride out a noisy box better)")
     args = ap.parse_args(argv)
     from bench.run import print_table
 

@@ -35,6 +35,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from affix import log
@@ -209,13 +210,12 @@ class _Handover:
         self.master_behind = False
         self.ids: list[str] = []
         self.loop = asyncio.get_running_loop()
+        # the loop's thread; not get_running_loop() per message: in Python 3.11 that costs a
+        # getpid system call each time
+        self._loop_thread = threading.get_ident()
 
     def __call__(self, qid: str) -> None:
-        try:
-            here = asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            here = False
-        if not here:
+        if threading.get_ident() != self._loop_thread:
             self.loop.call_soon_threadsafe(self, qid)
             return
         if self.master_behind:

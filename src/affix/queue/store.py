@@ -210,18 +210,21 @@ class QueueStore:
         elsewhere as well), when its old bytes could pass for a new message's (below), or
         while the queue manager that delivered it still holds its lock (for the moment between
         the rename into spare/ and its close; waiting could wait for this very process)."""
+        def drop(fd: int = -1) -> None:
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
         try:
             fd = os.open(temp, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+            drop()
             return None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+            drop(fd)
             return None
         st = os.fstat(fd)
         # The new message is written over the old bytes (no blocks freed and allocated
@@ -232,9 +235,7 @@ class QueueStore:
         if reusable and st.st_size:
             reusable = os.pread(fd, len(qfile.MAGIC), 0) == qfile.MAGIC
         if not reusable:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+            drop(fd)
             return None
         os.fchmod(fd, PARTIAL_MODE)  # it still has its old completion mark
         return fd, st.st_ino, st.st_size
