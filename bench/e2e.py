@@ -23,9 +23,14 @@ domain the fixture answers (reject_unknown_sender_domain does a real query), at 
 last message is in Maildir/new (not just accepted; the rate of 250s is shown too, to tell
 whether acceptance or delivery sets the pace), and server CPU per message (the whole
 process tree: Postfix's master and every daemon it runs, affix's process and its workers).
-Servers take turns; the best of `repeat` runs is kept (the box is shared). Also affix's memory
-before any mail: RSS, PSS and USS of its process tree, fresh and with 500 idle sessions (issue
-4's target: 25 MB RSS).
+Servers take turns; the best of `repeat` runs is kept (the box is shared).
+
+Memory: RSS, PSS and USS of each server's process tree, fresh and with 500 idle sessions
+(connected, after EHLO); affix's before any mail, Postfix's after the workloads (its 500
+smtpd processes would otherwise idle through them). Issue 4 states its target (25 MB) next to
+"Postfix smtpd holds ~660 MB for 500 idle sessions": only PSS reproduces that figure (measured
+here: Postfix's PSS 637 MB, its RSS 5.2 GB, each of its 500 processes counting the shared
+libraries again), so the target rows are PSS.
 
 `python -m bench.e2e [N] [--quick] [-w WORKERS]`; `python -m bench.run e2e`.
 """
@@ -235,6 +240,7 @@ def _postfix_master_cf(port: int) -> str:
                 continue
             if fields[0] == "smtp" and fields[1] == "inet":
                 fields[0] = f"127.0.0.1:{port}"
+                fields[6] = str(IDLE_SESSIONS + 100)  # an smtpd for each idle session
             elif fields[1] == "inet" or fields[7] == "pipe":
                 continue  # no other listeners; no pipes to programs that are not installed
             fields[4] = "n"  # chroot
@@ -363,6 +369,7 @@ def _measure(n: int, repeat: int, workers: list[int | None]) -> dict[str, dict[s
                 common.log(f"e2e: {label} c={conc}: " + ", ".join(
                     f"{s.name} {out[s.name][f'msgs/s {label} c={conc}']:.0f} msg/s" for s in
                     servers))
+        memory[servers[0].name] = _footprint(servers[0])  # Postfix, after the workloads
     finally:
         for s in servers:
             if s.pid:
@@ -408,8 +415,9 @@ def run(n: int | None = None, workers: list[int | None] | None = None,
     for name in names:
         rows += [Row(f"e2e {name}: {key} (vs Postfix{', lower is better' if 'cpu' in key else ''})",
                      rates[name][key], pf[key]) for key in rates[name]]
-        rows += [Row(f"e2e {name}: {key} (target <= 25 MB RSS with {IDLE_SESSIONS} sessions)"
-                     if "idle" in key and key.startswith("rss") else f"e2e {name}: {key}",
+    for name in ["postfix", *names]:
+        rows += [Row(f"e2e {name}: {key}" + (" (target <= 25 MB)" if name != "postfix" and
+                                             "idle" in key and key.startswith("pss") else ""),
                      value, None) for key, value in memory[name].items()]
     return rows
 
