@@ -234,6 +234,29 @@ class _Handover:
                 self.own(qid)
 
 
+class _FlushRequest:
+    """A worker's queue manager asks the master's for a pass over deferred (ETRN). The worker
+    delivers only what it accepted, so a request the master did not get would be a client's
+    ETRN lost: a record that cannot go now (the master's buffer is full) goes again until it
+    does, or until the worker stops (the master is gone)."""
+
+    RETRY = 0.5  # seconds
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self._pending: asyncio.TimerHandle | None = None
+
+    def __call__(self) -> None:
+        if self._pending is not None:
+            return  # one request on its way covers them all
+        if not _send(self.sock, "FLUSH"):
+            self._pending = asyncio.get_running_loop().call_later(self.RETRY, self._again)
+
+    def _again(self) -> None:
+        self._pending = None
+        self()
+
+
 def main(argv: list[str]) -> int:
     """`python -m affix.workers CONFIG_DIR|- FD 1|0` (started by WorkerPool only)."""
     from affix.check import check_config
@@ -262,7 +285,7 @@ async def _serve(config_dir: str | None, checked, foreground: bool,  # noqa: ANN
 
     handover = _Handover(sock, lambda qid: server.runtime.qmgr.wake(qid))
     server = Server(config_dir, checked, foreground, WORKER,
-                    flush_master=lambda: _send(sock, "FLUSH"), queued=handover)
+                    flush_master=_FlushRequest(sock), queued=handover)
     try:
         await server.start()
     except ConfigError as e:

@@ -245,3 +245,39 @@ def test_a_worker_hands_its_queue_ids_to_the_master_unless_it_is_behind():
     worker_end.close()
     assert received == [b"Q 4A1B2C3D4E 4A1B2C3D4F"]
     assert own == ["4A1B2C3D50", "4A1B2C3D51", "4A1B2C3D52"]
+
+
+def test_an_etrn_the_master_cannot_take_yet_is_asked_again_until_it_can():
+    import asyncio
+
+    from affix.workers import _FlushRequest
+
+    worker_end, master_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    master_end.setblocking(False)
+    filler = 0
+    while True:  # the master's buffer is full: no record can go
+        try:
+            worker_end.send(b"Q 4A1B2C3D4E", socket.MSG_DONTWAIT)
+            filler += 1
+        except BlockingIOError:
+            break
+    received: list[bytes] = []
+
+    async def turns() -> None:
+        request = _FlushRequest(worker_end)
+        request()
+        request()  # a second ETRN while the first waits: one request covers both
+        for _ in range(filler):  # the master catches up
+            assert master_end.recv(4096) == b"Q 4A1B2C3D4E"
+        await asyncio.sleep(_FlushRequest.RETRY * 3)
+        while True:
+            try:
+                received.append(master_end.recv(4096))
+            except BlockingIOError:
+                break
+
+    asyncio.run(turns())
+    worker_end.close()
+    master_end.close()
+    assert filler > 0
+    assert received == [b"FLUSH"]
