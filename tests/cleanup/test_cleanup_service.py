@@ -115,16 +115,6 @@ def test_return_path_and_bcc_headers_are_dropped(tmp_path):
     assert b"Subject: test" in stored
 
 
-def test_access_prepend_headers_come_before_received(tmp_path):
-    cfg = make_config(tmp_path)
-    use_log(tmp_path)
-    env = envelope("a@example.org", "b@example.test")
-    env.prepend = ["X-Checked: yes"]
-    qf, _ = _finish(cfg, env, message())
-    assert store_for(cfg).read("incoming", qf.queue_id).content.startswith(
-        b"X-Checked: yes\nReceived: from client")
-
-
 def test_hold_action_puts_message_on_hold(tmp_path):
     cfg = make_config(tmp_path)
     use_log(tmp_path)

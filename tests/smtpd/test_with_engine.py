@@ -45,3 +45,28 @@ def test_postmaster_passes_and_known_helo_is_accepted(smtpd, tmp_path, dns_serve
     c.cmd("MAIL FROM:<a@example.org>")
     assert c.cmd("RCPT TO:<x@other.example>") == (
         "454 4.7.1 <x@other.example>: Relay access denied")
+
+
+def test_access_prepend_headers_are_queued_once_each_above_received(smtpd, tmp_path,
+                                                                   dns_server):
+    """One header per PREPEND the engine returned (the sender's list runs at each RCPT with
+    smtpd_delay_reject), in the order found, above Received, in the queue file itself."""
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    senders, rcpts = tmp_path / "senders", tmp_path / "rcpts"
+    senders.write_text("a@example.org PREPEND X-Sender-Seen: yes\n")
+    rcpts.write_text("b@example.jp PREPEND X-Rcpt-Seen: b\n")
+    server = _engine_server(smtpd, tmp_path, dns_server, (
+        "local_recipient_maps =\n"
+        f"smtpd_sender_restrictions = check_sender_access texthash:{senders}\n"
+        f"smtpd_recipient_restrictions = check_recipient_access texthash:{rcpts}\n"))
+    c = server.client()
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<b@example.jp>") == "250 2.1.5 Ok"
+    assert c.cmd("RCPT TO:<c@example.jp>") == "250 2.1.5 Ok"
+    c.cmd("DATA")
+    qid = server.assert_queued(c.cmd("Subject: x\r\n\r\nhello\r\n."))
+    content = server.cleanup.store.read("incoming", qid).content
+    assert content.startswith(b"X-Sender-Seen: yes\nX-Rcpt-Seen: b\nX-Sender-Seen: yes\n"
+                              b"Received: from mail.example.org")
+    assert content.count(b"X-Sender-Seen") == 2 and content.count(b"X-Rcpt-Seen") == 1

@@ -110,8 +110,7 @@ class Cleanup:
     # --- the work ----------------------------------------------------------------------------
     def prepare(self, queue_id: str, envelope: Envelope, content: bytes, origin: str) -> Prepared:
         """Everything but the disk writes: header fixes, checks, limits, the file image."""
-        msg = hdr.split(b"".join(hdr.make(*_split_prepend(p)) for p in envelope.prepend)
-                        + content)
+        msg = hdr.split(content)
         trusted = origin in (INTERNAL, REQUEUE)
         if not trusted:
             reject = self._hop_check(queue_id, msg)
@@ -190,7 +189,7 @@ class Cleanup:
             if key not in seen:
                 seen.add(key)
                 unique.append(r)
-        env = Envelope(**{**envelope.__dict__, "recipients": unique, "prepend": []})
+        env = Envelope(**{**envelope.__dict__, "recipients": unique})
         if result.filter:
             env.filter = result.filter
         return env
@@ -220,7 +219,3 @@ class Cleanup:
         if self.notify is not None:
             self.notify(queue_id)
 
-
-def _split_prepend(text: str) -> tuple[str, str]:
-    name, _, value = text.partition(":")
-    return name.strip(), value.strip()

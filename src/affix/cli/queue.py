@@ -183,7 +183,7 @@ def _requeue(cfg: Config, store: QueueStore, queue: str, qid: str) -> bool:
     pending = [msg.envelope.recipients[i] for i in msg.pending()]
     if not pending:
         return False
-    env = Envelope(**{**msg.envelope.__dict__, "recipients": pending, "prepend": []})
+    env = Envelope(**{**msg.envelope.__dict__, "recipients": pending})
     Cleanup(cfg, store).submit_sync(env, msg.content, REQUEUE)
     store.delete(queue, qid)
     log.postsuper_event(qid, "requeued")

@@ -30,4 +30,3 @@ class Envelope:
     discard: str | None = None
     redirect: str | None = None
     filter: str | None = None
-    prepend: list[str] = field(default_factory=list)  # headers from access PREPEND actions

@@ -492,8 +492,7 @@ class Verbs:
             client_name=st.client_name, client_addr=st.client_addr, helo=st.helo or "",
             protocol=self._with_protocol(txn), sasl_username=st.sasl_username or "",
             size_hint=txn.size_hint, body_type=txn.body_type, smtputf8=txn.smtputf8,
-            hold=txn.hold, discard=txn.discard, redirect=txn.redirect, filter=txn.filter,
-            prepend=list(txn.prepend))
+            hold=txn.hold, discard=txn.discard, redirect=txn.redirect, filter=txn.filter)
 
     def _with_protocol(self, txn: Transaction) -> str:
         st = self.state
