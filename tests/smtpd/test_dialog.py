@@ -250,6 +250,36 @@ def test_non_smtp_commands_hang_up(smtpd):
         assert warning.endswith(f"warning: non-SMTP command from unknown[127.0.0.1]: {line}")
 
 
+def test_a_command_starting_with_a_non_ascii_letter_is_non_smtp_and_logged_shortened(smtpd):
+    server = smtpd("smtputf8_enable = yes\n")
+    c = server.client()
+    line = "\u00c9T " + "x" * 200
+    c.send(line.encode() + b"\r\n")
+    assert c.reply() == "221 2.7.0 Error: I can break rules, too. Goodbye."
+    assert server.wait_log("non-SMTP command").endswith(
+        "warning: non-SMTP command from unknown[127.0.0.1]: \\303\\211T " + "x" * 96)  # 100 bytes
+
+
+def test_after_an_unknown_command_the_log_names_the_stage_unknown(smtpd):
+    server = smtpd("smtpd_hard_error_limit = 3\n")
+    c = server.client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("FOO").startswith("500 5.5.2 ")
+    assert c.cmd("NOOP") == "250 2.0.0 Ok"
+    assert c.cmd("BAR").startswith("500 5.5.2 ")
+    assert c.cmd("BAZ").startswith("500 5.5.2 ")
+    assert c.reply() == "421 4.7.0 mx.example.jp Error: too many errors"
+    assert server.wait_log("too many errors").endswith(
+        "too many errors after UNKNOWN from unknown[127.0.0.1]")
+    other = smtpd()
+    c = other.client()
+    c.cmd("EHLO client.example")
+    c.cmd("FOO")
+    c.close()
+    assert other.wait_log("lost connection").endswith(
+        "lost connection after UNKNOWN from unknown[127.0.0.1]")
+
+
 def test_recipient_limit_and_overshoot(smtpd):
     server = smtpd("smtpd_recipient_limit = 2\nsmtpd_recipient_overshoot_limit = 1\n"
                    "smtpd_hard_error_limit = 2\n")

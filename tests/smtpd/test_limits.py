@@ -34,7 +34,7 @@ def test_hard_error_limit(smtpd):
     assert c.reply() == "421 4.7.0 mx.example.jp Error: too many errors"
     assert c.closed()
     assert server.wait_log("too many errors").endswith(
-        "too many errors after RCPT from unknown[127.0.0.1]")
+        "too many errors after UNKNOWN from unknown[127.0.0.1]")
     assert server.wait_log("disconnect").endswith("rcpt=0/1 unknown=0/2 commands=0/3")
 
 

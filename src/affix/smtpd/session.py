@@ -325,13 +325,17 @@ class SmtpSession(Verbs, asyncio.Protocol):
     def _unknown(self, verb: str, text: str) -> None:
         self.stats.count("unknown", False)
         self.errors += 1
+        self.where = "UNKNOWN"  # what the error limit and lost-connection lines name
         if self.access_denied:
             self.send(replies.access_denied(self.state.client))
             return
         head = text.split(" ", 1)[0]
-        if (verb in _NON_SMTP or not text[:1].isalpha()
+        first = text[:1]
+        if (verb in _NON_SMTP or not (first.isascii() and first.isalpha())
                 or (head.endswith(":") and len(head) > 1)):
-            log.non_smtp_command(self.state.client, escape(text), self.s.syslog_name)
+            # the line as Postfix logs it: its first 100 bytes
+            line = text.encode("utf-8", "surrogateescape")[:100]
+            log.non_smtp_command(self.state.client, escape(line), self.s.syslog_name)
             self.send(replies.NON_SMTP, self.hangup)
             return
         self.send(replies.UNKNOWN_COMMAND)
