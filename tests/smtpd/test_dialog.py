@@ -117,6 +117,22 @@ def test_mail_and_rcpt_replies(smtpd):
     assert c.closed()
 
 
+def test_dsn_and_body_parameters_given_twice_or_unknown_are_refused(smtpd):
+    c = smtpd().client()
+    c.cmd("EHLO client.example")
+    for params, reply in (("RET=FULL RET=HDRS", "501 5.5.4 Bad RET parameter syntax"),
+                          ("ENVID=x ENVID=y", "501 5.5.4 Bad ENVID parameter syntax"),
+                          ("BODY=foo", "555 5.5.4 Unsupported option: BODY=foo")):
+        assert c.cmd(f"MAIL FROM:<a@example.org> {params}") == reply
+    assert c.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=x BODY=8bitmime") == "250 2.1.0 Ok"
+    for params, reply in (("NOTIFY=NEVER NOTIFY=SUCCESS",
+                           "501 5.5.4 Error: Bad NOTIFY parameter syntax"),
+                          ("ORCPT=rfc822;a@b ORCPT=rfc822;c@d",
+                           "501 5.5.4 Error: Bad ORCPT parameter syntax")):
+        assert c.cmd(f"RCPT TO:<b@example.jp> {params}") == reply
+    assert c.cmd("RCPT TO:<b@example.jp> NOTIFY=NEVER ORCPT=rfc822;a@b") == "250 2.1.5 Ok"
+
+
 def test_null_sender_accepted(smtpd):
     c = smtpd().client()
     c.cmd("EHLO client.example")
@@ -175,6 +191,8 @@ def test_vrfy_replies(smtpd):
     c = smtpd().client()
     assert c.cmd("VRFY") == "501 5.5.4 Syntax: VRFY address [SMTPUTF8]"
     assert c.cmd("VRFY <kororo@kororo.jp>") == "252 2.0.0 <kororo@kororo.jp>"
+    assert c.cmd("VRFY <kororo@kororo.jp> SMTPUTF8") == "252 2.0.0 <kororo@kororo.jp>"
+    assert c.cmd("VRFY <>") == "501 5.1.3 Bad recipient address syntax"
     c2 = smtpd("smtputf8_enable = no\n").client()
     assert c2.cmd("VRFY") == "501 5.5.4 Syntax: VRFY address"
 

@@ -258,10 +258,8 @@ class Verbs:
                 key, value = split_param(param)
                 if key == "SIZE":
                     txn.size_hint = parse_size(value)
-                elif key == "BODY":
-                    txn.body_type = (value or "").upper()
-                    if txn.body_type not in ("7BIT", "8BITMIME"):
-                        return replies.BAD_BODY
+                elif key == "BODY" and (value or "").upper() in ("7BIT", "8BITMIME"):
+                    txn.body_type = (value or "").upper()  # any other: unsupported, as Postfix
                 elif key == "SMTPUTF8" and value is None and self._feature("smtputf8"):
                     txn.smtputf8 = True
                 elif key in ("RET", "ENVID"):
@@ -277,10 +275,13 @@ class Verbs:
     def _dsn_mail_param(self, txn: Transaction, key: str, value: str | None) -> Reply | None:
         if "dsn" in self.discard:
             return replies.DSN_DISABLED
-        if key == "RET":
+        if key == "RET":  # given twice: a syntax error too
+            if txn.ret:
+                return replies.BAD_RET
             txn.ret = (value or "").upper()
-            return None if txn.ret in ("FULL", "HDRS") and len(txn.ret) else replies.BAD_RET
-        if not value or len(value) > 100 or not is_xtext(value):  # RFC 3461 4.4: 100 chars
+            return None if txn.ret in ("FULL", "HDRS") else replies.BAD_RET
+        # RFC 3461 4.4: at most 100 characters (Postfix sets no limit)
+        if txn.envid or not value or len(value) > 100 or not is_xtext(value):
             return replies.BAD_ENVID
         txn.envid = xtext_decode(value)
         return None
@@ -330,17 +331,17 @@ class Verbs:
 
     def _rcpt_params(self, params: tuple[str, ...]) -> str:
         """RFC 3461 NOTIFY and ORCPT; returns the NOTIFY value. Raises ArgError."""
-        notify = ""
+        notify = orcpt = ""
         for param in params:
             key, value = split_param(param)
             if key not in ("NOTIFY", "ORCPT"):
                 raise ArgError(replies.unsupported_option(param))
             if "dsn" in self.discard:
                 raise ArgError(replies.DSN_DISABLED)
-            if key == "NOTIFY":
-                notify = parse_notify(value)
-            else:
-                parse_orcpt(value)  # checked; the envelope has no field for it yet
+            if key == "NOTIFY":  # each at most once: a second is a syntax error
+                notify = parse_notify(None if notify else value)
+            else:  # checked; the envelope has no field for it yet
+                orcpt = parse_orcpt(None if orcpt else value)
         return notify
 
     def _open_queue_file(self, txn: Transaction) -> bool:
@@ -537,13 +538,15 @@ class Verbs:
             address = check_address(inner)
         except ValueError:
             return replies.BAD_RECIPIENT
+        if not address:  # the null address names nobody
+            return replies.BAD_RECIPIENT
         st = self.state
         st.recipient = address
         try:
             verdict = await self.ctx.policy.check(Stage.VRFY, st)
         finally:
             st.recipient = None
-        return verdict.reply or replies.vrfy_ok(arg)
+        return verdict.reply or replies.vrfy_ok(text)
 
     async def ETRN(self, arg: str) -> Reply:
         """RFC 1985. There is no queue flush service yet, unless the context has a hook."""
