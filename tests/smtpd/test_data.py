@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+
+from affix.smtpd.received import rfc2822_date
 
 
 def _open_transaction(c, rcpts=("b@example.jp",)):
@@ -215,3 +218,16 @@ def test_bdat_over_size_limit(smtpd):
     assert server.cleanup.messages == []
     assert not server.cleanup.present(server.queue_id())
     assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
+
+
+def test_the_received_date_is_when_mail_began_the_transaction(smtpd):
+    server = smtpd()
+    c = server.client()
+    _open_transaction(c)
+    time.sleep(1.1)  # the end of data falls in a later second
+    assert c.cmd("DATA").startswith("354 ")
+    server.assert_queued(c.cmd("Subject: t\r\n\r\nhello\r\n."))
+    envelope, content = server.cleanup.messages[0]
+    date = rfc2822_date(envelope.arrival)
+    assert date != rfc2822_date(time.time())
+    assert content.split(b"\n", 3)[2].endswith(f"; {date}".encode())

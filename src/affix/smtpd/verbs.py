@@ -506,7 +506,7 @@ class Verbs:
         return top + received_header(
             st.helo, st.client_name, st.client_addr, self.s.hostname, self.s.mail_name,
             self._with_protocol(txn), txn.qf.queue_id, [r.address for r in txn.recipients],
-            time.time())
+            txn.arrival)  # dated when MAIL began the transaction, as Postfix dates it
 
     # --- the rest -----------------------------------------------------------------------
     async def RSET(self, arg: str) -> Reply:
