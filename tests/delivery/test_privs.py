@@ -32,8 +32,12 @@ def _children() -> list[int]:
 
 
 def _open_files(pid: int) -> set[str]:
-    out = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    out: set[str] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # gone already
+        return out
+    for fd in fds:
         with contextlib.suppress(OSError):  # closed since the listing
             out.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
     return out
@@ -64,11 +68,14 @@ def test_the_child_of_a_delivery_holds_none_of_the_parents_files():
 
         thread = threading.Thread(target=deliver)
         thread.start()
+        # the child is looked at once it has the mailbox open: after it has shed what it
+        # inherited, while it waits for the lock
         deadline = time.monotonic() + 10
-        while not (children := _children()) and time.monotonic() < deadline:
+        files: set[str] = set()
+        while str(mbox) not in files and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert children, "no delivery child was forked"
-        files = set().union(*(_open_files(c) for c in children))
+            files = set().union(*(_open_files(c) for c in _children()))
+        assert str(mbox) in files, "no delivery child with the mailbox open"
         (work / "nobody.lock").unlink()
         thread.join(10)
         os.close(fd)
