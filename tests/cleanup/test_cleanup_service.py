@@ -165,3 +165,15 @@ def test_submit_raises_with_the_reject_reply(tmp_path):
     else:
         raise AssertionError("hop limit not applied to a local submission")
     assert list(store_for(cfg).iterate("incoming")) == []
+
+
+def test_a_body_line_right_after_the_headers_gets_the_empty_line_before_it(tmp_path):
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    store = store_for(cfg)
+    received = b"Received: from client\n\tby mx; date\n"
+    for headers, body in ((b"", b"no headers at all\nsecond: line\n"),
+                          (b"Subject: ok\n", b"not a header line\nX-In: body\n")):
+        qf, _ = _finish(cfg, envelope("a@example.org", "b@example.test"),
+                        received + headers + body)
+        assert store.read("incoming", qf.queue_id).content == received + headers + b"\n" + body

@@ -19,9 +19,10 @@ def queued(queue_id: str) -> Reply:
     return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
 
 
-# header/body_checks. A table lookup failure is reported with the queue-file-write status,
-# as Postfix's cleanup does (CLEANUP_STAT_WRITE): the client is told to try again later.
-CHECKS_LOOKUP_ERROR = WRITE_ERROR
+# A table cleanup cannot read (header/body_checks, virtual_alias_maps) is reported with the
+# queue-file-write status, as Postfix's cleanup does (CLEANUP_STAT_WRITE): the client is told
+# to try again later.
+LOOKUP_ERROR = WRITE_ERROR
 CONTENT_REJECTED = "5.7.1 message content rejected"  # REJECT without a text
 
 

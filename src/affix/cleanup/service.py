@@ -20,6 +20,7 @@ from affix import log
 from affix.cleanup import headers as hdr
 from affix.cleanup import replies
 from affix.cleanup.checks import CheckResult, ContentChecks
+from affix.cleanup.virtual import ExpansionProblem, VirtualAliases
 from affix.config.snapshot import Config
 from affix.queue import qfile
 from affix.queue.commit import GroupCommit
@@ -57,6 +58,7 @@ class Cleanup:
         self.tables = tables
         self.notify = notify  # the lifecycle sets this to QueueManager.wake
         self.checks = ContentChecks(cfg, tables)
+        self.virtual = VirtualAliases(cfg, self.checks.tables, self.checks.lock)
         self.committer = GroupCommit(store)
 
     # --- the smtpd interface -----------------------------------------------------------------
@@ -124,10 +126,18 @@ class Cleanup:
         if origin in (LOCAL, INTERNAL) or (origin == SMTP and
                                            self.cfg.bool("always_add_missing_headers")):
             self._add_missing(queue_id, envelope, msg)
+        if msg.body and not msg.body.startswith(b"\n"):
+            # the first line that is no header ends the headers: the empty line that should
+            # have come first is put in, or readers would take that line for a header
+            msg.body = b"\n" + msg.body
         self._log_ids(queue_id, msg)
         if envelope.discard or result.discard:
             return Prepared(None, replies.queued(queue_id))
-        env = self._final_envelope(envelope, result)
+        try:
+            env = self._final_envelope(envelope, result)
+        except ExpansionProblem as e:
+            log.warning("cleanup", f"{queue_id}: {e}")
+            return Prepared(None, replies.LOOKUP_ERROR)
         hold = bool(envelope.hold or result.hold)
         flags = "--H-----" if hold else "-" * qfile.FLAGS_WIDTH
         data = qfile.encode(queue_id, env, msg.join(), flags)
@@ -163,8 +173,6 @@ class Cleanup:
         if hdr.find(msg, "from") is None:
             sender = envelope.sender or f"MAILER-DAEMON@{host}"
             msg.headers.append(hdr.make("From", sender))
-        if not msg.body.startswith(b"\n"):
-            msg.body = b"\n" + msg.body  # keep the header/body separator after added headers
 
     @staticmethod
     def _log_ids(queue_id: str, msg: hdr.Message) -> None:
@@ -174,14 +182,19 @@ class Cleanup:
         if resent is not None:
             log.cleanup_message_id(queue_id, hdr.value_of(resent), resent=True)
 
-    @staticmethod
-    def _final_envelope(envelope: Envelope, result: CheckResult) -> Envelope:
-        """Apply REDIRECT/BCC and drop duplicate recipients (Postfix duplicate_filter)."""
+    def _final_envelope(self, envelope: Envelope, result: CheckResult) -> Envelope:
+        """Apply REDIRECT/BCC and virtual_alias_maps, and drop duplicate recipients (Postfix
+        duplicate_filter). Raises ExpansionProblem."""
         redirect = result.redirect or envelope.redirect
         rcpts = list(envelope.recipients)
         if redirect:
             rcpts = [Recipient(redirect, r.original or r.address) for r in rcpts[:1]]
         rcpts += [Recipient(b, notify="NEVER") for b in result.bcc]
+        if self.virtual and "no_address_mappings" not in \
+                self.cfg.list("receive_override_options"):
+            rcpts = [Recipient(a, r.original or (r.address if a != r.address else ""),
+                               notify=r.notify)
+                     for r in rcpts for a in self.virtual.expand(r.address)]
         seen: set[tuple[str, str]] = set()
         unique = []
         for r in rcpts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from affix.config.snapshot import Config
 from affix.queue.envelope import Envelope, Recipient
 
 SENT, DEFERRED, BOUNCED = "sent", "deferred", "bounced"
@@ -43,6 +44,19 @@ def outcome_for(to: str, dsn: str, text: str, relay: str = "local",
     """The status follows the DSN class: 2 sent, 4 deferred, 5 bounced."""
     status = {"2": SENT, "4": DEFERRED}.get(dsn[:1], BOUNCED)
     return Outcome(to, status, dsn, text, relay, orig_to)
+
+
+class DomainAgent:
+    """An agent whose deliveries are counted per recipient domain."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+
+    def destination(self, recipient: str) -> str:
+        return recipient.rpartition("@")[2].lower()
+
+    def concurrency(self) -> int:
+        return max(1, self.cfg.int("default_destination_concurrency_limit"))
 
 
 class Agent(Protocol):

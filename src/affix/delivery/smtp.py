@@ -7,21 +7,11 @@ maximal_queue_lifetime) instead of being lost.
 
 from __future__ import annotations
 
-from affix.config.snapshot import Config
-from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
+from affix.delivery.agent import DeliveryRequest, DomainAgent, Outcome, outcome_for
 
 
-class SmtpAgent:
+class SmtpAgent(DomainAgent):
     name = "smtp"
-
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
-
-    def destination(self, recipient: str) -> str:
-        return recipient.rpartition("@")[2].lower()
-
-    def concurrency(self) -> int:
-        return max(1, self.cfg.int("default_destination_concurrency_limit"))
 
     async def deliver(self, request: DeliveryRequest) -> list[Outcome]:
         r = request.recipient

@@ -70,6 +70,7 @@ class _Attempt:
 def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
                    offload: Offload | None = None) -> dict[str, Agent]:
     # imported here: a server that has not delivered anything yet does not carry them
+    from affix.delivery.error import ErrorAgent
     from affix.delivery.local import LocalAgent
     from affix.delivery.smtp import SmtpAgent
     from affix.delivery.virtual import VirtualAgent
@@ -77,7 +78,7 @@ def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | No
     submit = cleanup.submit_sync if cleanup is not None else None
     maps = maps if maps is not None else DeliveryMaps(cfg)
     return {"local": LocalAgent(cfg, submit, maps, offload), "virtual": VirtualAgent(cfg, maps),
-            "smtp": SmtpAgent(cfg)}
+            "smtp": SmtpAgent(cfg), "error": ErrorAgent(cfg)}
 
 
 def backoff(age: float, minimal: float, maximal: float) -> float:

@@ -1,6 +1,7 @@
 """Which delivery agent handles a recipient: the address class of its domain.
 
-mydestination -> local; virtual_mailbox_domains -> virtual; anything else -> smtp. The lists
+mydestination -> local; virtual_alias_domains -> error (virtual_alias_maps did not rewrite the
+address: no such user); virtual_mailbox_domains -> virtual; anything else -> smtp. The lists
 are matched by the tables area's MatchList (names, `.domain`, files, `type:table` keys). A
 list that cannot be searched raises TableError: the queue manager defers the recipient.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from affix.delivery.maps import DeliveryMaps
 
-LOCAL, VIRTUAL, SMTP = "local", "virtual", "smtp"
+LOCAL, ERROR, VIRTUAL, SMTP = "local", "error", "virtual", "smtp"
 
 
 class Router:
@@ -20,6 +21,8 @@ class Router:
         _, at, domain = address.rpartition("@")
         if not at or self.maps.domain_in("mydestination", domain):
             return LOCAL
+        if self.maps.domain_in("virtual_alias_domains", domain):
+            return ERROR
         if self.maps.domain_in("virtual_mailbox_domains", domain):
             return VIRTUAL
         return SMTP

@@ -97,6 +97,17 @@ def split_extension(localpart: str, delimiters: str) -> str | None:
     return None
 
 
+def virtual_address_keys(local: str, domain: str, delimiters: str,
+                         local_domain: bool) -> list[str]:
+    """virtual_alias_maps (and the other address maps) search order: `user+ext@domain`,
+    `user@domain`, then, for a local domain, `user+ext` and `user`, then `@domain`."""
+    base = split_extension(local, delimiters)
+    keys = [f"{local}@{domain}"] + ([f"{base}@{domain}"] if base else [])
+    if local_domain:
+        keys += [local] + ([base] if base else [])
+    return keys + [f"@{domain}"]
+
+
 def mail_address_keys(address: str, fixed: bool = True, parent_style: bool = True,
                       delimiters: str = "") -> list[str]:
     """`user+ext@domain`, `user@domain`, `domain` and parents, `user+ext@`, `user@`.

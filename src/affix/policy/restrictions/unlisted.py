@@ -15,16 +15,11 @@ from affix.policy.registry import Result, restriction
 from affix.policy.restrictions.access import RECIPIENT_CLASS, SENDER_CLASS
 from affix.policy.restrictions.client import own_addresses_match
 from affix.tables import TableError
-from affix.tables.access import split_extension
+from affix.tables.access import virtual_address_keys
 
 
 def _keys(ev: Evaluation, local: str, domain: str, local_domain: bool) -> list[str]:
-    """user+ext@domain, user@domain, then (local domains) user+ext, user, then @domain."""
-    base = split_extension(local, ev.cfg.get("recipient_delimiter"))
-    keys = [f"{local}@{domain}"] + ([f"{base}@{domain}"] if base else [])
-    if local_domain:
-        keys += [local] + ([base] if base else [])
-    return keys + [f"@{domain}"]
+    return virtual_address_keys(local, domain, ev.cfg.get("recipient_delimiter"), local_domain)
 
 
 def found_in(ev: Evaluation, param: str, keys: list[str]) -> bool:

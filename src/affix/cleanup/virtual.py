@@ -1,0 +1,115 @@
+"""virtual_alias_maps: cleanup rewrites every envelope recipient, whatever its domain
+(cleanup-and-delivery.md §3), before the queue file is written, so that the queue manager and
+the delivery agents only ever see the final addresses.
+
+A recipient found in the tables is replaced by the addresses its entry lists, and each of
+those is looked up again; an address that is not found is final. An entry that lists the
+address itself keeps it (`a@example.org  a@example.org, archive@example.org`), and so does a
+chain that leads back to an address already being expanded (a loop ends there rather than
+going round until the nesting limit). When a table cannot be read, or the expansion goes past
+virtual_alias_recursion_limit or virtual_alias_expansion_limit, the message is not accepted:
+the client is asked to try again later, as Postfix's cleanup does.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from affix.config.snapshot import Config, split_list
+from affix.tables.access import split_extension, virtual_address_keys
+from affix.tables.base import TableError
+from affix.tables.cache import MapList, TableCache
+from affix.tables.matchlist import MatchList
+
+
+class ExpansionProblem(Exception):
+    """The recipient cannot be rewritten now; str() is the warning for the mail log."""
+
+
+class VirtualAliases:
+    def __init__(self, cfg: Config, tables: TableCache, lock: threading.Lock):
+        self.cfg = cfg
+        self.maps = MapList(tables, split_list(cfg.get("virtual_alias_maps")))
+        self._local = MatchList(cfg, "mydestination", tables)
+        self._delimiters = cfg.get("recipient_delimiter")
+        self._propagate = "virtual" in cfg.list("propagate_unmatched_extensions")
+        self._nesting = max(1, cfg.int("virtual_alias_recursion_limit"))
+        self._size = max(1, cfg.int("virtual_alias_expansion_limit"))
+        self._lock = lock  # the tables' users share it: cleanup may run in worker threads
+
+    def __bool__(self) -> bool:
+        return bool(self.maps)
+
+    def expand(self, address: str) -> list[str]:
+        """The final addresses for one recipient (itself when no table has it). Raises
+        ExpansionProblem."""
+        out: dict[str, str] = {}  # lowercased -> as written; keeps the order of discovery
+        with self._lock:
+            self._expand(address, address, 0, set(), out)
+        return list(out.values())
+
+    def _expand(self, first: str, address: str, depth: int, expanding: set[str],
+                out: dict[str, str]) -> None:
+        if depth > self._nesting:
+            raise ExpansionProblem(f"unreasonable virtual_alias_maps map nesting for {first}"
+                                   " -- message not accepted, try again later")
+        key = address.lower()
+        found = None if key in expanding else self._lookup(address)
+        if found is None:
+            out.setdefault(key, address)
+        else:
+            expanding.add(key)
+            for result in found:
+                if result.lower() == key:
+                    out.setdefault(key, address)
+                else:
+                    self._expand(first, result, depth + 1, expanding, out)
+            expanding.discard(key)
+        if len(out) > self._size:
+            raise ExpansionProblem(f"unreasonable virtual_alias_maps map expansion size for "
+                                   f"{first} -- message not accepted, try again later")
+
+    def _lookup(self, address: str) -> list[str] | None:
+        local, at, domain = address.rpartition("@")
+        if not at:
+            local, domain = address, self.cfg.get("myorigin")
+        local, domain = local.lower(), domain.lower()
+        try:
+            local_domain = self._is_local(domain)
+            for key in virtual_address_keys(local, domain, self._delimiters, local_domain):
+                value = self.maps.lookup(key)
+                if value is not None:
+                    return self._results(value, local, key)
+        except TableError as e:
+            raise ExpansionProblem(f"virtual_alias_maps map lookup problem for {address} -- "
+                                   f"message not accepted, try again later ({e})") from e
+        return None
+
+    def _results(self, value: str, local: str, key: str) -> list[str]:
+        """The addresses an entry lists: `user` is qualified with $myorigin, `@domain` keeps
+        the user part, and an extension the key did not include is carried over."""
+        base = split_extension(local, self._delimiters)
+        extension = local[len(base):] if base is not None and key.split("@")[0] != local \
+            else ""
+        out = []
+        for item in value.replace(",", " ").split():
+            if item.startswith("@"):
+                out.append(local + item)
+                continue
+            user, at, domain = item.rpartition("@")
+            if not at:
+                user, domain = item, self.cfg.get("myorigin")
+            if extension and self._propagate:
+                user += extension
+            out.append(f"{user}@{domain}")
+        return out
+
+    def _is_local(self, domain: str) -> bool:
+        """Bare `user` keys apply to $myorigin, mydestination and this host's addresses."""
+        if domain == self.cfg.get("myorigin").lower():
+            return True
+        if domain.startswith("[") and domain.endswith("]"):
+            literal = domain[1:-1].removeprefix("ipv6:")
+            return literal in (self.cfg.list("inet_interfaces")
+                               + self.cfg.list("proxy_interfaces"))
+        return self._local.match_domain(domain)
