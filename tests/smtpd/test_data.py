@@ -231,3 +231,19 @@ def test_the_received_date_is_when_mail_began_the_transaction(smtpd):
     date = rfc2822_date(envelope.arrival)
     assert date != rfc2822_date(time.time())
     assert content.split(b"\n", 3)[2].endswith(f"; {date}".encode())
+
+
+def test_dsn_parameters_are_kept_in_the_queue_file(smtpd):
+    server = smtpd()
+    c = server.client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ+2B314") == "250 2.1.0 Ok"
+    assert c.cmd("RCPT TO:<b@example.jp> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;B+40example.jp"
+                 ) == "250 2.1.5 Ok"
+    assert c.cmd("RCPT TO:<c@example.jp>") == "250 2.1.5 Ok"
+    c.cmd("DATA")
+    qid = server.assert_queued(c.cmd("Subject: t\r\n\r\nhello\r\n."))
+    env = server.cleanup.store.read("incoming", qid).envelope
+    assert (env.ret, env.envid) == ("HDRS", "QQ+314")
+    assert [(r.address, r.notify, r.orcpt) for r in env.recipients] == [
+        ("b@example.jp", "SUCCESS,DELAY", "rfc822;B@example.jp"), ("c@example.jp", "", "")]

@@ -188,12 +188,13 @@ class Cleanup:
         redirect = result.redirect or envelope.redirect
         rcpts = list(envelope.recipients)
         if redirect:
-            rcpts = [Recipient(redirect, r.original or r.address) for r in rcpts[:1]]
+            rcpts = [Recipient(redirect, r.original or r.address, notify=r.notify,
+                               orcpt=r.orcpt) for r in rcpts[:1]]
         rcpts += [Recipient(b, notify="NEVER") for b in result.bcc]
         if self.virtual and "no_address_mappings" not in \
                 self.cfg.list("receive_override_options"):
             rcpts = [Recipient(a, r.original or (r.address if a != r.address else ""),
-                               notify=r.notify)
+                               notify=r.notify, orcpt=r.orcpt)
                      for r in rcpts for a in self.virtual.expand(r.address)]
         seen: set[tuple[str, str]] = set()
         unique = []

@@ -56,6 +56,8 @@ class Options:
     dot_ends_input: bool = True  # cleared by -i / -oi
     notify: str = ""  # -N, as NOTIFY= would give it
     body_type: str = ""  # -B
+    ret: str = ""  # -R, as RET= would give it
+    envid: str = ""  # -V, as ENVID= would give it
     config_dir: str | None = None  # -C
     recipients: list[str] = field(default_factory=list)
 
@@ -127,6 +129,12 @@ def _option(opts: Options, letter: str, value: str) -> None:
             opts.mode = "flush"  # -qR site / -qI id: affix flushes the whole queue
     elif letter == "N":
         opts.notify = _notify(value)
+    elif letter == "R":
+        if value.upper() not in ("FULL", "HDRS"):
+            raise Usage("-R option needs full or hdrs")
+        opts.ret = value.upper()
+    elif letter == "V":
+        opts.envid = value
     elif letter == "B":
         if value not in ("7BIT", "8BITMIME"):
             raise Usage("-B option needs 8BITMIME or 7BIT")
@@ -213,7 +221,8 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
                     "Recipient addresses must be specified on the command line or via the "
                     "-t option")
     env = Envelope(sender, [Recipient(_qualify(r, cfg), notify=opts.notify) for r in rcpts],
-                   arrival=time.time(), body_type=opts.body_type)
+                   arrival=time.time(), body_type=opts.body_type, ret=opts.ret,
+                   envid=opts.envid)
     setup_log(cfg)
     cleanup = Cleanup(cfg, QueueStore(cfg.get("queue_directory"),
                                       cfg.bool("enable_long_queue_ids")))

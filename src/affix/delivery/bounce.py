@@ -2,8 +2,12 @@
 
 A notice is a multipart/report (RFC 6522) with three parts: a human-readable explanation, a
 message/delivery-status part, and the original message (message/rfc822), or only its headers
-(text/rfc822-headers) when it is larger than bounce_size_limit. The notice has the null sender,
-so it can never cause another notice (RFC 3461 4.3 / RFC 5321 4.5.5).
+(text/rfc822-headers) when the sender asked for headers only (RET=HDRS), when it is larger
+than bounce_size_limit, and in delay warnings and success reports. The notice has the null
+sender, so it can never cause another notice (RFC 3461 4.3 / RFC 5321 4.5.5).
+
+Which recipients a notice names follows each one's NOTIFY (RFC 3461 4.1): failures and delays
+by default, never with NEVER, successes only when asked for.
 """
 
 from __future__ import annotations
@@ -23,12 +27,33 @@ class Failure:
     status: str  # X.Y.Z
     reason: str
     relay: str = ""
+    notify: str = ""  # the recipient's NOTIFY=
+    orcpt: str = ""  # the recipient's ORCPT= (`type;address`)
+
+    def record(self) -> tuple[str, ...]:
+        """As the queue's bounce, defer and trace logs keep it (store.append_log)."""
+        return (self.recipient, self.original, self.status, self.reason, self.relay,
+                self.notify, self.orcpt)
+
+    @classmethod
+    def from_record(cls, fields: tuple[str, ...]) -> Failure:
+        return cls(*(tuple(fields) + ("",) * 7)[:7])
 
 
-FAILED, DELAYED = "failed", "delayed"
+FAILED, DELAYED, DELIVERED = "failed", "delayed", "delivered"
+NOTIFY_ON = {FAILED: "FAILURE", DELAYED: "DELAY", DELIVERED: "SUCCESS"}
 
 _SUBJECTS = {FAILED: "Undelivered Mail Returned to Sender",
-             DELAYED: "Delayed Mail (still being retried)"}
+             DELAYED: "Delayed Mail (still being retried)",
+             DELIVERED: "Successful Mail Delivery Report"}
+
+
+def wanted(notify: str, kind: str) -> bool:
+    """Whether a recipient's NOTIFY asks for a notice of this kind (none given: failures and
+    delays)."""
+    if not notify:
+        return kind != DELIVERED
+    return NOTIFY_ON[kind] in notify.upper().split(",")
 
 
 def _explanation(kind: str, host: str, failures: list[Failure], delay_hours: float) -> str:
@@ -38,6 +63,10 @@ def _explanation(kind: str, host: str, failures: list[Failure], delay_hours: flo
                 f"Your message has not been delivered yet, after about {delay_hours:g} hours.\n"
                 "Delivery will be retried; you do not need to send it again.\n"
                 "The recipients still waiting are listed below.\n")
+    elif kind == DELIVERED:
+        head = (f"This is an automatic message from the mail server {host}.\n\n"
+                "Your message was delivered to the recipients listed below, as you asked\n"
+                "to be told.\n")
     else:
         head = (f"This is an automatic message from the mail server {host}.\n\n"
                 "Your message could not be delivered to one or more recipients.\n"
@@ -49,12 +78,15 @@ def _explanation(kind: str, host: str, failures: list[Failure], delay_hours: flo
 def _status_part(cfg: Config, queue_id: str, envelope: Envelope, failures: list[Failure],
                  kind: str) -> str:
     host = cfg.get("myhostname")
-    out = [f"Reporting-MTA: dns; {host}", f"X-Postfix-Queue-ID: {queue_id}",
+    out = [f"Original-Envelope-Id: {envelope.envid}"] if envelope.envid else []
+    out += [f"Reporting-MTA: dns; {host}", f"X-Postfix-Queue-ID: {queue_id}",
            f"X-Postfix-Sender: rfc822; {envelope.sender}",
            f"Arrival-Date: {hdr.rfc2822_date(envelope.arrival)}", ""]
     for f in failures:
         out.append(f"Final-Recipient: rfc822; {f.recipient}")
-        if f.original and f.original.lower() != f.recipient.lower():
+        if f.orcpt:  # what the sender's ORCPT said, as it said it (RFC 3461 4.2)
+            out.append(f"Original-Recipient: {f.orcpt}")
+        elif f.original and f.original.lower() != f.recipient.lower():
             out.append(f"Original-Recipient: rfc822;{f.original}")
         out.append(f"Action: {kind}")
         out.append(f"Status: {f.status}")
@@ -76,8 +108,8 @@ def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
     # Only the headers when the original is large, so that the notice itself stays within
     # message_size_limit (a notice cleanup refuses would leave the message stuck in the queue).
     room = cfg.size("message_size_limit") - 8192
-    if kind == DELAYED or len(content) > cfg.size("bounce_size_limit") or (
-            cfg.size("message_size_limit") and len(content) > room):
+    if kind != FAILED or envelope.ret == "HDRS" or len(content) > cfg.size("bounce_size_limit") \
+            or (cfg.size("message_size_limit") and len(content) > room):
         msg = hdr.split(content)
         returned, ctype = b"".join(msg.headers), "text/rfc822-headers"
     delay_hours = (now - envelope.arrival) / 3600
@@ -100,8 +132,7 @@ def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
         f"--{boundary}\n",
         "Content-Description: Delivery report\n",
         "Content-Type: message/delivery-status\n\n",
-        _status_part(cfg, queue_id, envelope, failures, "delayed" if kind == DELAYED
-                     else "failed"), "\n",
+        _status_part(cfg, queue_id, envelope, failures, kind), "\n",
         f"--{boundary}\n",
         "Content-Description: " + ("Undelivered Message" if ctype == "message/rfc822"
                                    else "Message Headers") + "\n",

@@ -372,7 +372,8 @@ class QueueManager:
         else:
             results = dict(zip(pending, await asyncio.gather(
                 *(self._deliver(msg, i, attempt) for i in pending)), strict=True))
-        if all(_overall(o) == SENT for o in results.values()):
+        traced = await self._trace_successes(msg, results)
+        if all(_overall(o) == SENT for o in results.values()) and not traced:
             # the common case in one thread hop: mark every recipient, remove the file
             if await self._io(self._all_sent, msg, list(results), attempt):
                 log.qmgr_removed(qid)
@@ -452,17 +453,34 @@ class QueueManager:
                             self.cfg.int("delay_logging_resolution_limit"))
         return [outcome]
 
+    async def _trace_successes(self, msg: qfile.QueuedMessage,
+                               results: dict[int, list[Outcome]]) -> bool:
+        """Deliveries to recipients that asked for a success notice (NOTIFY=SUCCESS) go to the
+        trace log, which _finish reports from; True when there was one."""
+        traced = False
+        for index, outcomes in results.items():
+            rcpt = msg.envelope.recipients[index]
+            if not rcpt.notify or not bounce.wanted(rcpt.notify, bounce.DELIVERED):
+                continue
+            for o in outcomes:
+                if o.status == SENT:
+                    await self._io(self.store.append_log, "trace", msg.queue_id,
+                                   _as_failure(o, rcpt).record())
+                    traced = True
+        return traced
+
     async def _record(self, msg: qfile.QueuedMessage, results: dict[int, list[Outcome]]) -> None:
         """Write each recipient's outcome: bounce log first, then the status byte."""
         for index, outcomes in results.items():
             status = _overall(outcomes)
+            rcpt = msg.envelope.recipients[index]
             for o in outcomes:
                 if o.status == BOUNCED:
                     await self._io(self.store.append_log, "bounce", msg.queue_id,
-                                            (o.to, o.orig_to, o.dsn, o.text, o.relay))
+                                   _as_failure(o, rcpt).record())
                 elif o.status == DEFERRED:
                     await self._io(self.store.append_log, "defer", msg.queue_id,
-                                            (o.to, o.orig_to, o.dsn, o.text, o.relay), False)
+                                   _as_failure(o, rcpt).record(), False)
             if status != DEFERRED:
                 mark = qfile.BOUNCED if status == BOUNCED else qfile.DELIVERED
                 await self._io(self.store.mark, "active", msg, index, mark)
@@ -478,9 +496,12 @@ class QueueManager:
                 return
             log.qmgr_expired(qid, env.sender, forced=msg.force_expired)
             await self._expire_pending(msg)
-        failures = await self._io(self.store.read_log, "bounce", qid)
-        if failures:
-            await self._notify(msg, [_failure(f) for f in failures], bounce.FAILED)
+        for kind, log_kind in ((bounce.FAILED, "bounce"), (bounce.DELIVERED, "trace")):
+            reported = [f for f in map(bounce.Failure.from_record,
+                                       await self._io(self.store.read_log, log_kind, qid))
+                        if bounce.wanted(f.notify, kind)]
+            if reported:
+                await self._notify(msg, reported, kind)
         await self._io(self.store.delete, "active", qid, False)
         log.qmgr_removed(qid)
 
@@ -494,9 +515,11 @@ class QueueManager:
                                                             msg.queue_id))
             pending = [msg.envelope.recipients[i] for i in msg.pending()]
             failures = [reasons.get(r.address, bounce.Failure(r.address, r.original, "4.0.0",
-                                                              "delivery temporarily suspended"))
-                        for r in pending]
-            await self._notify(msg, failures, bounce.DELAYED)
+                                                              "delivery temporarily suspended",
+                                                              "", r.notify, r.orcpt))
+                        for r in pending if bounce.wanted(r.notify, bounce.DELAYED)]
+            if failures:
+                await self._notify(msg, failures, bounce.DELAYED)
             await self._io(self.store.set_flag, "active", msg, qfile.FLAG_WARNED, "W")
         flushed = attempt.flushes != self._flushes
         delay = 0.0 if flushed else backoff(age, self.cfg.time("minimal_backoff_time"),
@@ -519,9 +542,8 @@ class QueueManager:
         for index in msg.pending():
             r = msg.envelope.recipients[index]
             f = reasons.get(r.address, bounce.Failure(r.address, r.original, "4.4.7",
-                                                      "message expired"))
-            await self._io(self.store.append_log, "bounce", msg.queue_id,
-                                    (f.recipient, f.original, f.status, f.reason, f.relay))
+                                                      "message expired", "", r.notify, r.orcpt))
+            await self._io(self.store.append_log, "bounce", msg.queue_id, f.record())
             await self._io(self.store.mark, "active", msg, index, qfile.BOUNCED)
 
     async def _notify(self, msg: qfile.QueuedMessage, failures: list[bounce.Failure],
@@ -533,8 +555,7 @@ class QueueManager:
         notice_env, content = bounce.build_notice(self.cfg, msg.queue_id, env, msg.content,
                                                   failures, kind)
         new_id = await self.cleanup.submit(notice_env, content)
-        log.bounce_notice(msg.queue_id, "delay" if kind == bounce.DELAYED else "non-delivery",
-                          new_id)
+        log.bounce_notice(msg.queue_id, _NOTICE_NAMES[kind], new_id)
 
 
 def _overall(outcomes: list[Outcome]) -> str:
@@ -544,10 +565,14 @@ def _overall(outcomes: list[Outcome]) -> str:
     return SENT if SENT in statuses else BOUNCED
 
 
-def _failure(fields: tuple[str, ...]) -> bounce.Failure:
-    to, orig, dsn, text, relay = (tuple(fields) + ("",) * 5)[:5]
-    return bounce.Failure(to, orig, dsn, text, relay)
+_NOTICE_NAMES = {bounce.FAILED: "non-delivery", bounce.DELAYED: "delay",
+                 bounce.DELIVERED: "delivery status"}
+
+
+def _as_failure(o: Outcome, rcpt: Recipient) -> bounce.Failure:
+    """An outcome as the logs keep it, with the DSN wishes of the recipient it was for."""
+    return bounce.Failure(o.to, o.orig_to, o.dsn, o.text, o.relay, rcpt.notify, rcpt.orcpt)
 
 
 def _last_reasons(lines: list[tuple[str, ...]]) -> dict[str, bounce.Failure]:
-    return {f.recipient: f for f in map(_failure, lines)}
+    return {f.recipient: f for f in map(bounce.Failure.from_record, lines)}

@@ -11,6 +11,7 @@ class Recipient:
     original: str = ""  # the address as first received (orig_to=), "" when the same
     done: bool = False  # delivered or bounced; recorded before the file is removed
     notify: str = ""  # DSN NOTIFY= value, "" when not given
+    orcpt: str = ""  # DSN ORCPT= value as `type;address` (xtext decoded), "" when not given
 
 
 @dataclass
@@ -30,3 +31,5 @@ class Envelope:
     discard: str | None = None
     redirect: str | None = None
     filter: str | None = None
+    ret: str = ""  # DSN RET= (FULL or HDRS), "" when not given
+    envid: str = ""  # DSN ENVID= (xtext decoded), "" when not given

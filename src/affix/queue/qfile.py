@@ -9,7 +9,7 @@ I 4A1B2C3D4E\\n                   the queue id: the file's own name
 T 1721700040.123456\\n            arrival time (time.time() of MAIL FROM)
 S sender@example.org\\n           envelope sender ("" = null sender)
 A name=value\\n                   attributes: client_name, client_addr, helo, protocol, ...
-R - address\\torig\\tnotify\\n     one per recipient; the byte after `R ` is its status:
+R - address\\torig\\tnotify[\\torcpt]\\n   one per recipient; the byte after `R ` is its status:
                                    `-` pending, `D` delivered, `B` bounced (in place, pwrite)
 P      \\n                         padding (spaces) that moves the next `I` to a new sector
 I 4A1B2C3D4E\\n                   the id again, before a recipient whose status byte would
@@ -60,7 +60,7 @@ PENDING, DELIVERED, BOUNCED = b"-", b"D", b"B"
 
 # Envelope attributes stored as `A name=value` (everything but sender, recipients and arrival).
 _STR_ATTRS = ("client_name", "client_addr", "helo", "protocol", "sasl_username", "body_type",
-              "filter")
+              "filter", "ret", "envid")
 
 
 class QueueFileError(Exception):
@@ -136,7 +136,8 @@ def encode(queue_id: str, envelope: Envelope, content: bytes,
             length += len(id_line)
         status = DELIVERED if r.done else PENDING
         line = (b"R " + status + b" " + escape(r.address) + b"\t" + escape(r.original)
-                + b"\t" + escape(r.notify) + b"\n")
+                + b"\t" + escape(r.notify) + (b"\t" + escape(r.orcpt) if r.orcpt else b"")
+                + b"\n")
         status_offsets.append(length + 2)
         length += len(line)
         parts.append(line)
@@ -216,9 +217,9 @@ def _record(msg: QueuedMessage, kind: bytes, value: bytes, pos: int) -> None:
             setattr(env, name, val)
     elif kind == b"R":
         status = value[:1]
-        addr, orig, notify = (value[2:].split(b"\t") + [b"", b""])[:3]
+        addr, orig, notify, orcpt = (value[2:].split(b"\t") + [b"", b"", b""])[:4]
         env.recipients.append(Recipient(unescape(addr), unescape(orig), status != PENDING,
-                                        unescape(notify)))
+                                        unescape(notify), unescape(orcpt)))
         msg.statuses.append(status)
         msg.status_offsets.append(pos + 2)
     else:

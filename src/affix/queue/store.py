@@ -64,7 +64,7 @@ from affix.queue import qfile
 from affix.queue.ids import hash_dir, is_queue_id, make_id
 
 QUEUES = ("incoming", "active", "deferred", "hold", "corrupt")
-LOG_DIRS = ("bounce", "defer")
+LOG_DIRS = ("bounce", "defer", "trace")
 SPARE = "spare"
 SPARE_MAX = 64  # files kept for reuse
 SPARE_SIZE_MAX = 256 * 1024  # larger files are removed (their blocks are not worth keeping)

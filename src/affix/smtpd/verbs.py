@@ -306,7 +306,7 @@ class Verbs:
         if not path.address:
             return replies.BAD_RECIPIENT  # RCPT TO:<> is never valid
         try:
-            notify = self._rcpt_params(path.params)
+            notify, orcpt = self._rcpt_params(path.params)
         except ArgError as e:
             return e.reply
         if self.s.smtputf8 and not txn.smtputf8 and not path.address.isascii():
@@ -325,12 +325,13 @@ class Verbs:
         if txn.qf is None and not self._open_queue_file(txn):
             return replies.WRITE_ERROR
         self._apply(verdict)
-        txn.recipients.append(Recipient(path.address, notify=notify))
+        txn.recipients.append(Recipient(path.address, notify=notify, orcpt=orcpt))
         st.recipients.append(path.address)
         return replies.RCPT_OK
 
-    def _rcpt_params(self, params: tuple[str, ...]) -> str:
-        """RFC 3461 NOTIFY and ORCPT; returns the NOTIFY value. Raises ArgError."""
+    def _rcpt_params(self, params: tuple[str, ...]) -> tuple[str, str]:
+        """RFC 3461 NOTIFY and ORCPT; returns their values ("" when not given). Raises
+        ArgError."""
         notify = orcpt = ""
         for param in params:
             key, value = split_param(param)
@@ -340,9 +341,9 @@ class Verbs:
                 raise ArgError(replies.DSN_DISABLED)
             if key == "NOTIFY":  # each at most once: a second is a syntax error
                 notify = parse_notify(None if notify else value)
-            else:  # checked; the envelope has no field for it yet
+            else:
                 orcpt = parse_orcpt(None if orcpt else value)
-        return notify
+        return notify, orcpt
 
     def _open_queue_file(self, txn: Transaction) -> bool:
         """The queue id is assigned at the first accepted RCPT (smtp-and-logs.md §3)."""
@@ -493,7 +494,8 @@ class Verbs:
             client_name=st.client_name, client_addr=st.client_addr, helo=st.helo or "",
             protocol=self._with_protocol(txn), sasl_username=st.sasl_username or "",
             size_hint=txn.size_hint, body_type=txn.body_type, smtputf8=txn.smtputf8,
-            hold=txn.hold, discard=txn.discard, redirect=txn.redirect, filter=txn.filter)
+            hold=txn.hold, discard=txn.discard, redirect=txn.redirect, filter=txn.filter,
+            ret=txn.ret, envid=txn.envid)
 
     def _with_protocol(self, txn: Transaction) -> str:
         st = self.state
