@@ -94,6 +94,22 @@ def test_alias_list_file_and_command(tmp_path, shared_dir):
         assert box.stat().st_uid == out.stat().st_uid != 0
 
 
+def test_a_command_learns_the_addresses_and_the_client_from_its_environment(tmp_path,
+                                                                           shared_dir):
+    out = shared_dir / "env.out"
+    cfg = _alias_config(tmp_path, f'envdump: "|env > {out}"\n')
+    use_log(tmp_path)
+    deliver(cfg, envelope("a@example.org", "envdump@example.test"), message("env"))
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert {k: env.get(k) for k in ("SENDER", "RECIPIENT", "LOCAL", "DOMAIN",
+                                    "CLIENT_ADDRESS", "CLIENT_HOSTNAME", "CLIENT_HELO",
+                                    "CLIENT_PROTOCOL")} == {
+        "SENDER": "a@example.org", "RECIPIENT": "envdump@example.test", "LOCAL": "envdump",
+        "DOMAIN": "example.test", "CLIENT_ADDRESS": "192.0.2.7",
+        "CLIENT_HOSTNAME": "client.example.org", "CLIENT_HELO": "client.example.org",
+        "CLIENT_PROTOCOL": "ESMTP"}
+
+
 def test_include_file_expands_addresses(tmp_path):
     inc = tmp_path / "staff.list"
     inc.write_text(f"# members\n{USER}\n")
@@ -114,13 +130,21 @@ def test_commands_in_include_files_are_not_allowed_by_default(tmp_path, shared_d
 
 
 def test_failing_command_bounces_and_tempfail_defers(tmp_path):
-    cfg = _alias_config(tmp_path, 'fail: "|exit 1"\nlater: "|exit 75"\n')
+    cfg = _alias_config(tmp_path, 'fail: "|exit 1"\nlater: "|exit 75"\n'
+                                  'nouser: "|echo no such user; exit 67"\n'
+                                  'oserr: "|exit 71"\nkilled: "|kill -9 $$"\n')
     use_log(tmp_path)
-    deliver(cfg, envelope("", "fail@example.test", "later@example.test"), message("cmd"),
-            until_empty=False)
+    deliver(cfg, envelope("", *(f"{a}@example.test" for a in
+                                ("fail", "later", "nouser", "oserr", "killed"))),
+            message("cmd"), until_empty=False)
     text = read_log(tmp_path)
     assert 'dsn=5.3.0, status=bounced (Command died with status 1: "exit 1")' in text
-    assert 'dsn=4.3.0, status=deferred (Command died with status 75: "exit 75")' in text
+    # sysexits.h codes say what happened; their class decides between bounce and retry
+    assert "dsn=4.3.0, status=deferred (temporary failure)" in text
+    assert ("dsn=5.1.1, status=bounced (user unknown. Command output: no such user)"
+            in text)
+    assert "dsn=4.3.0, status=deferred (system resource problem)" in text
+    assert 'dsn=4.3.0, status=deferred (Command died with signal 9: "kill -9 $$")' in text
     assert len(list(store_for(cfg).iterate("deferred"))) == 1
 
 

@@ -69,6 +69,23 @@ def test_mbox_delivery_writes_from_line_quotes_from_and_ends_with_blank_line(tmp
     assert not (tmp_path / "spool" / f"{USER}.lock").exists()
 
 
+def test_an_mbox_that_cannot_be_opened_bounces_a_maildir_defers(tmp_path):
+    """local(8): an mbox it cannot open is a permanent failure (5.2.0); a Maildir file it
+    cannot create is a temporary one (4.2.0)."""
+    cfg = make_config(tmp_path, f"mail_spool_directory = {tmp_path}/spool\n")
+    (tmp_path / "spool" / USER).mkdir(parents=True)  # a directory where the mbox should be
+    use_log(tmp_path)
+    deliver(cfg, envelope("", RCPT), message("dir"))
+    assert (f"dsn=5.2.0, status=bounced (cannot update mailbox {tmp_path}/spool/{USER} for "
+            f"user {USER}. cannot open file: Is a directory)") in read_log(tmp_path)
+    cfg = make_config(tmp_path, f"mail_spool_directory = {tmp_path}/mail/\n")
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / USER).write_text("a file where the Maildir should be")
+    deliver(cfg, envelope("", RCPT), message("file"), until_empty=False)
+    assert re.search(r"dsn=4\.2\.0, status=deferred \(maildir delivery failed: ",
+                     read_log(tmp_path))
+
+
 def test_second_message_is_appended_to_the_mbox(tmp_path):
     cfg = make_config(tmp_path, f"mail_spool_directory = {tmp_path}/spool\n")
     (tmp_path / "spool").mkdir()

@@ -6,8 +6,20 @@ import os
 import subprocess
 
 from affix.delivery.privs import Privs, needs_child
+from affix.queue.envelope import Envelope
 
-EX_TEMPFAIL = 75  # sysexits.h: the command asks for a retry
+# sysexits.h: a command that exits with one of these says what went wrong; the DSN class
+# decides between a retry (4) and a bounce (5), as local(8) decides
+SYSEXITS = {
+    64: ("5.3.0", "command line usage error"), 65: ("5.6.0", "data format error"),
+    66: ("5.3.0", "cannot open input"), 67: ("5.1.1", "user unknown"),
+    68: ("5.1.2", "host name unknown"), 69: ("5.3.0", "service unavailable"),
+    70: ("5.3.0", "internal software error"), 71: ("4.3.0", "system resource problem"),
+    72: ("5.3.0", "critical OS file missing"), 73: ("5.2.0", "can't create user output file"),
+    74: ("5.3.0", "input/output error"), 75: ("4.3.0", "temporary failure"),
+    76: ("5.5.0", "remote error in protocol"), 77: ("5.7.0", "permission denied"),
+    78: ("5.3.5", "local configuration error"),
+}
 
 
 def run_command(privs: Privs, command: str, data: bytes, env: dict[str, str], *,
@@ -33,17 +45,26 @@ def run_command(privs: Privs, command: str, data: bytes, env: dict[str, str], *,
     if proc.returncode == 0:
         return "2.0.0", f"delivered to command: {command}"
     output = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()
-    text = f'Command died with status {proc.returncode}: "{command}"'
+    if proc.returncode < 0:  # killed: whatever the cause, worth another try
+        dsn, text = "4.3.0", f'Command died with signal {-proc.returncode}: "{command}"'
+    elif proc.returncode in SYSEXITS:
+        dsn, text = SYSEXITS[proc.returncode]
+    else:
+        dsn, text = "5.3.0", f'Command died with status {proc.returncode}: "{command}"'
     if output:
         text += f". Command output: {' '.join(output.split())[:200]}"
-    return ("4.3.0" if proc.returncode == EX_TEMPFAIL else "5.3.0"), text
+    return dsn, text
 
 
-def command_env(privs: Privs, sender: str, recipient: str, original: str,
+def command_env(privs: Privs, envelope: Envelope, recipient: str, original: str,
                 extension: str) -> dict[str, str]:
-    """The environment local(8) gives commands."""
+    """The environment local(8) gives commands: who they run as, the addresses, and the
+    client the message came from (empty for local submissions)."""
     local, _, domain = recipient.rpartition("@") if "@" in recipient else (recipient, "", "")
     return {"HOME": privs.home, "USER": privs.name, "LOGNAME": privs.name,
             "SHELL": privs.shell or "/bin/sh", "PATH": "/usr/bin:/bin",
-            "SENDER": sender, "RECIPIENT": recipient, "ORIGINAL_RECIPIENT": original,
-            "LOCAL": local, "DOMAIN": domain, "EXTENSION": extension}
+            "SENDER": envelope.sender, "RECIPIENT": recipient,
+            "ORIGINAL_RECIPIENT": original, "LOCAL": local, "DOMAIN": domain,
+            "EXTENSION": extension, "CLIENT_ADDRESS": envelope.client_addr,
+            "CLIENT_HOSTNAME": envelope.client_name, "CLIENT_HELO": envelope.helo,
+            "CLIENT_PROTOCOL": envelope.protocol, "SASL_USERNAME": envelope.sasl_username}

@@ -9,7 +9,6 @@ cleanup with those recipients (`forwarded as NEWQID`), as Postfix does.
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import pwd
 import re
@@ -341,19 +340,19 @@ class LocalAgent:
         assert isinstance(e, OSError)
         if e.strerror == mailbox.NOT_OWNED:
             return ctx.outcome("4.2.0", f"destination {path} is not owned by recipient")
-        if e.errno in (errno.EFBIG, errno.EDQUOT):
-            # cleanup-and-delivery.md §4: a bounce (5.2.2), not a deferral
-            return ctx.outcome("5.2.2", f"{head} error writing message: {os.strerror(e.errno)}")
-        return ctx.outcome("4.3.0" if e.errno == errno.ENOSPC else "4.2.0",
-                           f"{head} cannot open file: {e.strerror}")
+        dsn = mailbox.file_error_dsn(e.errno, mailbox.BOUNCE_BY_DEFAULT)
+        if dsn == "5.2.2":
+            return ctx.outcome(dsn, f"{head} error writing message: {os.strerror(e.errno)}")
+        return ctx.outcome(dsn, f"{head} cannot open file: {e.strerror}")
 
     @staticmethod
     def _maildir_error(ctx: _Ctx, path: str, e: OSError) -> Outcome:
-        if e.errno in (errno.EFBIG, errno.EDQUOT):
-            return ctx.outcome("5.2.2", f"maildir delivery failed: error writing message: "
-                                        f"{os.strerror(e.errno)}")
-        return ctx.outcome("4.3.0" if e.errno == errno.ENOSPC else "4.2.0",
-                           f"maildir delivery failed: create maildir file {path}: {e.strerror}")
+        dsn = mailbox.file_error_dsn(e.errno, mailbox.RETRY_BY_DEFAULT)
+        if dsn == "5.2.2":
+            return ctx.outcome(dsn, f"maildir delivery failed: error writing message: "
+                                    f"{os.strerror(e.errno)}")
+        return ctx.outcome(dsn, f"maildir delivery failed: create maildir file {path}: "
+                                f"{e.strerror}")
 
     def _file(self, ctx: _Ctx, path: str, kind: str, who: privs.Privs) -> Outcome:
         if kind not in self.cfg.list("allow_mail_to_files"):
@@ -368,7 +367,7 @@ class LocalAgent:
         delivered = kind == "mailbox" or "command" in self.cfg.list("prepend_delivered_header")
         data = (mailbox.from_line(env_.sender) + self._headers(ctx, delivered)
                 + ctx.req.content)
-        env = command_env(who, env_.sender, ctx.rcpt, ctx.orig, ctx.extension)
+        env = command_env(who, env_, ctx.rcpt, ctx.orig, ctx.extension)
         dsn, text = run_command(who, command, data, env,
                                 timeout=self.cfg.time("command_time_limit"),
                                 size_limit=self.cfg.size("mailbox_size_limit"),

@@ -26,6 +26,23 @@ class LockError(Exception):
     """The mailbox lock could not be taken in deliver_lock_attempts tries."""
 
 
+# What a failed file delivery means for the message, by errno (as local(8) and virtual(8)
+# decide): try again later, the disk is full, this mailbox is full, or the caller's default --
+# a bounce (5.2.0) when local cannot open an mbox or /file (a directory, no permission), a
+# retry (4.2.0) for a Maildir and for everything virtual writes.
+BOUNCE_BY_DEFAULT, RETRY_BY_DEFAULT = "5.2.0", "4.2.0"
+
+
+def file_error_dsn(err: int | None, default: str) -> str:
+    if err in (errno.EAGAIN, errno.ESTALE):
+        return "4.2.0"
+    if err == errno.ENOSPC:
+        return "4.3.0"
+    if err in (errno.EFBIG, errno.EDQUOT):
+        return "5.2.2"  # cleanup-and-delivery.md §4: a bounce, not a deferral
+    return default
+
+
 # --- the delivered bytes -----------------------------------------------------------------------
 
 def delivery_headers(sender: str, orig_to: str | None, delivered_to: str | None) -> bytes:

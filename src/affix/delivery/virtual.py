@@ -8,7 +8,6 @@ who owns the files (applied when affix runs as root); virtual_mailbox_limit caps
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 
 from affix import log
@@ -85,7 +84,8 @@ class VirtualAgent:
         except mailbox.LockError as e:
             return out("4.2.0", f"cannot update mailbox {path}. {e}")
         except OSError as e:
-            if e.errno in (errno.EFBIG, errno.EDQUOT):  # virtual_mailbox_limit reached
-                return out("5.2.2", f"cannot update mailbox {path}. error writing message: "
-                                    f"{os.strerror(e.errno)}")
-            return out("4.2.0", f"cannot update mailbox {path}. {e.strerror}")
+            dsn = mailbox.file_error_dsn(e.errno, mailbox.RETRY_BY_DEFAULT)
+            if dsn == "5.2.2":  # virtual_mailbox_limit reached
+                return out(dsn, f"cannot update mailbox {path}. error writing message: "
+                                f"{os.strerror(e.errno)}")
+            return out(dsn, f"cannot update mailbox {path}. {e.strerror}")
