@@ -439,3 +439,18 @@ def test_on_the_loop_a_maildir_that_cannot_be_synced_defers_and_keeps_the_messag
     assert re.search(rf"{qid}: to=<{RCPT}>, .*status=deferred \(maildir delivery failed: "
                      rf"sync {re.escape(new_dir)}: Input/output error\)", read_log(tmp_path))
     assert list(store_for(cfg).iterate("deferred")) == [qid]  # still queued: nothing lost
+
+
+def test_a_retry_counts_its_time_in_the_deferred_queue_before_the_queue_manager(tmp_path):
+    """delays=a/b/c/d: a is all the time before this attempt's entry to active."""
+    import time
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    deliver(cfg, envelope(RCPT, "someone@remote.example", arrival=time.time() - 30),
+            message("slow"), until_empty=False)
+    run(run_qmgr(cfg, until_empty=False, settle=2.5))  # a second attempt, from deferred
+    attempts = re.findall(r"to=<someone@remote\.example>, relay=none, delay=[\d.]+, "
+                          r"delays=([\d.]+)/([\d.]+)/", read_log(tmp_path))
+    assert len(attempts) >= 2
+    a, b = map(float, attempts[-1])
+    assert a >= 30 and b < 5

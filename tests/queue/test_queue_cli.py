@@ -62,6 +62,23 @@ def test_listing_in_mailq_format_with_status_marks_and_reasons(tmp_path, affix):
     assert out.endswith(f"-- {3 * size // 1024} Kbytes in 3 Requests.\n")
 
 
+def test_listing_with_long_queue_ids_lines_recipients_up_under_the_sender(tmp_path, affix):
+    cfg = make_config(tmp_path, "enable_long_queue_ids = yes\n")
+    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("long")))
+    out = affix(*_conf(tmp_path), "queue").stdout
+    line = next(x for x in out.splitlines() if x.startswith(qid))
+    assert line.index("a@example.org") == 47
+    assert f"\n{' ' * 47}{RCPT}\n" in out
+
+
+def test_ids_to_act_on_can_come_on_standard_input(tmp_path, affix):
+    _, store, (a, b, c) = _setup(tmp_path, 3)
+    result = affix(*_conf(tmp_path), "queue", "delete", "-", input=f"{a}\n{c}\n")
+    assert result.returncode == 0
+    assert result.stderr == "postsuper: Deleted: 2 messages\n"
+    assert list(store.iterate("incoming")) == [b]
+
+
 def test_delete_one_message_logs_and_summarises(tmp_path, affix):
     _, store, (qid, other) = _setup(tmp_path, 2)
     result = affix(*_conf(tmp_path), "queue", "delete", qid)

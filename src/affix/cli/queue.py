@@ -9,6 +9,8 @@
   affix queue expire ID...|ALL [Q]   postsuper -e (returned to the sender at the next attempt)
   affix flush                        attempt delivery of all deferred mail now
 
+An ID of `-` stands for the ids on standard input (`... | affix queue delete -`).
+
 The tools act on the queue files directly (the running server need not be up); `flush` also
 pokes a running server with SIGUSR1 (pid file DATA_DIR/affix.pid). A message a queue manager
 is delivering is acted on when that attempt is over (the tool takes the file's lock, as queue
@@ -108,6 +110,7 @@ def _entry(store: QueueStore, queue: str, msg: qfile.QueuedMessage, size: int,
         line = f"{msg.queue_id + mark:<17s} {size:8d} {stamp:19.19s} {sender}\n"
     else:
         line = f"{msg.queue_id + mark:<11s} {size:7d} {stamp:20.20s} {sender}\n"
+    indent = " " * (len(line) - len(sender) - 1)  # recipients line up under the sender
     reasons = {f[0]: f[3] for f in store.read_log("defer", msg.queue_id) if len(f) > 3}
     out, last = [line], None
     for i in msg.pending():
@@ -117,7 +120,7 @@ def _entry(store: QueueStore, queue: str, msg: qfile.QueuedMessage, size: int,
             text = reason or "reason unavailable"
             out.append(" " * max(0, 76 - len(text)) + f"({text})\n")
         last = reason
-        out.append(" " * 41 + rcpt + "\n")
+        out.append(indent + rcpt + "\n")
     return "".join(out) + "\n"
 
 
@@ -213,6 +216,8 @@ def _bulk(cfg: Config, store: QueueStore, command: str, args: list[str]) -> int:
             queues = tuple(q for q in args[1:] if q in queues or q == "corrupt")
         targets = [(q, qid) for q in queues for qid in list(store.iterate(q))]
     else:
+        if "-" in args:  # postsuper's `-`: the ids come on standard input, as `mailq | ...`
+            args = [a for arg in args for a in (sys.stdin.read().split() if arg == "-" else [arg])]
         targets = []
         for qid in args:
             queue = store.find(qid, queues)

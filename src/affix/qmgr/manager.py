@@ -418,7 +418,7 @@ class QueueManager:
         outcomes = await self._durable(outcomes)  # the next delivery need not wait for this
         done = time.time()
         resolution = self.cfg.int("delay_logging_resolution_limit")
-        a = (attempt.activated - attempt.arrival) if attempt.from_incoming else 0.0
+        a = attempt.activated - attempt.arrival  # all time before this entry to active
         b = handed - attempt.arrival - a
         for o in outcomes:
             log.delivery_status(agent.name, msg.queue_id, o.to, o.orig_to, o.relay,
@@ -446,7 +446,7 @@ class QueueManager:
         outcome = Outcome(rcpt.address, DEFERRED, "4.3.0", "address resolver failure", "none",
                           rcpt.original)
         now = time.time()
-        a = (attempt.activated - attempt.arrival) if attempt.from_incoming else 0.0
+        a = attempt.activated - attempt.arrival
         log.delivery_status("error", msg.queue_id, outcome.to, outcome.orig_to, outcome.relay,
                             now - attempt.arrival, (a, now - attempt.arrival - a, 0.0, 0.0),
                             outcome.dsn, outcome.status, outcome.text,
