@@ -103,3 +103,35 @@ def test_no_delay_warning_for_a_recipient_that_asked_only_for_failures(tmp_path)
     text = read_log(tmp_path)
     assert re.search(rf"{qid}: to=<someone@remote\.example>, .*status=deferred", text)
     assert "delay notification" not in text
+
+
+def test_a_success_traced_in_an_earlier_attempt_is_reported_when_the_last_one_ends(tmp_path):
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from affix.delivery.aliases import build_alias_table
+
+    gate = Path(tempfile.mkdtemp(prefix="affix-dsn-"))  # commands may run as nobody
+    try:
+        gate.chmod(0o777)
+        aliases = tmp_path / "aliases"
+        aliases.write_text(f'later: "|test -e {gate}/go || exit 75"\n')
+        build_alias_table(f"hash:{aliases}")
+        cfg = make_config(tmp_path, f"alias_maps = hash:{aliases}\n")
+        use_log(tmp_path)
+        qid = deliver(cfg, _envelope(Recipient(SENDER, notify="SUCCESS"),
+                                     Recipient("later@example.test")),
+                      message("two tries"), until_empty=False)
+        assert re.search(rf"{qid}: to=<later@example\.test>, .*status=deferred",
+                         read_log(tmp_path))
+        assert _notices(tmp_path) == []  # not before the message is done
+        (gate / "go").touch()
+        run(run_qmgr(cfg, settle=1.5))
+        text = read_log(tmp_path)
+        assert re.search(rf"{qid}: to=<later@example\.test>, .*status=sent", text)
+        assert f"{qid}: sender delivery status notification: " in text
+        [report] = _notices(tmp_path)
+        assert f"Final-Recipient: rfc822; {SENDER}" in report.get_payload()[1].as_string()
+    finally:
+        shutil.rmtree(gate, ignore_errors=True)

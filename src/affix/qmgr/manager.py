@@ -386,8 +386,10 @@ class QueueManager:
                   attempt: _Attempt) -> bool:
         """Record the deliveries; remove the message when nothing is left to do (True)."""
         last = len(indexes) == len(msg.pending())
-        if last and os.path.exists(self.store.log_path("bounce", msg.queue_id)):
-            last = False  # recipients bounced by an earlier attempt: a notice is due
+        if last and (os.path.exists(self.store.log_path("bounce", msg.queue_id))
+                     or any(bounce.wanted(r.notify, bounce.DELIVERED)
+                            for r in msg.envelope.recipients if r.notify)):
+            last = False  # an earlier attempt bounced or delivered with a notice due
         self.store.mark_many("active", msg, {i: qfile.DELIVERED for i in indexes},
                              durable=not last)
         if last:
