@@ -94,19 +94,24 @@ def check_restriction_lists(cfg: Config,
             yield ConfigError(problem)
 
 
-def check_tables(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:
+def check_tables(cfg: Config,
+                 services: Sequence[MasterService]) -> Iterable[ConfigError | Warning_]:
     """Every table a restriction list or parameter names must open and parse (issue: a missing
-    table is reported before the server answers 451 for it). The doctor knows where each
-    reference stands; the tables area says what is wrong with it."""
+    table is reported before the server answers 451 for it); an index older than its source
+    is only a warning. The doctor knows where each reference stands; the tables area says
+    what is wrong with it."""
     from affix.doctor.context import LintContext
-    from affix.tables.check import check_table
+    from affix.tables.check import check_table, is_stale
 
     for ref in LintContext(cfg.config_dir).table_refs():
         problems = (_alias_table_problems(ref.spec, cfg) if ref.used_by in _ALIAS_PARAMS
                     else check_table(ref.spec, cfg))
         for problem in problems:
-            yield ConfigError(f"{ref.used_by}: {problem}", ref.where.file,
-                              ref.where.line)
+            text = f"{ref.used_by}: {problem}"
+            if is_stale(problem):
+                yield Warning_(ref.where.file, ref.where.line, text)
+            else:
+                yield ConfigError(text, ref.where.file, ref.where.line)
 
 
 _ALIAS_PARAMS = frozenset({"alias_maps", "alias_database"})

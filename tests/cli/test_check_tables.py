@@ -49,3 +49,26 @@ def test_check_reads_alias_tables_in_aliases_format(tmp_path, affix):
     (tmp_path / "aliases").write_text("no colon here\n")
     broken = affix("-c", str(tmp_path), "check")
     assert f"{tmp_path}/aliases:1: missing colon in alias entry" in broken.stdout + broken.stderr
+
+
+def test_a_stale_index_is_a_warning_not_an_error(tmp_path, affix):
+    """A forgotten `affix map` before a reboot must not keep the mail server down: Postfix
+    warns and answers from the old index (tables.md §1). start and reload run this check."""
+    import os
+    import time
+
+    clients = tmp_path / "clients"
+    clients.write_text("192.168.10 REJECT\n")
+    _config(tmp_path, f"smtpd_client_restrictions = check_client_access hash:{clients}")
+    assert affix("-c", str(tmp_path), "map", f"hash:{clients}").returncode == 0
+    clients.write_text("192.168.10 REJECT\n192.168.11 REJECT\n")
+    past = time.time() - 300  # the source changed minutes after the index was built
+    os.utime(f"{clients}.lmdb", (past - 300, past - 300))
+    os.utime(clients, (past, past))
+    result = affix("-c", str(tmp_path), "check")
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    warnings = [line for line in out.splitlines() if "older than source file" in line]
+    assert len(warnings) == 1, out
+    assert warnings[0].startswith(f"{tmp_path}/main.cf:4: warning: check_client_access: ")
+    assert f'run "affix map hash:{clients}"' in warnings[0]

@@ -14,7 +14,7 @@ from affix.doctor.findings import Finding, Severity, Where
 from affix.doctor.registry import check, finding
 from affix.doctor.tablesource import fixed_records, rule_lines, table_file
 from affix.tables.access import Permit, parse_action
-from affix.tables.check import check_table
+from affix.tables.check import check_table, is_stale
 from affix.tables.indexed import INDEXED_TYPES, index_path
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
@@ -104,7 +104,7 @@ def table_problems(ctx: LintContext) -> Iterator[Finding]:
         pattern = found is not None and found[0] in ("regexp", "pcre", "cidr")
         partial = _partial_lines(ref) if pattern else set()
         for problem in check_table(ref.spec, ctx.cfg):
-            if "older than source" in problem or any(p in problem for p in _OPEN_FAILED):
+            if is_stale(problem) or any(p in problem for p in _OPEN_FAILED):
                 continue  # AFX-TBL-002/003/009
             m = _PROBLEM.match(problem)
             where = Where(m.group(1), int(m.group(2))) if m else ref.where

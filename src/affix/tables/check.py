@@ -16,6 +16,15 @@ from affix.tables.indexed import INDEXED_TYPES, index_path
 from affix.tables.opener import open_table, split_spec
 from affix.tables.source import Problem, source_records
 
+# An index older than its source is a warning, not an error: the server starts and answers
+# from the old index, as Postfix does (tables.md §1), rather than stay down until `affix map`.
+STALE = "database is older than source file"
+
+
+def is_stale(problem: str) -> bool:
+    return STALE in problem
+
+
 _POSITION = re.compile(r"^(?:(?:regexp|pcre|cidr) map )?(.+?), line (\d+): (.*)$", re.S)
 
 
@@ -38,10 +47,12 @@ def check_table(spec: str, cfg: Config | None = None) -> list[str]:
     except TableError as e:
         return problems + [str(e)]
     try:
-        problems += [as_file_line(w) for w in getattr(table, "warnings", ())]
+        # the table's own stale warning is said once, below, with what to run
+        problems += [as_file_line(w) for w in getattr(table, "warnings", ())
+                     if " is older than source file " not in w]
         if type_ in INDEXED_TYPES and _older(index_path(name), name):
-            problems.append(f"{index_path(name)}: database is older than source file "
-                            f"{name}: run \"affix map {type_}:{name}\"")
+            problems.append(f"{index_path(name)}: {STALE} {name}: run "
+                            f"\"affix map {type_}:{name}\"")
         problems += _probe(table)
     finally:
         table.close()
