@@ -148,6 +148,10 @@ CASES = [
          {"mailbox_size_limit": "51200000", "message_size_limit": "10240000"}),
     Case("AFX-SIZE-003", {"home_mailbox": None, "mailbox_size_limit": "20480000"},
          {"home_mailbox": "Maildir/", "mailbox_size_limit": "20480000"}),
+    Case("AFX-SIZE-003", {"home_mailbox": None, "mail_spool_directory": "/var/mail",
+                          "mailbox_size_limit": "20480000"},
+         {"home_mailbox": None, "mail_spool_directory": "/var/mail/",  # a Maildir per user
+          "mailbox_size_limit": "20480000"}),
     Case("AFX-SIZE-004", {"message_size_limit": "1024000"}, {"message_size_limit": "10240000"}),
     Case("AFX-HDR-001", {"header_checks": "regexp:%DIR%/hc"}, {"header_checks": "regexp:%DIR%/hc"},
          {"hc!": "/^Received:/ STRIP\n"},

@@ -105,9 +105,7 @@ class LocalAgent:
     def _plain_maildir(self, rcpt: str) -> tuple[pwd.struct_passwd, str] | None:
         """(user, address extension) when delivery to `rcpt` is a write to the user's own
         Maildir and nothing else: no alias, no .forward, no mailbox_command."""
-        home_mailbox = self.cfg.get("home_mailbox")
-        maildir = home_mailbox or self.cfg.get("mail_spool_directory")
-        if self.cfg.get("mailbox_command") or not maildir.endswith("/"):
+        if self.cfg.get("mailbox_command") or not mailbox.delivers_to_maildir(self.cfg):
             return None
         local = split_address(rcpt)[0].lower()
         user, ext = self._split_ext(local)
@@ -117,7 +115,7 @@ class LocalAgent:
             pw = self._user(user)
         except (TableError, KeyError):
             return None
-        if home_mailbox and privs.needs_child(privs.from_passwd(pw)):
+        if self.cfg.get("home_mailbox") and privs.needs_child(privs.from_passwd(pw)):
             return None  # written by a child process with the user's rights: not on the loop
         return None if self._read_forward(pw, ext) else (pw, ext)
 

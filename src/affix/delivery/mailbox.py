@@ -18,6 +18,8 @@ import socket
 import stat
 import time
 
+from affix.config.snapshot import Config
+
 _MAILDIR_SUBDIRS = ("tmp", "new", "cur")
 NOT_OWNED = "not owned by recipient"  # strerror of the strict_mailbox_ownership refusal
 
@@ -41,6 +43,12 @@ def file_error_dsn(err: int | None, default: str) -> str:
     if err in (errno.EFBIG, errno.EDQUOT):
         return "5.2.2"  # cleanup-and-delivery.md §4: a bounce, not a deferral
     return default
+
+
+def delivers_to_maildir(cfg: Config) -> bool:
+    """local's mailbox is a Maildir when the path it uses ends in `/`: home_mailbox when set,
+    else mail_spool_directory (cleanup-and-delivery.md §3)."""
+    return (cfg.get("home_mailbox").strip() or cfg.get("mail_spool_directory")).endswith("/")
 
 
 # --- the delivered bytes -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from affix.delivery.mailbox import delivers_to_maildir
 from affix.doctor.context import LintContext
 from affix.doctor.findings import Finding, Severity
 from affix.doctor.registry import check, finding
@@ -14,10 +15,9 @@ SMALL_MESSAGE = 5_000_000  # base64 makes a 3.7 MB attachment 5 MB
 
 
 def _mbox_delivery(ctx: LintContext) -> bool:
-    """Local delivery writes an mbox file: no Maildir home_mailbox, no command, no transport."""
+    """Local delivery writes an mbox file: no Maildir, no command, no transport."""
     cfg = ctx.cfg
-    home = cfg.get("home_mailbox").strip()
-    return not home.endswith("/") and not cfg.get("mailbox_command").strip() and \
+    return not delivers_to_maildir(cfg) and not cfg.get("mailbox_command").strip() and \
         not cfg.get("mailbox_transport").strip()
 
 
