@@ -160,3 +160,32 @@ def test_service_option_uses_master_cf_overrides(affix, lab, dns_server):
     assert "smtpd_client_restrictions" in {t["list"] for t in port25["stages"][0]["trace"]}
     r = affix(*args, "--service", "nosuch")
     assert r.returncode == 3 and 'no inet smtpd service "nosuch"' in r.stderr
+
+
+def test_explain_says_when_the_server_would_not_start(affix, lab, dns_server):
+    lab.memo(dns=dns_server)  # as written: its `//` "comments" are restriction names
+    r = affix("-c", str(lab.dir), "explain", *MEMO_ARGS)
+    assert r.returncode == 1
+    assert "warning: affix would not start with this configuration" in r.stderr
+    assert 'unknown smtpd restriction: "//' in r.stderr
+
+
+def test_explain_takes_addresses_in_brackets_and_refuses_a_size_over_the_limit(affix, lab,
+                                                                           dns_server):
+    _accepting(lab, dns_server, message_size_limit="1024000")
+    args = ["-c", str(lab.dir), "explain", "--client", "192.0.2.7", "--name",
+            "mail.example.org", "--helo", "mail.example.org", "--format", "json"]
+    r = affix(*args, "--sender", "<a@example.org>", "--recipient", "<user@example.com>")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = affix(*args, "--sender", "<>", "--recipient", "user@example.com")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = affix(*args, "--sender", "a@example.org", "--recipient", "user@example.com",
+              "--size", "2000000")
+    assert r.returncode == 1
+    data = json.loads(r.stdout)
+    assert data["reply"] == "552 5.3.4 Message size exceeds fixed limit"
+    [stage] = data["stages"]
+    assert stage["command"] == "MAIL FROM:<a@example.org> SIZE=2000000"
+    assert stage["log"][0].endswith(
+        "NOQUEUE: reject: MAIL from mail.example.org[192.0.2.7]: 552 5.3.4 Message size exceeds "
+        "fixed limit; from=<a@example.org> proto=ESMTP helo=<mail.example.org>")

@@ -7,7 +7,10 @@ is sent.
 Without --name the client name is looked up in DNS (PTR, then forward confirmation) as smtpd
 does; --name unknown (or [UNAVAILABLE]) means no name, [TEMPUNAVAIL] a temporary lookup
 failure. --service picks a master.cf smtpd service (its -o overrides apply); without it, the
-smtp service on port 25. Exit status: 0 = accepted, 1 = rejected or deferred, 3 = could not run.
+smtp service on port 25. S and R may be written as in the SMTP command (`<a@example.org>`,
+`<>`). A configuration `affix check` refuses is still explained, after a warning that says
+why the server would not start. Exit status: 0 = accepted, 1 = rejected or deferred, 3 = could
+not run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ _LONG = ["client=", "name=", "helo=", "sender=", "recipient=", "size=", "service
          "help"]
 
 
+def _address(value: str) -> str:
+    """`<a@example.org>` as the SMTP command writes it, or `a@example.org`; `<>` is null."""
+    value = value.strip()
+    return value[1:-1] if value.startswith("<") and value.endswith(">") else value
+
+
 def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.main
     try:
         opts, rest = getopt.gnu_getopt(args, "c:", _LONG)
@@ -44,11 +53,18 @@ def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.m
         why = f"missing {', '.join(missing)}" if missing else "bad arguments"
         sys.stderr.write(f"affix explain: {why}\n{USAGE}\n")
         return CANNOT_RUN
+    from affix.check import check_config
     from affix.doctor.explain import Request, explain, format_text
 
-    req = Request(flags["--client"], flags["--helo"], flags["--sender"], flags["--recipient"],
-                  flags.get("--name"), int(size) if size else None, flags.get("--service"))
+    req = Request(flags["--client"], flags["--helo"], _address(flags["--sender"]),
+                  _address(flags["--recipient"]), flags.get("--name"),
+                  int(size) if size else None, flags.get("--service"))
     config_dir = os.path.abspath(flags["-c"]) if "-c" in flags else ctx.config_dir
+    try:
+        check_config(config_dir)
+    except ConfigError as e:  # still explained: the trace shows what the problem does
+        sys.stderr.write("affix explain: warning: affix would not start with this "
+                         f"configuration (affix check):\n{e}\n")
     try:
         result = asyncio.run(explain(config_dir, req))
     except ConfigError as e:

@@ -4,7 +4,8 @@ restriction consulted and decided, the reply, and the mail log line. No mail is 
 
 Stages: with smtpd_delay_reject=no the client list runs at CONNECT, the helo list at EHLO and
 the sender list at MAIL; otherwise all of them run at RCPT. DATA and END-OF-MESSAGE follow.
-Evaluation stops at the first reject, as the session would.
+Evaluation stops at the first reject, as the session would. A --size over message_size_limit
+is refused at MAIL, before any of that, as smtpd refuses MAIL ... SIZE= itself.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from affix.doctor.tablesource import key_location
 from affix.policy.engine import RestrictionEngine
 from affix.policy.evaluation import TraceRecord
 from affix.policy.request import SessionState, Stage
+from affix.smtpd import replies
 from affix.tables import TableCache
 
 # Evaluation.search_table notes a hit as `TYPE:NAME: KEY = VALUE`.
@@ -124,9 +126,28 @@ async def client_names(resolver: Resolver, addr: str, name: str | None) -> Clien
 def _plan(cfg: Config, req: Request) -> list[tuple[Stage, str]]:
     early = [] if cfg.bool("smtpd_delay_reject") else [
         (Stage.CONNECT, "(connect)"), (Stage.EHLO, f"EHLO {req.helo}"),
-        (Stage.MAIL, f"MAIL FROM:<{req.sender}>")]
+        (Stage.MAIL, _mail_command(req))]
     return early + [(Stage.RCPT, f"RCPT TO:<{req.recipient}>"), (Stage.DATA, "DATA"),
                     (Stage.END_OF_DATA, "(end of data)")]
+
+
+def _mail_command(req: Request) -> str:
+    return f"MAIL FROM:<{req.sender}>" + (f" SIZE={req.size}" if req.size else "")
+
+
+def _size_refused(cfg: Config, state: SessionState, req: Request,
+                  stream: io.StringIO) -> StageResult | None:
+    """smtpd's own check of MAIL's SIZE= (no restriction list is involved)."""
+    limit = cfg.size("message_size_limit")
+    if not (limit and req.size and req.size > limit):
+        return None
+    mark = stream.tell()
+    reply = replies.SIZE_FIXED_LIMIT
+    log.smtpd_action("reject", None, "MAIL", state.client, str(reply), sender=req.sender,
+                     protocol="ESMTP", helo=req.helo, syslog_name=cfg.get("syslog_name") or None)
+    stream.seek(mark)
+    lines = [ln for ln in stream.read().splitlines() if ln]
+    return StageResult(Stage.MAIL.value, _mail_command(req), [], str(reply), lines)
 
 
 def _advance(state: SessionState, stage: Stage, req: Request) -> None:
@@ -185,6 +206,12 @@ async def _run(cfg: Config, engine: RestrictionEngine, resolver: Resolver, req: 
     result = Explanation(state.client, names, cfg.bool("smtpd_delay_reject"))
     for stage, command in _plan(cfg, req):
         _advance(state, stage, req)
+        if stage in (Stage.MAIL, Stage.RCPT) and not any(
+                s.stage in (Stage.MAIL.value, Stage.RCPT.value) for s in result.stages):
+            refused = _size_refused(cfg, state, req, stream)
+            if refused is not None:
+                result.stages.append(refused)
+                break
         trace: list[TraceRecord] = []
         mark = stream.tell()
         verdict = await engine.check(stage, state, trace)
