@@ -21,6 +21,15 @@ from affix.tables import TableCache
 from affix.tables.compile import Options, compile_source
 from fixtures.files import copy_memo_tables, memo_main_cf
 
+
+@pytest.fixture(autouse=True)
+def _fresh_process_warnings():
+    """Deprecation warnings are logged once per process: each test is a process of its own."""
+    from affix.policy import engine
+
+    engine._WARNED.clear()
+
+
 BASE_MAINCF = """\
 compatibility_level = 3.7
 myhostname = mx.kororo.jp

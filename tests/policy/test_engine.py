@@ -357,11 +357,14 @@ def test_trace_records_tables_keys_and_verdicts(policy):
     assert record.verdict.startswith("554 5.7.1 <unknown[192.0.2.7]>")
 
 
-def test_old_name_warns_once_per_engine(policy):
-    engine = policy.engine(ISOLATED + "smtpd_helo_restrictions = reject_non_fqdn_hostname")
+def test_old_name_warns_once_per_process(policy):
+    config = ISOLATED + "smtpd_helo_restrictions = reject_non_fqdn_hostname"
+    engine = policy.engine(config)
     first = policy.check(engine, Stage.RCPT, policy.session())
     second = policy.check(engine, Stage.RCPT, policy.session())
     assert first.lines("warning") == [
         'warning: restriction "reject_non_fqdn_hostname" is an obsolete name; use '
         '"reject_non_fqdn_helo_hostname" instead']
     assert second.lines("warning") == []
+    reloaded = policy.engine(config)  # a reload makes a new engine: no second warning
+    assert policy.check(reloaded, Stage.RCPT, policy.session()).lines("warning") == []

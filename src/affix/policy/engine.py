@@ -41,6 +41,9 @@ RELAY_RULE = ("in parameter smtpd_relay_restrictions or smtpd_recipient_restrict
 _instances = itertools.count(1)
 
 
+_WARNED: set[str] = set()  # deprecation warnings this process has logged
+
+
 class RestrictionEngine:
     """Implements affix.policy.request.PolicyEngine for one service's config snapshot."""
 
@@ -51,7 +54,6 @@ class RestrictionEngine:
         self.delay_reject = cfg.bool("smtpd_delay_reject")
         self.classes = frozenset(cfg.list("smtpd_restriction_classes"))
         self._lists = {param: cfg.list(param) for param in L.ALL_LISTS}
-        self._warned: set[str] = set()
         self._matchlists: dict[str, Any] = {}
         self._policy: dict[str, PolicyClient] = {}
         self._warn_after_permit()
@@ -83,9 +85,10 @@ class RestrictionEngine:
                 log.warning("smtpd", f"restriction `{rest}' after `permit' is ignored")
 
     def warn_once(self, key: str, text: str) -> None:
-        """Deprecation warnings are logged once per process (per engine)."""
-        if key not in self._warned:
-            self._warned.add(key)
+        """Deprecation warnings are logged once per process: a reload (a new engine) does
+        not repeat them in the mail log."""
+        if key not in _WARNED:
+            _WARNED.add(key)
             log.warning("smtpd", text)
 
     # --- shared resources -------------------------------------------------------------------
