@@ -67,6 +67,13 @@ def test_selected_names_and_unknown_name_warns_with_exit_zero(confdir, conf):
     assert "warning: no_such_thing: unknown parameter" in done.stderr
 
 
+def test_v_is_accepted_and_changes_nothing_printed(confdir, conf):
+    """The memo's `postconf -v | grep helo_name`: -v only adds postconf's own logging."""
+    done = conf("-v")
+    assert done.returncode == 0 and done.stdout == conf().stdout
+    assert "smtpd_helo_required = no" in done.stdout.splitlines()
+
+
 def test_h_x_and_H(confdir, conf):
     (confdir / "main.cf").write_text("myhostname = mx.kororo.jp\nmyorigin = $mydomain\n")
     assert conf("-hx", "myorigin").stdout == "kororo.jp\n"

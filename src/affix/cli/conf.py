@@ -22,7 +22,7 @@ from affix.config.mastercf import MasterService, load_master
 from affix.config.params import PARAMS
 from affix.config.snapshot import Config, load_config
 
-FLAGS = set("ndhHxfeXM#")
+FLAGS = set("ndhHxfeXM#v")  # v: postconf's verbose logging, which changes nothing printed
 
 
 @dataclass

@@ -134,6 +134,23 @@ class Config:
             return f"{self.main_cf}: (default)"
         return f"{file}:{line}" if line else file
 
+    def where_word(self, name: str, word: str) -> str:
+        """`file:line` of the physical line of a parameter's main.cf definition that holds
+        `word` (a list written over several lines: the line of that element); where() when
+        it cannot be told."""
+        file, line = self._pos(name)
+        entry = self.entries.get(name)
+        if entry is None or file != self.main_cf or line != entry.line:
+            return self.where(name)
+        try:
+            with open(file, encoding="utf-8", errors="surrogateescape") as f:
+                lines = f.read().splitlines()[entry.line - 1:entry.end_line]
+        except OSError:
+            return self.where(name)
+        alone = re.compile(rf"(?:^|[\s,=]){re.escape(word)}(?:$|[\s,])")  # a whole element
+        found = next((i for i, text in enumerate(lines) if alone.search(text)), 0)
+        return f"{file}:{entry.line + found}"
+
     # --- typed access ---------------------------------------------------------------------
     def get(self, name: str) -> str:
         """The expanded value ('' when unknown); bad `$` syntax raises ConfigError.

@@ -61,7 +61,7 @@ def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> st
 
 def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset[str],
                    bare_ok: bool) -> list[str]:
-    problems: list[str] = []
+    problems: list[tuple[str, str]] = []  # (the word at fault, what is wrong)
     i = 0
     while i < len(items):
         name, i = items[i], i + 1
@@ -73,14 +73,14 @@ def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset
             if spec.arg is not Arg.NONE:
                 problem = _argument_problem(cfg, name, spec.arg, value)
                 if problem:
-                    problems.append(problem)
+                    problems.append((name, problem))
         elif ":" in name:
             if not bare_ok:
-                problems.append(f'a bare table "{name}" is not allowed here; '
-                                "write check_client_access (or another check_*_access) first")
+                problems.append((name, f'a bare table "{name}" is not allowed here; '
+                                 "write check_client_access (or another check_*_access) first"))
         elif name not in classes and name.lower() != "warn_if_reject":
-            problems.append(f'unknown smtpd restriction: "{name}"')
-    return [f"{cfg.where(param)}: {param}: {p}" for p in problems]
+            problems.append((name, f'unknown smtpd restriction: "{name}"'))
+    return [f"{cfg.where_word(param, word)}: {param}: {p}" for word, p in problems]
 
 
 def check_restrictions(cfg: Config) -> list[str]:
