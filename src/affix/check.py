@@ -31,6 +31,7 @@ Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | W
 # "module:function" of every area's validator, run in this order after the foundation's own.
 VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
+    "affix.check:check_names_and_types",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
     "affix.check:check_tables",
@@ -56,6 +57,26 @@ class ConfigProblems(ConfigError):
 
 def check_parameter_types(cfg: Config, services: Sequence[MasterService]) -> list[ConfigError]:
     return cfg.validate()
+
+
+def check_names_and_types(cfg: Config,
+                          services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """Values Postfix refuses to start with: a host name that is no host name (myhostname,
+    and mydomain, which the default myhostname is built from), a table type affix cannot
+    build (default_database_type)."""
+    from affix.dns.names import valid_hostaddr, valid_hostname
+    from affix.tables.indexed import INDEXED_TYPES
+
+    for name in ("myhostname", "mydomain"):
+        value = cfg.get(name).strip()
+        if value and (not valid_hostname(value) or valid_hostaddr(value)):
+            yield ConfigError(f"bad parameter value: {name} = {value} (need a host name)",
+                              *cfg._pos(name))
+    kind = cfg.get("default_database_type").strip()
+    if kind not in INDEXED_TYPES:
+        yield ConfigError(f"unsupported dictionary type: default_database_type = {kind} "
+                          f"(one of: {', '.join(INDEXED_TYPES)})",
+                          *cfg._pos("default_database_type"))
 
 
 def check_service_overrides(cfg: Config,

@@ -72,3 +72,15 @@ def test_a_stale_index_is_a_warning_not_an_error(tmp_path, affix):
     assert len(warnings) == 1, out
     assert warnings[0].startswith(f"{tmp_path}/main.cf:4: warning: check_client_access: ")
     assert f'run "affix map hash:{clients}"' in warnings[0]
+
+
+def test_check_refuses_names_and_table_types_postfix_would_not_start_with(tmp_path, affix):
+    _config(tmp_path, "myhostname = bad_host!name", "mydomain = 192.0.2.1",
+            "default_database_type = bogus")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert f"{tmp_path}/main.cf:4: bad parameter value: myhostname = bad_host!name" in out
+    assert f"{tmp_path}/main.cf:5: bad parameter value: mydomain = 192.0.2.1" in out
+    assert (f"{tmp_path}/main.cf:6: unsupported dictionary type: default_database_type = bogus"
+            in out)

@@ -123,6 +123,20 @@ def test_reload_with_a_bad_value_is_refused_and_the_old_config_stays(instance):
     assert instance.run("status").returncode == 0
 
 
+def test_a_reload_with_a_misspelt_tls_level_is_refused_and_sessions_still_get_a_greeting(
+        instance):
+    """A value only smtpd sessions read used to pass the check and leave every new
+    connection without a greeting."""
+    assert instance.run("start").returncode == 0
+    instance.write_main("smtpd_banner = changed", "smtpd_tls_security_level = encrpyt")
+    done = instance.run("reload")
+    assert done.returncode == 1
+    assert 'unknown smtpd_tls_security_level value "encrpyt"' in done.stderr
+    os.kill(instance.pid(), signal.SIGHUP)
+    wait_for(lambda: "reload refused" in instance.maillog)
+    assert greeting(instance.port).endswith("ESMTP first")
+
+
 def test_reload_opens_new_listeners_and_closes_removed_ones(instance):
     assert instance.run("start").returncode == 0
     second = free_port()

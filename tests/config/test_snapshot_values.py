@@ -172,3 +172,15 @@ def test_if_inet6_fallback_parses_proc_format():
 def test_missing_main_cf_is_a_config_error_naming_it(tmp_path):
     with pytest.raises(ConfigError, match=r"main.cf: No such file or directory"):
         load_config(str(tmp_path / "nowhere"))
+
+
+def test_values_outside_a_parameters_choices_or_minimum_are_errors(tmp_path):
+    """A typo must not quietly mean something else: mynetworks_style = hosts used to mean
+    subnet, trusting every host of the local networks."""
+    cfg = config(tmp_path, "mynetworks_style = hosts\ninet_protocols = ipv4, ipv5\n"
+                           "smtpd_tls_security_level = MAY\ndefault_process_limit = 0\n")
+    assert [str(p) for p in cfg.validate()] == [
+        f"{tmp_path}/main.cf:4: invalid default_process_limit parameter value 0 < 1",
+        f'{tmp_path}/main.cf:2: unknown inet_protocols value "ipv5" (one of: all, ipv4, ipv6)',
+        f'{tmp_path}/main.cf:1: unknown mynetworks_style value "hosts" (one of: host, subnet, '
+        'class)']

@@ -33,10 +33,15 @@ class Param:
     unit: str = "s"  # default unit of a TIME parameter
     affix: str = ""  # why affix's default or meaning differs from Postfix 3.7 ("" = same)
     raw: bool = False  # expanded later with per-event variables, not at start (config.md §2)
+    # the only values allowed (case-insensitive; for a LIST, each element): a typo must stop
+    # `affix check` rather than quietly mean something else (a bad mynetworks_style once
+    # meant "subnet", trusting the whole local network)
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None  # the least an INT may be
 
 
-def _p(name: str, kind: Kind, default: str, doc: str, **kw: str | bool) -> Param:
-    return Param(name, kind, default, doc, **kw)
+def _p(name: str, kind: Kind, default: str, doc: str, **kw: object) -> Param:
+    return Param(name, kind, default, doc, **kw)  # type: ignore[arg-type]
 
 
 S, B, I, Z, T, L, M, R = (  # noqa: E741 - short names keep the table readable
@@ -60,9 +65,11 @@ _ALL: tuple[Param, ...] = (
        "Domains delivered locally."),
     _p("mynetworks", L, "", "Trusted client networks; computed from mynetworks_style when empty."),
     _p("mynetworks_style", S, _LEVEL2 % ("subnet", "host"),
-       "How mynetworks is computed: host, subnet or class."),
+       "How mynetworks is computed: host, subnet or class.",
+       choices=("host", "subnet", "class")),
     _p("inet_interfaces", L, "all", "Addresses the server listens on."),
-    _p("inet_protocols", L, "all", "IP versions used: all, ipv4, ipv6."),
+    _p("inet_protocols", L, "all", "IP versions used: all, ipv4, ipv6.",
+       choices=("all", "ipv4", "ipv6")),
     _p("proxy_interfaces", L, "", "Addresses of a proxy or NAT in front of this server; "
        "mail to them counts as local."),
     _p("relay_domains", L, _LEVEL2 % ("$mydestination", ""),
@@ -116,7 +123,7 @@ _ALL: tuple[Param, ...] = (
     _p("delay_logging_resolution_limit", I, "2", "Decimals in delay= log fields."),
     _p("respectful_logging", B, _LEVEL36 % ("no", "yes"), "Avoid words like master/slave."),
     # --- master.cf defaults ----------------------------------------------------------------
-    _p("default_process_limit", I, "100", "Default maxproc of master.cf services."),
+    _p("default_process_limit", I, "100", "Default maxproc of master.cf services.", minimum=1),
     _p("max_idle", T, "100s", "Idle time before a daemon process exits."),
     _p("max_use", I, "100", "Clients a daemon process serves before it exits."),
     # --- smtpd: dialog ---------------------------------------------------------------------
@@ -134,7 +141,8 @@ _ALL: tuple[Param, ...] = (
     _p("smtpd_per_record_deadline", S, "", "Old name of smtpd_per_request_deadline."),
     _p("smtpd_min_data_rate", I, "500", "Minimum bytes/s during DATA with a per-request "
        "deadline."),
-    _p("line_length_limit", I, "2048", "Longest command line or content line chunk."),
+    _p("line_length_limit", I, "2048", "Longest command line or content line chunk.",
+       minimum=1),
     _p("header_size_limit", Z, "102400", "Longest logical header."),
     _p("message_size_limit", Z, "10240000", "Largest message (0 = unlimited)."),
     _p("smtpd_recipient_limit", I, "1000", "Recipients accepted per message."),
@@ -146,6 +154,7 @@ _ALL: tuple[Param, ...] = (
        "HELO/NOOP/RSET/VRFY/ETRN beyond this count as errors."),
     _p("smtpd_forbid_bare_newline", S, "normalize",
        "Bare LF handling: no, normalize (yes), reject.",
+       choices=("no", "normalize", "yes", "reject"),
        affix="Postfix 3.9's default (3.7: no), against SMTP smuggling."),
     _p("smtpd_forbid_bare_newline_reject_code", I, "550", "Reply code for a rejected bare LF."),
     _p("smtpd_forbid_bare_newline_exclusions", L, "$mynetworks",
@@ -166,7 +175,8 @@ _ALL: tuple[Param, ...] = (
     _p("smtpd_authorized_verp_clients", L, "$authorized_verp_clients",
        "Clients allowed to use XVERP."),
     _p("authorized_verp_clients", L, "$mynetworks", "Old name of smtpd_authorized_verp_clients."),
-    _p("smtpd_tls_security_level", S, "", "TLS: empty/none, may or encrypt."),
+    _p("smtpd_tls_security_level", S, "", "TLS: empty/none, may or encrypt.",
+       choices=("", "none", "may", "encrypt")),
     _p("smtpd_use_tls", B, "no", "Old form of smtpd_tls_security_level = may."),
     _p("smtpd_enforce_tls", B, "no", "Old form of smtpd_tls_security_level = encrypt."),
     _p("smtpd_tls_cert_file", S, "", "Server certificate (PEM)."),

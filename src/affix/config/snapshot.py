@@ -259,11 +259,24 @@ class Config:
 
     # --- checks ---------------------------------------------------------------------------
     def check_value(self, name: str) -> None:
-        """Type-check one parameter; raises ConfigError naming file:line."""
-        kind = PARAMS[name].kind if name in PARAMS else Kind.STR
+        """Type-check one parameter (and its choices or minimum); raises ConfigError naming
+        file:line."""
+        param = PARAMS.get(name)
+        kind = param.kind if param is not None else Kind.STR
         check = {Kind.BOOL: self.bool, Kind.INT: self.int, Kind.SIZE: self.size,
                  Kind.TIME: self.time, Kind.MAPS: self.maps}.get(kind, self.get)
-        check(name)
+        value = check(name)
+        if param is None:
+            return
+        if param.choices:
+            words = self.list(name) if kind is Kind.LIST else [value.strip()]
+            bad = [w for w in words if w.lower() not in param.choices]
+            if bad:
+                raise ConfigError(f'unknown {name} value "{bad[0]}" (one of: '
+                                  f'{", ".join(c for c in param.choices if c)})', *self._pos(name))
+        if param.minimum is not None and value < param.minimum:
+            raise ConfigError(f"invalid {name} parameter value {value} < {param.minimum}",
+                              *self._pos(name))
 
     def validate(self) -> list[ConfigError]:
         """Type-check every known parameter (and expand every set one); the problems found."""
