@@ -99,6 +99,13 @@ def test_M_lists_the_smtpd_services(confdir, conf):
         "smtp inet n - n - - smtpd\n"
         "submission inet n - n - - smtpd -o syslog_name=postfix/submission "
         "-o { smtpd_client_restrictions = a, b }\n")
+    (confdir / "master.cf").write_text("127.0.0.1:2525 inet n - y - 5 smtpd -v\n")
+    assert conf("-M").stdout == "127.0.0.1:2525 inet n - y - 5 smtpd -v\n"  # as written
+
+
+def test_n_with_names_prints_only_those_main_cf_sets(confdir, conf):
+    done = conf("-n", "myorigin", "mydestination")
+    assert done.returncode == 0 and done.stdout == "myorigin = $mydomain\n"
 
 
 def test_e_replaces_every_entry_in_place_and_appends_new_ones(confdir, conf):
@@ -126,6 +133,8 @@ def test_e_with_a_bad_argument_is_an_error_and_leaves_the_file(confdir, conf):
     done = conf("-e", "novalue")
     assert done.returncode == 1
     assert "missing '=' after attribute name: \"novalue\"" in done.stderr
+    done = conf("-e", "myorigin=a\nzzz")  # would write a line that breaks every command
+    assert done.returncode == 1 and "accepts no multi-line input" in done.stderr
     assert (confdir / "main.cf").read_text() == MAIN_CF
 
 
@@ -201,3 +210,15 @@ def test_remove_drops_only_that_name(text, name):
     expected.pop(name, None)
     assert _values(edit_text(text, remove=[name])) == expected
     assert _comments(edit_text(text, remove=[name])) == _comments(text)
+
+
+@pytest.mark.parametrize("verb", ["newaliases", "flush"])
+def test_verbs_that_act_take_no_arguments_and_help_does_not_act(tmp_path, affix, verb):
+    (tmp_path / "main.cf").write_text(f"alias_database = hash:{tmp_path}/aliases\n"
+                                      f"queue_directory = {tmp_path}/q\n")
+    (tmp_path / "aliases").write_text("postmaster: root\n")
+    asked = affix("-c", str(tmp_path), verb, "--help")
+    assert asked.returncode == 0 and asked.stdout == f"usage: affix [-c DIR] {verb}\n"
+    wrong = affix("-c", str(tmp_path), verb, "now")
+    assert wrong.returncode == 2 and wrong.stderr == f"usage: affix [-c DIR] {verb}\n"
+    assert not (tmp_path / "aliases.lmdb").exists()  # nothing was built

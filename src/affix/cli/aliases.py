@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import sys
 
+from affix.cli.main import refuse_arguments
 from affix.config.snapshot import load_config
 from affix.delivery.aliases import AliasError, build_alias_table
 from affix.tables.base import TableError
 
+USAGE = "usage: affix [-c DIR] newaliases\n"
+
 
 def run(ctx, args: list[str]) -> int:
+    refused = refuse_arguments(args, USAGE)
+    if refused is not None:
+        return refused
     cfg = load_config(ctx.config_dir)
     status = 0
     for spec in cfg.list("alias_database"):

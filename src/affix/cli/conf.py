@@ -77,6 +77,8 @@ def value_for(cfg: Config, name: str, flags: set[str]) -> str:
 
 
 def selected_names(cfg: Config, opts: Options) -> list[str]:
+    if opts.names and "n" in opts.flags:  # postconf -n NAME: only when main.cf sets it
+        return [name for name in opts.names if name in cfg.entries]
     if opts.names:
         known = []
         for name in opts.names:
@@ -111,7 +113,7 @@ def show(cfg: Config, opts: Options) -> int:
 
 
 def service_line(svc: MasterService) -> str:
-    parts = [svc.name, "inet", "n", "-", "n", "-", "-", svc.command, *svc.args]
+    parts = [svc.name, "inet", *svc.fields, svc.command, *svc.args]
     for name, value in svc.overrides.items():
         parts += ["-o", f"{{ {name} = {value} }}" if re.search(r"\s", value)
                   else f"{name}={value}"]

@@ -44,6 +44,19 @@ class Context:
         self.verb = verb
 
 
+def refuse_arguments(args: list[str], usage: str) -> int | None:
+    """For a verb that takes no arguments: its exit status when it was given some (-h and
+    --help print the usage), None when it may go on. A verb that acts must never take
+    `--help` for a go-ahead."""
+    if not args:
+        return None
+    if args in (["-h"], ["--help"]):
+        sys.stdout.write(usage)
+        return 0
+    sys.stderr.write(usage)
+    return 2
+
+
 def pick_config_dir(explicit: str | None) -> str | None:
     """-c DIR, else $AFFIX_CONFIG_DIR, else /etc/affix if it has a main.cf, else embedded."""
     if explicit:

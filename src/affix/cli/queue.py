@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from affix import log
 from affix.cleanup.service import REQUEUE, Cleanup
+from affix.cli.main import refuse_arguments
 from affix.config.snapshot import Config, load_config
 from affix.queue import qfile
 from affix.queue.envelope import Envelope
@@ -44,6 +45,10 @@ USAGE = ("usage: affix queue [list | show ID | delete|hold|release|requeue|expir
 
 
 def run(ctx, args: list[str]) -> int:
+    refused = refuse_arguments(args, "usage: affix [-c DIR] flush\n") \
+        if ctx.verb == "flush" else None
+    if refused is not None:
+        return refused
     cfg = load_config(ctx.config_dir)
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     if ctx.verb == "flush":

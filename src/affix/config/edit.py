@@ -37,6 +37,8 @@ def entry_lines(lines: Sequence[str]) -> dict[str, list[list[int]]]:
 
 def parse_assignment(arg: str) -> tuple[str, str]:
     """`name=value` (spaces around `=` allowed), as given to `affix conf -e`."""
+    if "\n" in arg or "\r" in arg:  # a second line would be written to main.cf as it is
+        raise ConfigError("affix conf: -e, -X or -# accepts no multi-line input")
     name, sep, value = arg.partition("=")
     name = name.strip()
     if not sep or not name or any(c.isspace() for c in name):

@@ -39,6 +39,8 @@ class MasterService:
     path: str = "master.cf"
     command: str = "smtpd"
     args: tuple[str, ...] = ()  # options other than -o (e.g. -v)
+    # private, unpriv, chroot, wakeup and maxproc as written (shown by `affix conf -M`)
+    fields: tuple[str, ...] = ("n", "-", "n", "-", "-")
 
     @property
     def service_name(self) -> str:
@@ -196,7 +198,7 @@ def parse_line(ll: LogicalLine, path: str) -> tuple[MasterService | None, Warnin
             warn = Warning_(path, ll.line, f"service {service}: postscreen is not "
                             "implemented; affix runs smtpd on this port")
         return MasterService(service, host, port, overrides, ll.line, path, command,
-                             args), warn
+                             args, tuple(words[2:7])), warn
     if command in BUILT_IN and kind != "inet":
         return None, None
     return None, Warning_(path, ll.line, f"service {service} ({kind} {command}) is not run "
