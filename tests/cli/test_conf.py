@@ -222,3 +222,10 @@ def test_verbs_that_act_take_no_arguments_and_help_does_not_act(tmp_path, affix,
     wrong = affix("-c", str(tmp_path), verb, "now")
     assert wrong.returncode == 2 and wrong.stderr == f"usage: affix [-c DIR] {verb}\n"
     assert not (tmp_path / "aliases.lmdb").exists()  # nothing was built
+
+
+def test_main_cf_warnings_go_to_stderr_as_postconf_prints_them(confdir, conf):
+    (confdir / "main.cf").write_text("myorigin = a\nmyorigin = b\n")
+    done = conf("-n")
+    assert done.stdout.endswith("myorigin = b\n")
+    assert f"{confdir}/main.cf:2: warning: overriding earlier entry: myorigin=a" in done.stderr

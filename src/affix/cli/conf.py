@@ -53,7 +53,10 @@ def run(ctx, args: list[str]) -> int:
         return show_services(ctx.config_dir, opts)
     if opts.flags & {"e", "X", "#"} or any("=" in n for n in opts.names):
         return edit(ctx.config_dir, opts)
-    return show(load_config(ctx.config_dir), opts)
+    cfg = load_config(ctx.config_dir)
+    for warning in cfg.warnings:  # as postconf does: what main.cf's reader had to work around
+        sys.stderr.write(f"affix: {warning}\n")
+    return show(cfg, opts)
 
 
 # --- showing ------------------------------------------------------------------------------
