@@ -229,3 +229,11 @@ def test_main_cf_warnings_go_to_stderr_as_postconf_prints_them(confdir, conf):
     done = conf("-n")
     assert done.stdout.endswith("myorigin = b\n")
     assert f"{confdir}/main.cf:2: warning: overriding earlier entry: myorigin=a" in done.stderr
+
+
+def test_dx_expands_defaults_among_defaults(confdir, conf):
+    (confdir / "main.cf").write_text("myhostname = mx.example.org\nrelay_domains = x\n")
+    done = conf("-dx", "relay_domains", "mydestination")
+    assert "$" not in done.stdout
+    assert "mx.example.org" not in done.stdout  # main.cf plays no part in -d
+    assert done.stdout.splitlines()[1].startswith("mydestination = ")

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import textwrap
@@ -20,7 +21,7 @@ from affix.config.edit import edit_file, parse_assignment
 from affix.config.errors import ConfigError
 from affix.config.mastercf import MasterService, load_master
 from affix.config.params import PARAMS
-from affix.config.snapshot import Config, load_config
+from affix.config.snapshot import Config, config_from_text, load_config
 
 FLAGS = set("ndhHxfeXM#v")  # v: postconf's verbose logging, which changes nothing printed
 
@@ -72,10 +73,19 @@ def fold(line: str) -> str:
                                    break_long_words=False, break_on_hyphens=False)) or line
 
 
+@functools.cache
+def _defaults() -> Config:
+    """A snapshot of the defaults alone (no main.cf), built once per command."""
+    return config_from_text(None, "", "(defaults)")
+
+
 def value_for(cfg: Config, name: str, flags: set[str]) -> str:
     if "d" in flags:
-        # the registry's own default, not the directory this run happened to read
-        return PARAMS[name].default if name == "config_directory" else cfg.default(name) or ""
+        if name == "config_directory":  # the registry's own, not the directory this run read
+            return PARAMS[name].default
+        if "x" in flags:  # expanded among defaults only, as `postconf -dx` does
+            return _defaults().get(name)
+        return cfg.default(name) or ""
     return cfg.get(name) if "x" in flags else (cfg.raw(name) or "")
 
 
