@@ -119,3 +119,29 @@ def test_policy_service_over_unix_socket(policy, tmp_path):
 
     run = asyncio.run(scenario())
     assert run.reply == "450 4.7.1 <kororo@kororo.jp>: Recipient address rejected: later please"
+
+
+def test_policy_requests_carry_tls_and_server_facts_and_a_new_instance_per_message(policy):
+    async def scenario():
+        async with PolicyServer(lambda attrs: "DUNNO") as server:
+            engine = policy.engine(
+                ISOLATED + "smtpd_recipient_restrictions = "
+                f"check_policy_service inet:127.0.0.1:{server.port}, permit")
+            state = policy.session(tls_active=True, tls_protocol="TLSv1.3",
+                                   tls_cipher="TLS_AES_256_GCM_SHA384", tls_bits=256,
+                                   server_addr="192.0.2.25", server_port=25, transactions=1)
+            await policy.acheck(engine, Stage.RCPT, state)
+            await policy.acheck(engine, Stage.RCPT, state)  # the same message: same instance
+            state.transactions += 1  # smtpd: the next MAIL of the session
+            await policy.acheck(engine, Stage.RCPT, state)
+            await engine.close()
+            return server
+
+    first, again, next_message = asyncio.run(scenario()).requests
+    assert {k: first[k] for k in ("encryption_protocol", "encryption_cipher",
+                                  "encryption_keysize", "ccert_subject", "server_address",
+                                  "server_port")} == {
+        "encryption_protocol": "TLSv1.3", "encryption_cipher": "TLS_AES_256_GCM_SHA384",
+        "encryption_keysize": "256", "ccert_subject": "", "server_address": "192.0.2.25",
+        "server_port": "25"}
+    assert first["instance"] == again["instance"] != next_message["instance"]

@@ -5,6 +5,7 @@ PolicyEngine implementation), and a blocking SMTP client."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 
@@ -63,9 +64,11 @@ class ScriptedPolicy:
         self.verdicts = verdicts or {}
         self.delay = delay
         self.calls: list[tuple[Stage, str | None]] = []
+        self.states: list[SessionState] = []  # a copy of the facts at each call
 
     async def check(self, stage: Stage, state: SessionState) -> Verdict:
         self.calls.append((stage, state.recipient))
+        self.states.append(dataclasses.replace(state))
         if self.delay:
             await asyncio.sleep(self.delay)
         if stage in self.rejects:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 
 import pytest
 import trustme
+from smtpd_helpers import ScriptedPolicy
+
+from affix.policy.request import Stage
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,28 @@ def test_starttls_then_mail_is_received_with_esmtps(smtpd, ca, tls_conf):
     assert server.cleanup.queued(server.queue_id())
     assert server.cleanup.messages[0][0].protocol == "ESMTPS"
     assert "starttls=1" in server.wait_log("disconnect from")
+
+
+def test_tls_details_reach_the_received_header_and_the_policy_facts(smtpd, ca, tls_conf):
+    policy = ScriptedPolicy()
+    server = smtpd("smtpd_tls_security_level = may\nsmtpd_tls_received_header = yes\n"
+                   + tls_conf, policy=policy)
+    with smtplib.SMTP("127.0.0.1", server.port) as s:
+        s.ehlo("client.example")
+        s.starttls(context=_client_context(ca))
+        s.ehlo("client.example")
+        for n in (1, 2):
+            s.sendmail("a@example.org", ["b@example.jp"], f"Subject: {n}\r\n\r\nx\r\n")
+    content = server.cleanup.messages[0][1].decode()
+    first = content.split("\n\tby ", 1)[0]
+    assert re.fullmatch(r"Received: from client\.example \(\S+ \[127\.0\.0\.1\]\)\n"
+                        r"\t\(using TLSv1\.[23] with cipher \S+ \((\d+)/\1 bits\)\)\n"
+                        r"\t\(No client certificate requested\)", first), first
+    rcpts = [st for stage, st in zip(policy.stages, policy.states, strict=True)
+             if stage is Stage.RCPT]
+    assert [st.transactions for st in rcpts] == [1, 2]  # a new policy instance per message
+    assert {(st.server_addr, st.server_port) for st in rcpts} == {("127.0.0.1", server.port)}
+    assert all(st.tls_protocol.startswith("TLSv1.") and st.tls_bits >= 128 for st in rcpts)
 
 
 def test_old_smtpd_use_tls_offers_starttls(smtpd, tls_conf):

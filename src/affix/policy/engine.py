@@ -107,10 +107,14 @@ class RestrictionEngine:
         return self._policy[spec]
 
     def instance_id(self, state: SessionState) -> str:
+        """The policy protocol's `instance`: one value per mail transaction (a new one at each
+        MAIL), so that a policy server can tell the messages of one session apart."""
         data = state.policy_data
-        if _INSTANCE not in data:
-            data[_INSTANCE] = f"{id(state):x}.{next(_instances)}"
-        return data[_INSTANCE]
+        current = data.get(_INSTANCE)
+        if not isinstance(current, tuple) or current[0] != state.transactions:
+            current = data[_INSTANCE] = (state.transactions,
+                                         f"{id(state):x}.{next(_instances)}")
+        return current[1]
 
     async def close(self) -> None:
         for client in self._policy.values():

@@ -49,6 +49,12 @@ class SessionState:
     sasl_username: str | None = None
     sasl_method: str | None = None
     tls_active: bool = False
+    tls_protocol: str = ""  # after STARTTLS: e.g. TLSv1.3
+    tls_cipher: str = ""  # e.g. TLS_AES_256_GCM_SHA384
+    tls_bits: int = 0  # the cipher's secret bits
+    server_addr: str = ""  # the address and port the client connected to
+    server_port: int = 0
+    transactions: int = 0  # MAIL commands accepted so far (a new policy instance each)
     illegal_pipelining: bool = False
     syslog_name: str | None = None  # the service's syslog_name, for log lines
     # The restriction engine's per-session data (defer_if_permit flags carried between

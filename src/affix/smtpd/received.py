@@ -14,10 +14,16 @@ def with_protocol(protocol: str, tls: bool, auth: bool, smtputf8: bool) -> str:
 
 
 def received_header(helo: str | None, name: str, addr: str, hostname: str, mail_name: str,
-                    protocol: str, queue_id: str, recipients: list[str], when: float) -> str:
-    """The header with LF line ends and a trailing LF; `for <RCPT>` only with one recipient."""
+                    protocol: str, queue_id: str, recipients: list[str], when: float,
+                    tls: tuple[str, str, int] | None = None) -> str:
+    """The header with LF line ends and a trailing LF; `for <RCPT>` only with one recipient.
+    tls: (protocol, cipher, bits) for smtpd_tls_received_header's comment lines."""
     literal = f"IPv6:{addr}" if ":" in addr else addr
     first = f"Received: from {helo or name} ({name} [{literal}])"
+    if tls is not None:
+        version, cipher, bits = tls
+        first += (f"\n\t(using {version} with cipher {cipher} ({bits}/{bits} bits))"
+                  "\n\t(No client certificate requested)")
     by = f"\tby {hostname} ({mail_name}) with {protocol} id {queue_id}"
     date = rfc2822_date(when)
     if len(recipients) == 1:

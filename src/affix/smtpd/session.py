@@ -93,6 +93,9 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self.real_addr = addr
         self.state = SessionState(client_addr=addr, client_port=port,
                                   syslog_name=self.s.syslog_name)
+        local = transport.get_extra_info("sockname")
+        if isinstance(local, tuple):
+            self.state.server_addr, self.state.server_port = local[0], local[1]
         self.xclient_ok = False
         self.client_changed()
         self.concurrency = 1 if self.service is None else self.service.session_opened(self)
@@ -178,6 +181,10 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self.transport = task.result()
         st = self.state
         st.tls_active = True
+        ssl_object = self.transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            cipher, version, bits = ssl_object.cipher() or ("", "", 0)
+            st.tls_protocol, st.tls_cipher, st.tls_bits = version or "", cipher, bits or 0
         st.helo, st.protocol = None, "SMTP"  # RFC 3207 4.2: discard prior knowledge
         self.reset_transaction()
         self.busy = False

@@ -53,6 +53,7 @@ class SmtpdSettings:
     tls_level: str  # "none", "may" or "encrypt"
     tls_context: ssl.SSLContext | None
     tls_error: str | None  # why TLS is unavailable although requested
+    tls_received_header: bool  # smtpd_tls_received_header: the TLS comment in Received
 
     @classmethod
     def from_config(cls, cfg: Config, tables: Any = None) -> SmtpdSettings:
@@ -97,6 +98,7 @@ class SmtpdSettings:
             strict_rfc821=cfg.bool("strict_rfc821_envelopes"),
             delay_reject=cfg.bool("smtpd_delay_reject"),
             tls_level=level, tls_context=context, tls_error=tls_err,
+            tls_received_header=cfg.bool("smtpd_tls_received_header"),
         )
 
 

@@ -241,6 +241,7 @@ class Verbs:
             self.log_reject("MAIL", replies.SIZE_FIXED_LIMIT, sender=path.address)
             return replies.SIZE_FIXED_LIMIT
         st.sender = path.address
+        st.transactions += 1
         st.size = txn.size_hint or None
         self.txn = txn
         if not self.s.delay_reject:
@@ -508,7 +509,9 @@ class Verbs:
         return top + received_header(
             st.helo, st.client_name, st.client_addr, self.s.hostname, self.s.mail_name,
             self._with_protocol(txn), txn.qf.queue_id, [r.address for r in txn.recipients],
-            txn.arrival)  # dated when MAIL began the transaction, as Postfix dates it
+            txn.arrival,  # dated when MAIL began the transaction, as Postfix dates it
+            (st.tls_protocol, st.tls_cipher, st.tls_bits)
+            if st.tls_active and self.s.tls_received_header else None)
 
     # --- the rest -----------------------------------------------------------------------
     async def RSET(self, arg: str) -> Reply:

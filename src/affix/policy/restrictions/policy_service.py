@@ -30,9 +30,18 @@ def request_attributes(ev: Evaluation, endpoint: PolicyEndpoint) -> dict[str, st
         "sasl_sender": "",
         "size": str(st.size or 0),
         "etrn_domain": st.etrn_domain or "",
+        "ccert_subject": "",  # client certificates are not asked for
+        "ccert_issuer": "",
+        "ccert_fingerprint": "",
+        "ccert_pubkey_fingerprint": "",
+        "encryption_protocol": st.tls_protocol,
+        "encryption_cipher": st.tls_cipher,
+        "encryption_keysize": str(st.tls_bits) if st.tls_active else "",
         "stress": "",
         "client_port": str(st.client_port),
         "policy_context": endpoint.policy_context,
+        "server_address": st.server_addr,
+        "server_port": str(st.server_port) if st.server_port else "",
         "compatibility_level": ev.cfg.get("compatibility_level"),
         "mail_version": ev.cfg.get("mail_version"),
     }
