@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import errno
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from affix.config.errors import ConfigError
 from affix.config.mastercf import MasterService
 from affix.config.snapshot import Config
 from affix.dns.resolver import Resolver
+from affix.pidfile import AlreadyRunning, acquire_pid_file, pid_path, running_pid
 from affix.policy.engine import RestrictionEngine
 from affix.qmgr.manager import QueueManager
 from affix.queue.store import QueueStore
@@ -41,7 +43,6 @@ from affix.smtpd.settings import SmtpdSettings
 from affix.tables import TableCache, TableError
 from affix.tables.matchlist import MatchList
 
-PID_FILE = "affix.pid"  # `affix flush`/sendmail poke the server through it (cli/queue.py)
 ListenKey = tuple[tuple[str, ...] | None, int]
 
 
@@ -115,45 +116,30 @@ def etrn_flush(cfg: Config, runtime: Runtime) -> Callable[[str], Awaitable[bool]
 
 # --- pid file -------------------------------------------------------------------------------
 
-def pid_path(cfg: Config) -> str:
-    return os.path.join(cfg.get("data_directory"), PID_FILE)
-
-
-def running_pid(path: str) -> int | None:
-    """The pid of the running server, or None; the server holds a lock on its pid file."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
+def _claim_port(key: ListenKey, svc: MasterService) -> None:
+    """MASTER: fail as one process would when another server listens on a service's address.
+    The workers bind with SO_REUSEPORT, which the kernel grants beside any other socket of the
+    same user that also asked for it (another affix with workers would share the port and
+    take half its connections); a plain bind, tried and let go here, refuses that."""
+    for host in key[0] or (None,):
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.read(fd, 32).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else -1
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-class AlreadyRunning(Exception):
-    def __init__(self, pid: int | None):
-        super().__init__(f"the mail system is already running (pid {pid})")
-        self.pid = pid
-
-
-def acquire_pid_file(path: str) -> int:
-    """Lock and fill in the pid file; the lock lives as long as the process."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise AlreadyRunning(running_pid(path)) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    return fd
+            infos = socket.getaddrinfo(host, key[1], type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        except OSError:
+            continue  # the workers report an address that does not resolve
+        for family, kind, proto, _, address in infos:
+            with contextlib.closing(socket.socket(family, kind, proto)) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    probe.bind(address)
+                except OSError as e:
+                    if e.errno != errno.EADDRINUSE:
+                        continue  # e.g. an address not on this host: the workers say so
+                    where = ",".join(key[0]) if key[0] else "*"
+                    raise ConfigError(f"service {svc.name}: cannot listen on {where} port "
+                                      f"{key[1]}: {e.strerror}", svc.path, svc.line) from e
 
 
 def make_directories(cfg: Config) -> None:
@@ -264,6 +250,9 @@ class Server:
         if self.role != MASTER:
             self.contexts = {key: ctx for key, (_, ctx) in plan.items()}
             await self._open(list(plan), plan)
+        if self.role == MASTER:
+            for key, (svc, _) in plan.items():
+                _claim_port(key, svc)
         self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
         if self.role == MASTER:
             from affix.workers import WorkerPool

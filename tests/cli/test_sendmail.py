@@ -2,11 +2,13 @@
 
 import os
 import re
+import subprocess
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from affix.cli.sendmail import parse_args, read_message
+from fixtures.processes import affix_cmd, affix_env
 from fixtures.qhelp import (
     USER,
     maildir_files,
@@ -140,7 +142,7 @@ def test_option_parsing_follows_postfix_sendmail():
                        "-oem", "-v", "-F", "Full Name", "r@x"])
     assert (opts.sender, opts.dot_ends_input, opts.notify, opts.body_type, opts.recipients) == \
         ("sender@x", False, "SUCCESS,DELAY", "8BITMIME", ["r@x"])
-    assert parse_args(["-q"]).mode == "flush" and parse_args(["-q30m"]).mode == "enqueue"
+    assert parse_args(["-q"]).mode == "flush" and parse_args(["-q30m"]).mode == "ignore"
     assert parse_args(["-I"]).mode == "newaliases"
 
 
@@ -156,3 +158,42 @@ def test_read_message_never_keeps_crlf_and_keeps_lines_with_i(lines):
     while body and body[0].lstrip(">").startswith("From "):
         body.pop(0)
     assert out == ("\n".join(body) + "\n").encode() if body else out == b""
+
+
+def test_a_bare_user_name_is_kept_as_the_original_recipient(tmp_path, affix):
+    """Cron's `sendmail root`: Postfix logs orig_to=<root> and writes X-Original-To: root."""
+    cfg = make_config(tmp_path)
+    assert _sendmail(affix, tmp_path, USER, input="Subject: cron\n\nx\n").returncode == 0
+    use_log(tmp_path)
+    run(run_qmgr(cfg))
+    [f] = maildir_files(tmp_path)
+    assert f"\nX-Original-To: {USER}\n" in "\n" + f.read_text()
+    assert re.search(rf"to=<{USER}@[\w.]+>, orig_to=<{USER}>, relay=local, .*status=sent",
+                     read_log(tmp_path))
+
+
+def test_closed_stdin_is_an_empty_message_and_q_with_an_interval_does_nothing(tmp_path):
+    make_config(tmp_path)
+    base = [*affix_cmd("-c", str(tmp_path / "etc"), "sendmail")]
+    done = subprocess.run(base + [USER], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=affix_env(), timeout=60, close_fds=True,
+                          preexec_fn=lambda: os.close(0))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    idle = subprocess.run(base + ["-q30m"], stdin=subprocess.PIPE, capture_output=True,
+                          text=True, env=affix_env(), timeout=10)  # never reads stdin
+    assert idle.returncode == 0 and idle.stdout == idle.stderr == ""
+
+
+def test_flush_with_the_mail_system_down_says_so(tmp_path, affix):
+    make_config(tmp_path)
+    (tmp_path / "data").mkdir()
+    stray = subprocess.Popen(["sleep", "30"])  # a process whose pid a stale pid file names
+    try:
+        (tmp_path / "data" / "affix.pid").write_text(f"{stray.pid}\n")
+        done = affix("-c", str(tmp_path / "etc"), "flush")
+        assert done.returncode == os.EX_UNAVAILABLE
+        assert "Cannot flush mail queue - mail system is down" in done.stderr
+        assert stray.poll() is None  # not signalled: nobody holds the pid file's lock
+    finally:
+        stray.kill()
+        stray.wait()

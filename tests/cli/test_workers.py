@@ -153,6 +153,22 @@ def test_start_with_workers_on_a_busy_port_fails_with_a_reason(instance):
     assert instance.run("status").returncode == 1
 
 
+def test_a_second_server_with_workers_on_the_same_port_is_refused(instance, tmp_path, affix):
+    """Workers bind with SO_REUSEPORT, which another server's workers could share."""
+    assert instance.run("start").returncode == 0
+    (tmp_path / "other").mkdir()
+    other = WorkersInstance(tmp_path / "other", affix)
+    other.write_master(f"127.0.0.1:{instance.port} inet n - n - - smtpd")
+    try:
+        done = other.run("start")
+        assert done.returncode == 1
+        assert f"service 127.0.0.1:{instance.port}: cannot listen" in done.stderr
+        assert "Address already in use" in done.stderr
+        assert other.run("status").returncode == 1
+    finally:
+        other.affix("-c", str(other.dir), "stop")
+
+
 def _mailbox_command(instance, command: str, *settings: str) -> None:
     instance.write_main(f"mailbox_command = {command}", *settings)
 

@@ -31,6 +31,7 @@ from affix import log
 from affix.cleanup.service import REQUEUE, Cleanup
 from affix.cli.main import refuse_arguments
 from affix.config.snapshot import Config, load_config
+from affix.pidfile import pid_path, running_pid
 from affix.queue import qfile
 from affix.queue.envelope import Envelope
 from affix.queue.store import QueueStore
@@ -38,7 +39,6 @@ from affix.queue.store import QueueStore
 DEFAULT_QUEUES = ("hold", "incoming", "active", "deferred")  # postsuper's default set
 BUSY_WAIT = 5.0  # seconds a tool waits for a delivery in progress to end
 LIST_QUEUES = ("incoming", "active", "deferred", "hold")
-PID_FILE = "affix.pid"
 
 USAGE = ("usage: affix queue [list | show ID | delete|hold|release|requeue|expire ID...|ALL "
          "[queue]]\n       affix flush\n")
@@ -288,23 +288,27 @@ def _take(store: QueueStore, queue: str, qid: str,
 # --- flush -------------------------------------------------------------------------------------
 
 def flush(cfg: Config, store: QueueStore) -> int:
-    """Make every deferred message due now, then tell a running server to look (SIGUSR1)."""
+    """Make every deferred message due now, then tell a running server to look (SIGUSR1).
+    With no server running, say so and exit 69 (EX_UNAVAILABLE), as postqueue -f does: the
+    mail waits for the next start, which tries it at once."""
     now = time.time()
     for qid in list(store.iterate("deferred")):
         with contextlib.suppress(FileNotFoundError):
             store.set_next_attempt("deferred", qid, now)
-    poke_server(cfg)
+    if not poke_server(cfg):
+        sys.stderr.write("affix: fatal: Cannot flush mail queue - mail system is down\n")
+        return os.EX_UNAVAILABLE
     return 0
 
 
 def poke_server(cfg: Config) -> bool:
-    """Tell a running server's queue manager to look at the queue now (SIGUSR1 to the pid in
-    DATA_DIR/affix.pid); False when no server is running."""
-    path = os.path.join(cfg.get("data_directory"), PID_FILE)
+    """Tell a running server's queue manager to look at the queue now (SIGUSR1 to the pid of
+    the server that holds the pid file's lock); False when no server is running."""
+    pid = running_pid(pid_path(cfg))
+    if pid is None or pid <= 0:
+        return False  # a pid file nobody holds names nobody: its number may be reused
     try:
-        with open(path) as f:
-            pid = int(f.read().split()[0])
         os.kill(pid, signal.SIGUSR1)
-    except (OSError, ValueError, IndexError):
+    except OSError:
         return False
     return True

@@ -86,7 +86,10 @@ def _dispatch(ctx, opts: Options) -> int:
         return queue.run(Context(ctx.config_dir, verb), [])
     if opts.mode == "ignore":
         return 0
-    return enqueue(load_config(ctx.config_dir), opts, sys.stdin.buffer.read())
+    # a closed standard input (`sendmail root <&-`) is an empty message, as Postfix reopens
+    # /dev/null for it
+    stdin = sys.stdin.buffer.read() if sys.stdin is not None else b""
+    return enqueue(load_config(ctx.config_dir), opts, stdin)
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -125,8 +128,9 @@ def _option(opts: Options, letter: str, value: str) -> None:
             raise Usage(f"-b{value[:1]} is not supported by affix sendmail")
         opts.mode = _B_MODES[value[:1]]
     elif letter == "q":
-        if not value[:1].isdigit():  # -q30m (a queue run interval) does nothing, as Postfix
-            opts.mode = "flush"  # -qR site / -qI id: affix flushes the whole queue
+        # -q30m (a queue run interval) does nothing, as in Postfix; -qR site / -qI id:
+        # affix flushes the whole queue
+        opts.mode = "ignore" if value[:1].isdigit() else "flush"
     elif letter == "N":
         opts.notify = _notify(value)
     elif letter == "R":
@@ -220,7 +224,10 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
         raise Usage("No recipient addresses found in message header" if opts.extract else
                     "Recipient addresses must be specified on the command line or via the "
                     "-t option")
-    env = Envelope(sender, [Recipient(_qualify(r, cfg), notify=opts.notify) for r in rcpts],
+    # the address as the user typed it stays the original recipient (orig_to=<root>,
+    # X-Original-To: root), as Postfix keeps it
+    env = Envelope(sender, [Recipient(q, r if q != r else "", notify=opts.notify)
+                            for r in rcpts for q in [_qualify(r, cfg)]],
                    arrival=time.time(), body_type=opts.body_type, ret=opts.ret,
                    envid=opts.envid)
     setup_log(cfg)

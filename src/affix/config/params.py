@@ -101,7 +101,7 @@ _ALL: tuple[Param, ...] = (
        "over the messages of a worker that dies. Concurrency limits hold per process. Each "
        "worker costs about 30 MB. 0: one worker per CPU core. Read at start.",
        affix="affix-only parameter (Postfix runs one process per session, up to "
-       "default_process_limit)."),
+       "default_process_limit).", minimum=0),
     _p("affix_dns_servers", L, "", "DNS resolvers (address or [address]:port) used instead of "
        "/etc/resolv.conf.", affix="affix-only parameter: point DNSBL queries at a local resolver."),
     _p("affix_dns_timeout", T, "5s", "Timeout of one DNS query.", affix="affix-only parameter."),
