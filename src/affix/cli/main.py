@@ -105,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         # `affix conf | head`: the reader left; exit quietly like other Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except PermissionError as e:  # e.g. the queue, which is root's, read by another user
+        where = f" {e.filename}" if e.filename else ""
+        sys.stderr.write(f"affix: fatal: {verb}: cannot access{where}: {e.strerror} (run "
+                         f"as the user that owns it, e.g. root)\n")
+        return 1
 
 
 if __name__ == "__main__":
