@@ -197,3 +197,20 @@ def test_flush_with_the_mail_system_down_says_so(tmp_path, affix):
     finally:
         stray.kill()
         stray.wait()
+
+
+def test_F_or_NAME_names_the_sender_in_the_added_from_header(tmp_path, affix):
+    cfg = make_config(tmp_path)
+    env = {**affix_env(), "NAME": "Env Name"}
+    base = affix_cmd("-c", str(tmp_path / "etc"), "sendmail", "-f", "joe@example.org")
+    for extra in (["-F", "Joe Q. Tester"], []):  # $NAME when there is no -F
+        done = subprocess.run([*base, *extra, RCPT], input="Subject: n\n\nx\n", env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    froms = sorted(m.content.split(b"\nFrom: ", 1)[1].split(b"\n", 1)[0].decode()
+                   for m in _queued(cfg))
+    assert froms == sorted(['"Joe Q. Tester" <joe@example.org>', "Env Name <joe@example.org>"])
+    done = subprocess.run([*base, "-F", "Ignored", RCPT], input="From: me@example.org\n\nx\n",
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0  # a message with its own From: keeps it
+    assert sum(b"\nFrom: me@example.org\n" in b"\n" + m.content for m in _queued(cfg)) == 1

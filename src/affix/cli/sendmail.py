@@ -58,6 +58,7 @@ class Options:
     body_type: str = ""  # -B
     ret: str = ""  # -R, as RET= would give it
     envid: str = ""  # -V, as ENVID= would give it
+    fullname: str = ""  # -F, else $NAME: the name in an added From: header
     config_dir: str | None = None  # -C
     recipients: list[str] = field(default_factory=list)
 
@@ -133,6 +134,8 @@ def _option(opts: Options, letter: str, value: str) -> None:
         opts.mode = "ignore" if value[:1].isdigit() else "flush"
     elif letter == "N":
         opts.notify = _notify(value)
+    elif letter == "F":
+        opts.fullname = value
     elif letter == "R":
         if value.upper() not in ("FULL", "HDRS"):
             raise Usage("-R option needs full or hdrs")
@@ -217,6 +220,10 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
 
     content = read_message(data, opts.dot_ends_input)
     sender = _sender(opts, cfg)
+    fullname = opts.fullname or os.environ.get("NAME", "")
+    if fullname and sender and hdr.find(hdr.split(content), "from") is None:
+        # sendmail(1): -F (or $NAME) names the sender in the From: header cleanup would add
+        content = hdr.make("From", email.utils.formataddr((fullname, sender))) + content
     rcpts = [a for arg in opts.recipients for a in _addresses(arg)]
     if opts.extract:
         rcpts += header_recipients(content)
