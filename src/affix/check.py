@@ -68,11 +68,17 @@ def check_names_and_types(cfg: Config,
     from affix.tables.indexed import INDEXED_TYPES
 
     for name in ("myhostname", "mydomain"):
-        value = cfg.get(name).strip()
+        try:
+            value = cfg.get(name).strip()
+        except ConfigError:
+            continue  # a bad $ expression: the type check reports it with the rest
         if value and (not valid_hostname(value) or valid_hostaddr(value)):
             yield ConfigError(f"bad parameter value: {name} = {value} (need a host name)",
                               *cfg._pos(name))
-    kind = cfg.get("default_database_type").strip()
+    try:
+        kind = cfg.get("default_database_type").strip()
+    except ConfigError:
+        return
     if kind not in INDEXED_TYPES:
         yield ConfigError(f"unsupported dictionary type: default_database_type = {kind} "
                           f"(one of: {', '.join(INDEXED_TYPES)})",

@@ -128,18 +128,23 @@ def _claim_port(key: ListenKey, svc: MasterService) -> None:
         except OSError:
             continue  # the workers report an address that does not resolve
         for family, kind, proto, _, address in infos:
-            with contextlib.closing(socket.socket(family, kind, proto)) as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                try:
+            try:
+                with contextlib.closing(socket.socket(family, kind, proto)) as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    if family == socket.AF_INET6:
+                        probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                     probe.bind(address)
-                except OSError as e:
-                    if e.errno != errno.EADDRINUSE:
-                        continue  # e.g. an address not on this host: the workers say so
-                    where = ",".join(key[0]) if key[0] else "*"
-                    raise ConfigError(f"service {svc.name}: cannot listen on {where} port "
-                                      f"{key[1]}: {e.strerror}", svc.path, svc.line) from e
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise _listen_error(svc, key, e) from e
+                # anything else (no IPv6 on this host, an address not on it): the workers
+                # meet it too and say so, or skip that address as one process would
+
+
+def _listen_error(svc: MasterService, key: ListenKey, e: OSError) -> ConfigError:
+    where = ",".join(key[0]) if key[0] else "*"
+    return ConfigError(f"service {svc.name}: cannot listen on {where} port {key[1]}: "
+                       f"{e.strerror or e}", svc.path, svc.line)
 
 
 def make_directories(cfg: Config) -> None:
@@ -232,9 +237,7 @@ class Server:
                 try:
                     await service.start()
                 except OSError as e:
-                    where = ",".join(key[0]) if key[0] else "*"
-                    raise ConfigError(f"service {svc.name}: cannot listen on {where} port "
-                                      f"{key[1]}: {e.strerror or e}", svc.path, svc.line) from e
+                    raise _listen_error(svc, key, e) from e
                 self.listeners[key] = service
                 opened.append(key)
         except ConfigError:

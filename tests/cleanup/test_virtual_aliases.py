@@ -106,3 +106,30 @@ def test_an_unknown_user_of_a_virtual_alias_domain_bounces(tmp_path):
     assert re.search(rf"postfix/error\[\d+\]: {qid}: to=<nobody@alias\.example>, relay=none, "
                      r".*dsn=5\.1\.1, status=bounced \(User unknown in virtual alias table\)",
                      read_log(tmp_path))
+
+
+def test_a_catch_all_to_one_address_carries_no_extension(tmp_path):
+    cfg = _virtual(tmp_path, "@example.com  bob@example.net\n", "recipient_delimiter = +\n")
+    assert _expand(cfg, "anyone+x@example.com") == ["bob@example.net"]
+
+
+def test_endless_and_branching_expansions_stop_at_the_limits_without_running_away(tmp_path):
+    rx = tmp_path / "grow"
+    rx.write_text("/^(.*)@example\\.com$/ ${1}x@example.com\n")  # a new address every level
+    cfg = make_config(tmp_path, f"virtual_alias_maps = regexp:{rx}\n")
+    cleanup = Cleanup(cfg, store_for(cfg))
+    try:
+        cleanup.virtual.expand("a@example.com")
+    except ExpansionProblem as e:  # not Python's RecursionError
+        assert "map nesting for a@example.com" in str(e)
+    else:
+        raise AssertionError("expanded")
+    shared = "".join(f"l{n}a@x.test l{n + 1}a@x.test, l{n + 1}b@x.test\n"
+                     f"l{n}b@x.test l{n + 1}a@x.test, l{n + 1}b@x.test\n" for n in range(40))
+    cfg = _virtual(tmp_path, shared)  # 2**40 paths if sub-lists were expanded each time
+    try:
+        _expand(cfg, "l0a@x.test")
+    except ExpansionProblem as e:
+        assert "map expansion size for l0a@x.test" in str(e)
+    else:
+        raise AssertionError("expanded")

@@ -131,6 +131,12 @@ def test_dsn_and_body_parameters_given_twice_or_unknown_are_refused(smtpd):
                            "501 5.5.4 Error: Bad ORCPT parameter syntax")):
         assert c.cmd(f"RCPT TO:<b@example.jp> {params}") == reply
     assert c.cmd("RCPT TO:<b@example.jp> NOTIFY=NEVER ORCPT=rfc822;a@b") == "250 2.1.5 Ok"
+    # an encoded line break would let the client write its own lines into a DSN
+    assert c.cmd("RCPT TO:<c@example.jp> ORCPT=rfc822;x@y+0AStatus:+202.0.0") == (
+        "501 5.5.4 Error: Bad ORCPT parameter syntax")
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<a@example.org> ENVID=abc+0AAction:+20delivered") == (
+        "501 5.5.4 Bad ENVID parameter syntax")
 
 
 def test_null_sender_accepted(smtpd):

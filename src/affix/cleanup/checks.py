@@ -59,9 +59,7 @@ class ContentChecks:
         self.enabled = "no_header_body_checks" not in cfg.list("receive_override_options")
         self.specs = {p: split_list(cfg.get(p))
                       for p in (HEADER_CHECKS, MIME_CHECKS, NESTED_CHECKS, BODY_CHECKS)}
-        # cleanup may run in worker threads (submit_sync); whoever else uses these tables
-        # (cleanup/virtual.py) holds the same lock
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()  # cleanup may run in worker threads (submit_sync)
 
     def wanted(self) -> bool:
         return self.enabled and any(self.specs.values())
@@ -71,7 +69,7 @@ class ContentChecks:
         """May edit msg.headers/msg.body in place (IGNORE, STRIP, PREPEND, REPLACE)."""
         if not self.wanted():
             return CheckResult()
-        with self.lock:
+        with self._lock:
             # each table once per message: TableCache.get also checks the file for changes
             maps = {p: [self.tables.get(s) for s in specs] for p, specs in self.specs.items()}
             run = _Inspection(self.cfg, queue_id, _LogContext.of(envelope, origin), maps)

@@ -58,7 +58,7 @@ class Cleanup:
         self.tables = tables
         self.notify = notify  # the lifecycle sets this to QueueManager.wake
         self.checks = ContentChecks(cfg, tables)
-        self.virtual = VirtualAliases(cfg, self.checks.tables, self.checks.lock)
+        self.virtual = VirtualAliases(cfg)
         self.committer = GroupCommit(store)
 
     # --- the smtpd interface -----------------------------------------------------------------

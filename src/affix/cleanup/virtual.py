@@ -27,47 +27,49 @@ class ExpansionProblem(Exception):
 
 
 class VirtualAliases:
-    def __init__(self, cfg: Config, tables: TableCache, lock: threading.Lock):
+    def __init__(self, cfg: Config):
         self.cfg = cfg
+        # tables of its own: cleanup also runs in worker threads (submit_sync), and a
+        # TableCache serves one thread at a time
+        tables = TableCache(cfg, program="cleanup")
         self.maps = MapList(tables, split_list(cfg.get("virtual_alias_maps")))
         self._local = MatchList(cfg, "mydestination", tables)
         self._delimiters = cfg.get("recipient_delimiter")
         self._propagate = "virtual" in cfg.list("propagate_unmatched_extensions")
         self._nesting = max(1, cfg.int("virtual_alias_recursion_limit"))
         self._size = max(1, cfg.int("virtual_alias_expansion_limit"))
-        self._lock = lock  # the tables' users share it: cleanup may run in worker threads
+        self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self.maps)
 
     def expand(self, address: str) -> list[str]:
         """The final addresses for one recipient (itself when no table has it). Raises
-        ExpansionProblem."""
+        ExpansionProblem. Depth first, with an explicit stack (a chain 1000 deep must not
+        exhaust Python's); every address a lookup produces counts against the size limit, so
+        lists that share sub-lists cannot make the work grow without bound."""
         out: dict[str, str] = {}  # lowercased -> as written; keeps the order of discovery
+        produced = 0
+        stack: list[tuple[str, int, frozenset[str]]] = [(address, 0, frozenset())]
         with self._lock:
-            self._expand(address, address, 0, set(), out)
+            while stack:
+                current, depth, ancestors = stack.pop()
+                key = current.lower()
+                found = None if key in ancestors else self._lookup(current)
+                if found is None:  # final, or back at an address being expanded: kept
+                    out.setdefault(key, current)
+                    continue
+                if depth >= self._nesting:
+                    raise ExpansionProblem(f"unreasonable virtual_alias_maps map nesting for "
+                                           f"{address} -- message not accepted, try again later")
+                produced += len(found)
+                if produced > self._size:
+                    raise ExpansionProblem(f"unreasonable virtual_alias_maps map expansion size "
+                                           f"for {address} -- message not accepted, try again "
+                                           "later")
+                inside = ancestors | {key}  # an entry naming itself keeps itself
+                stack.extend((result, depth + 1, inside) for result in reversed(found))
         return list(out.values())
-
-    def _expand(self, first: str, address: str, depth: int, expanding: set[str],
-                out: dict[str, str]) -> None:
-        if depth > self._nesting:
-            raise ExpansionProblem(f"unreasonable virtual_alias_maps map nesting for {first}"
-                                   " -- message not accepted, try again later")
-        key = address.lower()
-        found = None if key in expanding else self._lookup(address)
-        if found is None:
-            out.setdefault(key, address)
-        else:
-            expanding.add(key)
-            for result in found:
-                if result.lower() == key:
-                    out.setdefault(key, address)
-                else:
-                    self._expand(first, result, depth + 1, expanding, out)
-            expanding.discard(key)
-        if len(out) > self._size:
-            raise ExpansionProblem(f"unreasonable virtual_alias_maps map expansion size for "
-                                   f"{first} -- message not accepted, try again later")
 
     def _lookup(self, address: str) -> list[str] | None:
         local, at, domain = address.rpartition("@")
@@ -87,21 +89,22 @@ class VirtualAliases:
 
     def _results(self, value: str, local: str, key: str) -> list[str]:
         """The addresses an entry lists: `user` is qualified with $myorigin, `@domain` keeps
-        the user part, and an extension the key did not include is carried over."""
+        the user part, and (propagate_unmatched_extensions) an extension that a `user@domain`
+        or `user` key did not include is carried over; a `@domain` key matches no user, so
+        it carries none into a full address."""
         base = split_extension(local, self._delimiters)
-        extension = local[len(base):] if base is not None and key.split("@")[0] != local \
-            else ""
+        extension = local[len(base):] if base is not None and self._propagate else ""
+        user_part = base if base is not None else local
+        carry = extension if not key.startswith("@") and key.split("@")[0] != local else ""
         out = []
         for item in value.replace(",", " ").split():
             if item.startswith("@"):
-                out.append(local + item)
+                out.append(user_part + extension + item)
                 continue
             user, at, domain = item.rpartition("@")
             if not at:
                 user, domain = item, self.cfg.get("myorigin")
-            if extension and self._propagate:
-                user += extension
-            out.append(f"{user}@{domain}")
+            out.append(f"{user}{carry}@{domain}")
         return out
 
     def _is_local(self, domain: str) -> bool:

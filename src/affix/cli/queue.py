@@ -115,7 +115,7 @@ def _entry(store: QueueStore, queue: str, msg: qfile.QueuedMessage, size: int,
         line = f"{msg.queue_id + mark:<17s} {size:8d} {stamp:19.19s} {sender}\n"
     else:
         line = f"{msg.queue_id + mark:<11s} {size:7d} {stamp:20.20s} {sender}\n"
-    indent = " " * (len(line) - len(sender) - 1)  # recipients line up under the sender
+    indent = " " * (47 if long_ids else 41)  # mailq's fixed columns, whatever the size
     reasons = {f[0]: f[3] for f in store.read_log("defer", msg.queue_id) if len(f) > 3}
     out, last = [line], None
     for i in msg.pending():

@@ -141,6 +141,8 @@ def _option(opts: Options, letter: str, value: str) -> None:
             raise Usage("-R option needs full or hdrs")
         opts.ret = value.upper()
     elif letter == "V":
+        if not value or not all(32 <= ord(c) <= 126 for c in value):
+            raise Usage("-V option needs printable text")
         opts.envid = value
     elif letter == "B":
         if value not in ("7BIT", "8BITMIME"):
@@ -223,7 +225,11 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
     fullname = opts.fullname or os.environ.get("NAME", "")
     if fullname and sender and hdr.find(hdr.split(content), "from") is None:
         # sendmail(1): -F (or $NAME) names the sender in the From: header cleanup would add
-        content = hdr.make("From", email.utils.formataddr((fullname, sender))) + content
+        try:
+            named = email.utils.formataddr((fullname, sender))
+        except UnicodeError:  # a non-ASCII address: the name as it is
+            named = f"{fullname} <{sender}>"
+        content = hdr.make("From", named) + content
     rcpts = [a for arg in opts.recipients for a in _addresses(arg)]
     if opts.extract:
         rcpts += header_recipients(content)

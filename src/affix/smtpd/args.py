@@ -134,6 +134,16 @@ def is_xtext(value: str) -> bool:
     return True
 
 
+def printable_xtext(value: str) -> str | None:
+    """The decoded text of an xtext value, or None when the value is no xtext or decodes to
+    anything but printable ASCII: a DSN quotes ENVID and ORCPT in its header fields, so a
+    `+0A` in them would let a client write lines of its own there."""
+    if not is_xtext(value):
+        return None
+    text = xtext_decode(value)
+    return text if all(32 <= ord(c) <= 126 for c in text) else None
+
+
 def xtext_decode(value: str) -> str:
     out, i = [], 0
     while i < len(value):
@@ -165,9 +175,10 @@ def parse_orcpt(value: str | None) -> str:
     if not value or ";" not in value:
         raise ArgError(replies.BAD_ORCPT)
     kind, _, addr = value.partition(";")
-    if not kind or not addr or not kind.replace("-", "").isalnum() or not is_xtext(addr):
+    text = printable_xtext(addr)
+    if not kind or not text or not kind.replace("-", "").isalnum():
         raise ArgError(replies.BAD_ORCPT)
-    return f"{kind};{xtext_decode(addr)}"
+    return f"{kind};{text}"
 
 
 def printable(text: str) -> str:

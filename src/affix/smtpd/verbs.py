@@ -23,14 +23,13 @@ from affix.smtpd import replies
 from affix.smtpd.args import (
     ArgError,
     check_address,
-    is_xtext,
     parse_notify,
     parse_orcpt,
     parse_path,
     parse_size,
     printable,
+    printable_xtext,
     split_param,
-    xtext_decode,
 )
 from affix.smtpd.ehlo import discarded_names, ehlo_keywords
 from affix.smtpd.received import received_header, with_protocol
@@ -282,9 +281,10 @@ class Verbs:
             txn.ret = (value or "").upper()
             return None if txn.ret in ("FULL", "HDRS") else replies.BAD_RET
         # RFC 3461 4.4: at most 100 characters (Postfix sets no limit)
-        if txn.envid or not value or len(value) > 100 or not is_xtext(value):
+        envid = printable_xtext(value) if value and len(value) <= 100 else None
+        if txn.envid or not envid:
             return replies.BAD_ENVID
-        txn.envid = xtext_decode(value)
+        txn.envid = envid
         return None
 
     def _feature(self, keyword: str) -> bool:

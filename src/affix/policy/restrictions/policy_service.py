@@ -36,7 +36,7 @@ def request_attributes(ev: Evaluation, endpoint: PolicyEndpoint) -> dict[str, st
         "ccert_pubkey_fingerprint": "",
         "encryption_protocol": st.tls_protocol,
         "encryption_cipher": st.tls_cipher,
-        "encryption_keysize": str(st.tls_bits) if st.tls_active else "",
+        "encryption_keysize": str(st.tls_bits if st.tls_active else 0),  # Postfix: 0
         "stress": "",
         "client_port": str(st.client_port),
         "policy_context": endpoint.policy_context,
