@@ -107,6 +107,17 @@ def test_sendmail_content_reject_bounces_to_the_sender(tmp_path, affix):
     assert b"Status: 5.7.1" in notice.content
 
 
+def test_sendmail_content_reject_with_N_never_sends_no_notice(tmp_path, affix):
+    (tmp_path / "hc").write_text("/^Subject: spam/ REJECT 5.7.1 go away\n")
+    cfg = make_config(tmp_path, f"header_checks = regexp:{tmp_path}/hc\n")
+    result = _sendmail(affix, tmp_path, "-N", "never", "-f", "a@example.org", RCPT,
+                       input="Subject: spam\n\nbody\n")
+    assert result.returncode == 0, result.stderr
+    assert "status=bounced (go away)" in read_log(tmp_path)
+    assert "notification" not in read_log(tmp_path)
+    assert _queued(cfg) == []
+
+
 def test_sendmail_temporary_reject_exits_tempfail(tmp_path, affix):
     (tmp_path / "hc").write_text("/^Subject: later/ REJECT 4.7.1 not now\n")
     cfg = make_config(tmp_path, f"header_checks = regexp:{tmp_path}/hc\n")

@@ -269,7 +269,11 @@ def _bounce(cfg: Config, cleanup: Cleanup, queue_id: str, env: Envelope, content
     if not env.sender:
         log.bounce_discarded(queue_id, env.sender)
         return
-    failures = [bounce.Failure(r.address, r.address, dsn, reply.text) for r in env.recipients]
+    failures = [bounce.Failure(r.address, r.original or r.address, dsn, reply.text, "",
+                               r.notify, r.orcpt)
+                for r in env.recipients if bounce.wanted(r.notify, bounce.FAILED)]
+    if not failures:  # -N never (or success/delay only): nobody asked to hear of it
+        return
     notice_env, notice = bounce.build_notice(cfg, queue_id, env, content, failures)
     log.bounce_notice(queue_id, "non-delivery", cleanup.submit_sync(notice_env, notice,
                                                                     INTERNAL))
