@@ -225,3 +225,17 @@ def test_F_or_NAME_names_the_sender_in_the_added_from_header(tmp_path, affix):
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0  # a message with its own From: keeps it
     assert sum(b"\nFrom: me@example.org\n" in b"\n" + m.content for m in _queued(cfg)) == 1
+
+
+def test_bare_names_in_the_headers_of_a_local_submission_are_qualified(tmp_path, affix):
+    cfg = make_config(tmp_path, "myorigin = example.test\n")
+    message = ("From: joe\nTo: bob, Carol Q <carol>\nCc: root@elsewhere.example\n"
+               "Reply-To: list:;\nSubject: cron\n\nbody joe\n")
+    assert _sendmail(affix, tmp_path, RCPT, input=message).returncode == 0
+    [queued] = _queued(cfg)
+    headers = queued.content.split(b"\n\n", 1)[0].decode()
+    assert "\nFrom: joe@example.test\n" in headers
+    assert "\nTo: bob@example.test, Carol Q <carol@example.test>\n" in headers
+    assert "\nCc: root@elsewhere.example\n" in headers  # already qualified: untouched
+    assert "\nReply-To: list:;\n" in headers  # group syntax: left as written
+    assert queued.content.endswith(b"\nbody joe\n")

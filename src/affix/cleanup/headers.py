@@ -7,6 +7,7 @@ sent, apart from the headers cleanup deliberately adds or drops.
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import time
 from dataclasses import dataclass
@@ -76,6 +77,40 @@ def count(msg: Message, name: str) -> int:
 def drop(msg: Message, names: set[str]) -> None:
     """message_drop_headers: remove every header whose name is listed (case-insensitive)."""
     msg.headers = [h for h in msg.headers if name_of(h) not in names]
+
+
+# Headers whose addresses cleanup qualifies in local submissions (Postfix rewrites them too).
+ADDRESS_HEADERS = frozenset({"from", "sender", "reply-to", "to", "cc", "resent-from",
+                             "resent-sender", "resent-to", "resent-cc", "return-receipt-to",
+                             "errors-to"})
+
+
+def qualify_addresses(msg: Message, domain: str) -> None:
+    """`From: joe`, `To: bob, Carol <carol>` in a local submission become addresses in
+    `domain` ($myorigin). A header with no bare address is left byte for byte; one with group
+    syntax (`list:;`) too, rather than risk breaking it."""
+    for i, header in enumerate(msg.headers):
+        if name_of(header) not in ADDRESS_HEADERS:
+            continue
+        name, _, raw = header.partition(b":")
+        value = raw.decode("utf-8", "surrogateescape")
+        if ":" in value or ";" in value:
+            continue
+        pairs = email.utils.getaddresses([" ".join(value.split())])
+        if not any(addr and "@" not in addr for _, addr in pairs):
+            continue
+        text = ", ".join(_address(phrase, addr if "@" in addr else f"{addr}@{domain}")
+                         for phrase, addr in pairs if addr)
+        msg.headers[i] = name + b": " + text.encode("utf-8", "surrogateescape") + b"\n"
+
+
+def _address(phrase: str, addr: str) -> str:
+    if not phrase:
+        return addr
+    try:
+        return email.utils.formataddr((phrase, addr))
+    except UnicodeError:  # a non-ASCII address: the phrase as written
+        return f"{phrase} <{addr}>"
 
 
 def make(name: str, value: str) -> bytes:

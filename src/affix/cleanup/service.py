@@ -123,6 +123,8 @@ class Cleanup:
         if result.reject:
             return Prepared(None, result.reject)
         hdr.drop(msg, {h.lower() for h in self.cfg.list("message_drop_headers")})
+        if origin == LOCAL:
+            hdr.qualify_addresses(msg, self.cfg.get("myorigin"))
         if origin in (LOCAL, INTERNAL) or (origin == SMTP and
                                            self.cfg.bool("always_add_missing_headers")):
             self._add_missing(queue_id, envelope, msg)
