@@ -7,7 +7,6 @@ sent, apart from the headers cleanup deliberately adds or drops.
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import time
 from dataclasses import dataclass
@@ -89,6 +88,8 @@ def qualify_addresses(msg: Message, domain: str) -> None:
     """`From: joe`, `To: bob, Carol <carol>` in a local submission become addresses in
     `domain` ($myorigin). A header with no bare address is left byte for byte; one with group
     syntax (`list:;`) too, rather than risk breaking it."""
+    import email.utils  # here: a server that only takes SMTP mail never loads it (datetime)
+
     for i, header in enumerate(msg.headers):
         if name_of(header) not in ADDRESS_HEADERS:
             continue
@@ -105,6 +106,8 @@ def qualify_addresses(msg: Message, domain: str) -> None:
 
 
 def _address(phrase: str, addr: str) -> str:
+    import email.utils
+
     if not phrase:
         return addr
     try:
