@@ -32,6 +32,7 @@ Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | W
 VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
     "affix.check:check_names_and_types",
+    "affix.check:check_unimplemented",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
     "affix.check:check_tables",
@@ -83,6 +84,23 @@ def check_names_and_types(cfg: Config,
         yield ConfigError(f"unsupported dictionary type: default_database_type = {kind} "
                           f"(one of: {', '.join(INDEXED_TYPES)})",
                           *cfg._pos("default_database_type"))
+
+
+def check_unimplemented(cfg: Config,
+                        services: Sequence[MasterService]) -> Iterable[Warning_]:
+    """Settings affix knows but cannot honour yet: said at start, so that nobody relies on
+    them (README, "What affix does not do")."""
+    for svc in services:
+        svc_cfg = svc.config(cfg)
+        try:
+            sasl = svc_cfg.bool("smtpd_sasl_auth_enable")
+        except ConfigError:
+            continue  # the type check reports it
+        if sasl:
+            file, line = svc_cfg._pos("smtpd_sasl_auth_enable")
+            yield Warning_(file or cfg.main_cf, line or 0,
+                           f"service {svc.name}: smtpd_sasl_auth_enable = yes has no effect: "
+                           "SASL authentication is not implemented (AUTH is not offered)")
 
 
 def check_service_overrides(cfg: Config,

@@ -84,3 +84,12 @@ def test_check_refuses_names_and_table_types_postfix_would_not_start_with(tmp_pa
     assert f"{tmp_path}/main.cf:5: bad parameter value: mydomain = 192.0.2.1" in out
     assert (f"{tmp_path}/main.cf:6: unsupported dictionary type: default_database_type = bogus"
             in out)
+
+
+def test_check_warns_that_sasl_authentication_is_not_implemented(tmp_path, affix):
+    _config(tmp_path, "smtpd_sasl_auth_enable = yes")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0
+    assert (f"{tmp_path}/main.cf:4: warning: service 127.0.0.1:2599: smtpd_sasl_auth_enable = "
+            "yes has no effect: SASL authentication is not implemented"
+            in result.stdout + result.stderr)
