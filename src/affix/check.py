@@ -75,7 +75,7 @@ def check_names_and_types(cfg: Config,
             continue  # a bad $ expression: the type check reports it with the rest
         if value and (not valid_hostname(value) or valid_hostaddr(value)):
             yield ConfigError(f"bad parameter value: {name} = {value} (need a host name)",
-                              *cfg._pos(name))
+                              *cfg.position(name))
     try:
         kind = cfg.get("default_database_type").strip()
     except ConfigError:
@@ -83,7 +83,7 @@ def check_names_and_types(cfg: Config,
     if kind not in INDEXED_TYPES:
         yield ConfigError(f"unsupported dictionary type: default_database_type = {kind} "
                           f"(one of: {', '.join(INDEXED_TYPES)})",
-                          *cfg._pos("default_database_type"))
+                          *cfg.position("default_database_type"))
 
 
 def check_unimplemented(cfg: Config,
@@ -97,7 +97,7 @@ def check_unimplemented(cfg: Config,
         except ConfigError:
             continue  # the type check reports it
         if sasl:
-            file, line = svc_cfg._pos("smtpd_sasl_auth_enable")
+            file, line = svc_cfg.position("smtpd_sasl_auth_enable")
             yield Warning_(file or cfg.main_cf, line or 0,
                            f"service {svc.name}: smtpd_sasl_auth_enable = yes has no effect: "
                            "SASL authentication is not implemented (AUTH is not offered)")

@@ -39,7 +39,6 @@ from affix.policy.engine import RestrictionEngine
 from affix.qmgr.manager import QueueManager
 from affix.queue.store import QueueStore
 from affix.smtpd.server import SessionContext, SmtpService
-from affix.smtpd.settings import SmtpdSettings
 from affix.tables import TableCache, TableError
 from affix.tables.matchlist import MatchList
 
@@ -322,8 +321,6 @@ class Server:
             plan = self._plan(checked, runtime)
             if self.role == MASTER:
                 plan = {}  # the workers listen; each reloads itself
-            for _, ctx in plan.values():  # what every new session will be made with
-                SmtpdSettings.from_config(ctx.cfg, ctx.tables)
             new = [k for k in plan if k not in self.listeners]
             self.contexts.update({key: plan[key][1] for key in new})  # nobody uses them yet
             await self._open(new, plan)

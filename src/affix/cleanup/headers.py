@@ -100,12 +100,13 @@ def qualify_addresses(msg: Message, domain: str) -> None:
         pairs = email.utils.getaddresses([" ".join(value.split())])
         if not any(addr and "@" not in addr for _, addr in pairs):
             continue
-        text = ", ".join(_address(phrase, addr if "@" in addr else f"{addr}@{domain}")
+        text = ", ".join(named_address(phrase, addr if "@" in addr else f"{addr}@{domain}")
                          for phrase, addr in pairs if addr)
         msg.headers[i] = name + b": " + text.encode("utf-8", "surrogateescape") + b"\n"
 
 
-def _address(phrase: str, addr: str) -> str:
+def named_address(phrase: str, addr: str) -> str:
+    """`Phrase <addr>` with the phrase quoted as RFC 5322 needs; `addr` alone without one."""
     import email.utils
 
     if not phrase:

@@ -58,7 +58,7 @@ class Cleanup:
         self.tables = tables
         self.notify = notify  # the lifecycle sets this to QueueManager.wake
         self.checks = ContentChecks(cfg, tables)
-        self.virtual = VirtualAliases(cfg)
+        self.virtual = VirtualAliases(cfg) if cfg.get("virtual_alias_maps").strip() else None
         self.committer = GroupCommit(store)
 
     # --- the smtpd interface -----------------------------------------------------------------

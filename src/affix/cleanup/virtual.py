@@ -40,9 +40,6 @@ class VirtualAliases:
         self._size = max(1, cfg.int("virtual_alias_expansion_limit"))
         self._lock = threading.Lock()
 
-    def __bool__(self) -> bool:
-        return bool(self.maps)
-
     def expand(self, address: str) -> list[str]:
         """The final addresses for one recipient (itself when no table has it). Raises
         ExpansionProblem. Depth first, with an explicit stack (a chain 1000 deep must not

@@ -225,11 +225,7 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
     fullname = opts.fullname or os.environ.get("NAME", "")
     if fullname and sender and hdr.find(hdr.split(content), "from") is None:
         # sendmail(1): -F (or $NAME) names the sender in the From: header cleanup would add
-        try:
-            named = email.utils.formataddr((fullname, sender))
-        except UnicodeError:  # a non-ASCII address: the name as it is
-            named = f"{fullname} <{sender}>"
-        content = hdr.make("From", named) + content
+        content = hdr.make("From", hdr.named_address(fullname, sender)) + content
     rcpts = [a for arg in opts.recipients for a in _addresses(arg)]
     if opts.extract:
         rcpts += header_recipients(content)

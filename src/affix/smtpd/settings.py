@@ -1,8 +1,9 @@
 """smtpd's view of a Config snapshot: every parameter it needs, parsed once per snapshot.
 
 A session reads these plain attributes on its hot path instead of expanding main.cf values
-for every command. Raises ConfigError for a bad value, so a broken snapshot is refused at
-service start (or at reload) rather than in the middle of a session.
+for every command. The values were checked by `affix check` (types and the registry's
+choices), which start and reload run first: a bad one is refused there, never met by a
+session.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from affix.config.errors import ConfigError
 from affix.config.snapshot import Config
 from affix.tables.matchlist import MatchList
 
@@ -57,10 +57,9 @@ class SmtpdSettings:
 
     @classmethod
     def from_config(cls, cfg: Config, tables: Any = None) -> SmtpdSettings:
+        # values outside the registry's choices never get here: `affix check` (run at start
+        # and reload) refuses them (config/params.py)
         mode = cfg.get("smtpd_forbid_bare_newline").strip().lower()
-        if mode not in _BARE_NEWLINE:
-            raise ConfigError(f"bad smtpd_forbid_bare_newline value: {mode}",
-                              *cfg._pos("smtpd_forbid_bare_newline"))
         level = tls_level(cfg)
         context, tls_err = (None, None)
         if level != "none":
@@ -106,9 +105,6 @@ def tls_level(cfg: Config) -> str:
     """smtpd_tls_security_level, or its pre-2.3 spellings smtpd_enforce_tls / smtpd_use_tls."""
     level = cfg.get("smtpd_tls_security_level").strip().lower()
     if level:
-        if level not in ("none", "may", "encrypt"):
-            raise ConfigError(f"invalid smtpd_tls_security_level value: {level}",
-                              *cfg._pos("smtpd_tls_security_level"))
         return level
     if cfg.bool("smtpd_enforce_tls"):
         return "encrypt"
