@@ -165,7 +165,7 @@ _ALIAS_PARAMS = frozenset({"alias_maps", "alias_database"})
 def _alias_table_problems(spec: str, cfg: Config) -> list[str]:
     """An alias table's source is in aliases(5) format (`name: value`, built by newaliases),
     not postmap's: check it with the aliases parser, then that the table opens."""
-    from affix.delivery.aliases import AliasError, parse_alias_source
+    from affix.delivery.aliases import parse_alias_source
     from affix.tables import TableError, open_table
 
     problems: list[str] = []
@@ -173,8 +173,8 @@ def _alias_table_problems(spec: str, cfg: Config) -> list[str]:
     if ":" in spec and os.path.isfile(path):
         try:
             with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                parse_alias_source(f.read(), path)
-        except (AliasError, OSError) as e:
+                problems += parse_alias_source(f.read(), path)[1]
+        except OSError as e:
             problems.append(str(e))
     try:
         open_table(spec, cfg).close()

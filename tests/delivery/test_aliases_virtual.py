@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from affix.delivery.aliases import (
-    AliasError,
     build_alias_table,
     parse_alias_source,
     split_alias_values,
@@ -164,19 +163,29 @@ def test_unreadable_alias_database_defers(tmp_path):
 
 
 def test_alias_source_parser_handles_continuations_and_quotes():
-    parsed = parse_alias_source('# x\nA: b, "|cmd a, b",\n  c\nd: e\n')
+    parsed, problems = parse_alias_source('# x\nA: b, "|cmd a, b",\n  c\nd: e\n')
     parsed = {k: split_alias_values(v) for k, v in parsed.items()}
     assert parsed == {"a": ["b", "|cmd a, b", "c"], "d": ["e"]}
-    with pytest.raises(AliasError, match=r"aliases:1: missing colon"):
-        parse_alias_source("broken line\n")
+    assert problems == []
+    parsed, problems = parse_alias_source("broken line\n: x\nempty:\nok: y\n")
+    assert parsed == {"ok": "y"}
+    assert problems == ["aliases:1: missing colon in alias entry: line skipped",
+                        "aliases:2: missing colon in alias entry: line skipped",
+                        "aliases:3: missing value in alias entry: line skipped"]
 
 
-def test_newaliases_reports_a_bad_line(tmp_path, affix):
-    (tmp_path / "aliases").write_text("good: x\nbad line\n")
+def test_newaliases_warns_about_a_bad_line_and_builds_the_others(tmp_path, affix):
+    """As postalias: a bad line is a warning and is left out; the good ones are built."""
     _alias_config(tmp_path, "good: x\nbad line\n", build=False)
     result = affix("-c", str(tmp_path / "etc"), "newaliases")
-    assert result.returncode == 1
-    assert f"{tmp_path}/aliases:2: missing colon" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert (f"affix newaliases: warning: {tmp_path}/aliases:2: missing colon in alias entry"
+            in result.stderr)
+    assert affix("-c", str(tmp_path / "etc"), "map", "-q", "good",
+                 f"hash:{tmp_path}/aliases").stdout.strip() == "x"
+    checked = affix("-c", str(tmp_path / "etc"), "check")
+    assert checked.returncode != 0  # check stays strict, as it is for postmap sources
+    assert "aliases:2: missing colon" in checked.stdout + checked.stderr
 
 
 def test_virtual_mailbox_delivery(tmp_path):

@@ -1,8 +1,9 @@
 """`affix newaliases` (also `affix sendmail -bi`): build every table in alias_database.
 
 Each source (`name: value, value`, aliases(5)) is checked and published as the index
-`hash:` alias_maps entries open (delivery/aliases.py); the first bad line is reported as
-`file:line: problem` and that table is left as it was.
+`hash:` alias_maps entries open (delivery/aliases.py). A bad line is a warning
+(`file:line: problem`) and is left out, as postalias leaves it; a table whose source cannot be
+read or whose index cannot be written is left as it was.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def run(ctx, args: list[str]) -> int:
     status = 0
     for spec in cfg.list("alias_database"):
         try:
-            build_alias_table(spec)
+            for problem in build_alias_table(spec):
+                sys.stderr.write(f"affix newaliases: warning: {problem}\n")
         except OSError as e:
             sys.stderr.write(f"affix newaliases: open {e.filename or spec}: {e.strerror}\n")
             status = 1

@@ -16,22 +16,24 @@ _INDEXED = ("hash", "btree", "lmdb")
 
 
 class AliasError(Exception):
-    """An alias source cannot be built; str() is `file:line: problem`."""
+    """An alias table cannot be built at all (a bad table name)."""
 
 
-def parse_alias_source(text: str, where: str = "aliases") -> dict[str, str]:
-    """name (lowercased, quotes removed) -> value. `#` lines are comments, lines starting with
-    white space continue the previous entry, and the first entry for a name wins."""
+def parse_alias_source(text: str, where: str = "aliases") -> tuple[dict[str, str], list[str]]:
+    """(name (lowercased, quotes removed) -> value, problems). `#` lines are comments, lines
+    starting with white space continue the previous entry, and the first entry for a name
+    wins. A line that is not `name: value` is left out and named in the problems
+    (`file:line: problem`): as with postalias, one bad line does not cost the others."""
     out: dict[str, str] = {}
+    problems: list[str] = []
     for ll in logical_lines(text):
         name, colon, value = ll.text.partition(":")
-        if not colon or not name.strip():
-            raise AliasError(f"{where}:{ll.line}: missing colon in alias entry")
-        value = value.strip()
-        if not value:
-            raise AliasError(f"{where}:{ll.line}: missing value in alias entry")
-        out.setdefault(name.strip().strip('"').lower(), value)
-    return out
+        if not colon or not name.strip() or not value.strip():
+            what = "colon" if not colon or not name.strip() else "value"
+            problems.append(f"{where}:{ll.line}: missing {what} in alias entry: line skipped")
+            continue
+        out.setdefault(name.strip().strip('"').lower(), value.strip())
+    return out, problems
 
 
 def split_alias_values(text: str) -> list[str]:
@@ -51,23 +53,25 @@ def split_alias_values(text: str) -> list[str]:
     return [v for v in values if v]
 
 
-def build_alias_table(spec: str) -> None:
-    """Build one alias_database entry (`hash:/etc/aliases`) from its source file.
+def build_alias_table(spec: str) -> list[str]:
+    """Build one alias_database entry (`hash:/etc/aliases`) from its source file; the
+    source's problems (lines left out) are returned.
 
-    Raises AliasError for a bad line, OSError when the source cannot be read, TableError when
-    the index cannot be written. Types without an index (texthash, ...) read the source
-    itself: there is nothing to build, but the source is still checked.
+    Raises AliasError for a bad table name, OSError when the source cannot be read,
+    TableError when the index cannot be written. Types without an index (texthash, ...) read
+    the source itself: there is nothing to build, but the source is still checked.
     """
     kind, _, path = spec.partition(":")
     if not path:
         raise AliasError(f"bad table name {spec!r}: use type:name")
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
-        aliases = parse_alias_source(f.read(), path)
+        aliases, problems = parse_alias_source(f.read(), path)
     if kind.lower() not in _INDEXED:
-        return
+        return problems
     from affix.tables.compile import write_index
     from affix.tables.indexed import index_path
 
     # postalias: a new index gets the source's group/other read bits
     mode = 0o600 | (os.stat(path).st_mode & 0o044)
     write_index(index_path(path), aliases, new_mode=mode)
+    return problems

@@ -122,21 +122,21 @@ def table_problems(ctx: LintContext) -> Iterator[Finding]:
 
 def _alias_problems(ref: TableRef) -> Iterator[Finding]:
     """An alias file is read as newaliases reads it (affix.delivery.aliases)."""
-    from affix.delivery.aliases import AliasError, parse_alias_source
+    from affix.delivery.aliases import parse_alias_source
 
     found = table_file(ref.spec)
     if found is None or not os.path.isfile(found[1]):
         return
     try:
         with open(found[1], encoding="utf-8", errors="surrogateescape") as f:
-            parse_alias_source(f.read(), found[1])
+            problems = parse_alias_source(f.read(), found[1])[1]
     except OSError:
         return  # AFX-TBL-009
-    except AliasError as e:
-        m = _PROBLEM.match(str(e))
+    for problem in problems:
+        m = _PROBLEM.match(problem)
         where = Where(m.group(1), int(m.group(2))) if m else ref.where
-        yield finding("AFX-TBL-008", where, f"{ref.spec}: {m.group(3) if m else e}",
-                      "affix newaliases refuses the file and keeps the old aliases",
+        yield finding("AFX-TBL-008", where, f"{ref.spec}: {m.group(3) if m else problem}",
+                      "the line is skipped",
                       "write `name: value, value` (aliases(5))")
 
 
