@@ -13,6 +13,8 @@ TOO_MANY_HOPS = Reply(554, "5.4.0", "Error: too many hops")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Error: message file too big")
 WRITE_ERROR = Reply(451, "4.3.0", "Error: queue file write error")
 NO_RECEIVED = Reply(554, "5.4.0", "Error: no Received: header")  # non-SMTP input only
+# virtual_alias_maps past its nesting or size limit (a deferral with cleanup's own reason)
+ALIAS_EXPANSION_ERROR = Reply(451, "4.6.0", "Alias expansion error")
 
 
 def queued(queue_id: str) -> Reply:

@@ -139,7 +139,7 @@ class Cleanup:
             env = self._final_envelope(envelope, result)
         except ExpansionProblem as e:
             log.warning("cleanup", f"{queue_id}: {e}")
-            return Prepared(None, replies.LOOKUP_ERROR)
+            return Prepared(None, e.reply)
         hold = bool(envelope.hold or result.hold)
         flags = "--H-----" if hold else "-" * qfile.FLAGS_WIDTH
         data = qfile.encode(queue_id, env, msg.join(), flags)

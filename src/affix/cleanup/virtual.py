@@ -6,8 +6,9 @@ A recipient found in the tables is replaced by the addresses its entry lists, an
 those is looked up again; an address that is not found is final. An entry that lists the
 address itself keeps it (`a@example.org  a@example.org, archive@example.org`), and so does a
 chain that leads back to an address already being expanded (a loop ends there rather than
-going round until the nesting limit). When a table cannot be read, or the expansion goes past
-virtual_alias_recursion_limit or virtual_alias_expansion_limit, the message is not accepted:
+going round until the nesting limit). When a table cannot be read (451 4.3.0, the queue-file
+write status), or the expansion goes past virtual_alias_recursion_limit or
+virtual_alias_expansion_limit (451 4.6.0 Alias expansion error), the message is not accepted:
 the client is asked to try again later, as Postfix's cleanup does.
 """
 
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import threading
 
+from affix.cleanup import replies
 from affix.config.snapshot import Config, split_list
+from affix.reply import Reply
 from affix.tables.access import split_extension, virtual_address_keys
 from affix.tables.base import TableError
 from affix.tables.cache import MapList, TableCache
@@ -23,7 +26,12 @@ from affix.tables.matchlist import MatchList
 
 
 class ExpansionProblem(Exception):
-    """The recipient cannot be rewritten now; str() is the warning for the mail log."""
+    """The recipient cannot be rewritten now; str() is the warning for the mail log, `reply`
+    what the client is told."""
+
+    def __init__(self, warning: str, reply: Reply = replies.ALIAS_EXPANSION_ERROR):
+        super().__init__(warning)
+        self.reply = reply
 
 
 class VirtualAliases:
@@ -81,7 +89,8 @@ class VirtualAliases:
                     return self._results(value, local, key)
         except TableError as e:
             raise ExpansionProblem(f"virtual_alias_maps map lookup problem for {address} -- "
-                                   f"message not accepted, try again later ({e})") from e
+                                   f"message not accepted, try again later ({e})",
+                                   replies.LOOKUP_ERROR) from e
         return None
 
     def _results(self, value: str, local: str, key: str) -> list[str]:
