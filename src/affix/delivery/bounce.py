@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from affix.cleanup import headers as hdr
 from affix.config.snapshot import Config
-from affix.queue.envelope import Envelope, Recipient
+from affix.queue.envelope import Envelope, Recipient, printable
 
 
 @dataclass(frozen=True)
@@ -75,23 +75,17 @@ def _explanation(kind: str, host: str, failures: list[Failure], delay_hours: flo
     return head + "\n" + "\n".join(lines) + "\n"
 
 
-def _one_line(text: str) -> str:
-    """What the sender gave (ENVID, ORCPT) stays inside its field: smtpd refuses control
-    characters in them, and a queue file written otherwise must not add lines either."""
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 def _status_part(cfg: Config, queue_id: str, envelope: Envelope, failures: list[Failure],
                  kind: str) -> str:
     host = cfg.get("myhostname")
-    out = [f"Original-Envelope-Id: {_one_line(envelope.envid)}"] if envelope.envid else []
+    out = [f"Original-Envelope-Id: {printable(envelope.envid)}"] if envelope.envid else []
     out += [f"Reporting-MTA: dns; {host}", f"X-Postfix-Queue-ID: {queue_id}",
            f"X-Postfix-Sender: rfc822; {envelope.sender}",
            f"Arrival-Date: {hdr.rfc2822_date(envelope.arrival)}", ""]
     for f in failures:
         out.append(f"Final-Recipient: rfc822; {f.recipient}")
         if f.orcpt:  # what the sender's ORCPT said, as it said it (RFC 3461 4.2)
-            out.append(f"Original-Recipient: {_one_line(f.orcpt)}")
+            out.append(f"Original-Recipient: {printable(f.orcpt)}")
         elif f.original and f.original.lower() != f.recipient.lower():
             out.append(f"Original-Recipient: rfc822;{f.original}")
         out.append(f"Action: {kind}")

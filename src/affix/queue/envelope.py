@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def printable(text: str) -> str:
+    """A client-given value as it may be stored: non-printable characters become `?` (HELO
+    names, as Postfix's printable(); ENVID and ORCPT wherever a DSN quotes them), so that no
+    stored value can add a line to a queue file, a log or a notice."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 @dataclass
 class Recipient:
     address: str

@@ -179,8 +179,3 @@ def parse_orcpt(value: str | None) -> str:
     if not kind or not text or not kind.replace("-", "").isalnum():
         raise ArgError(replies.BAD_ORCPT)
     return f"{kind};{text}"
-
-
-def printable(text: str) -> str:
-    """Non-printable characters become `?` (stored HELO names, Postfix's printable())."""
-    return "".join(c if c.isprintable() else "?" for c in text)

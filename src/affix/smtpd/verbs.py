@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from affix import log
 from affix.config.snapshot import split_list
 from affix.policy.request import NameStatus, Stage, Verdict
-from affix.queue.envelope import Envelope, Recipient
+from affix.queue.envelope import Envelope, Recipient, printable
 from affix.reply import Reply
 from affix.smtpd import replies
 from affix.smtpd.args import (
@@ -27,7 +27,6 @@ from affix.smtpd.args import (
     parse_orcpt,
     parse_path,
     parse_size,
-    printable,
     printable_xtext,
     split_param,
 )
