@@ -8,6 +8,7 @@ sent, apart from the headers cleanup deliberately adds or drops.
 from __future__ import annotations
 
 import functools
+import re
 import time
 from dataclasses import dataclass
 
@@ -21,10 +22,12 @@ class Message:
         return b"".join(self.headers) + self.body
 
 
+# RFC 5322 2.2: a field name is printable ASCII except colon, followed by a colon
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+
+
 def is_header(line: bytes) -> bool:
-    """RFC 5322 2.2: a field name is printable ASCII except colon, followed by a colon."""
-    name, colon, _ = line.partition(b":")
-    return bool(colon) and bool(name) and all(33 <= c <= 126 for c in name)
+    return _FIELD_NAME.match(line) is not None
 
 
 def split(content: bytes) -> Message:
