@@ -297,8 +297,13 @@ class Server:
             await asyncio.gather(self._qmgr_task, return_exceptions=True)
 
     def flush(self) -> None:
-        """SIGUSR1 (`affix flush`, sendmail), or a worker's ETRN: look at the queue now."""
+        """SIGUSR1 (`affix flush`), or a worker's ETRN: retry the deferred queue now."""
         self.runtime.qmgr.flush()
+
+    def look_at_incoming(self) -> None:
+        """SIGUSR2 (sendmail, queue release/requeue): new mail in incoming; deferred mail
+        keeps its backoff."""
+        self.runtime.qmgr.wake()
 
     async def reload(self) -> None:
         """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""
@@ -372,6 +377,7 @@ class Server:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
         loop.add_signal_handler(signal.SIGUSR1, self.flush)
+        loop.add_signal_handler(signal.SIGUSR2, self.look_at_incoming)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, lambda s=signum: self._spawn(self.shutdown(s)))
 

@@ -257,3 +257,32 @@ def test_check_enforces_the_relay_restriction_rule(instance):
     done = instance.run("check")
     assert done.returncode == 1
     assert "specify at least one working instance of: reject_unauth_destination" in done.stdout
+
+
+def test_new_mail_does_not_cut_short_a_deferred_messages_backoff(instance, tmp_path):
+    """sendmail (and release/requeue) wake the queue manager for new mail only: a deferred
+    message waits out its backoff until `affix flush` asks for a retry now."""
+    aliases = tmp_path / "aliases"
+    aliases.write_text('later: "|exit 75"\n')
+    instance.write_main("local_recipient_maps =", f"alias_maps = hash:{aliases}",
+                        f"alias_database = hash:{aliases}",
+                        f"mail_spool_directory = {instance.data}/mail/")
+    assert instance.run("newaliases").returncode == 0
+    assert instance.run("start").returncode == 0
+    config = ("-c", str(instance.dir))
+
+    def submit(rcpt: str) -> None:
+        done = instance.affix(*config, "sendmail", "-f", "s@example.org", rcpt,
+                              input=f"Subject: to {rcpt}\n\nbody\n")
+        assert done.returncode == 0, done.stderr
+
+    def attempts(rcpt: str) -> int:
+        return instance.maillog.count(f"orig_to=<{rcpt}>")
+
+    submit("later")
+    wait_for(lambda: attempts("later") == 1)
+    submit("root")
+    wait_for(lambda: "to=<root@" in instance.maillog and "status=sent" in instance.maillog)
+    assert attempts("later") == 1
+    assert instance.run("flush").returncode == 0
+    wait_for(lambda: attempts("later") == 2)

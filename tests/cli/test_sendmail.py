@@ -128,11 +128,13 @@ def test_sendmail_temporary_reject_exits_tempfail(tmp_path, affix):
 
 
 def test_sendmail_wakes_a_running_server(tmp_path, affix):
+    """New mail wakes the queue manager for the incoming queue only (SIGUSR2): a flush
+    (SIGUSR1) would retry every deferred message before its backoff is over."""
     make_config(tmp_path)
     with pid_file_server(tmp_path) as server:
         result = _sendmail(affix, tmp_path, RCPT, input="Subject: wake\n\nbody\n")
         assert result.returncode == 0, result.stderr
-        assert server.stdout.readline() == "SIGUSR1\n"
+        assert server.stdout.readline() == "SIGUSR2\n"
 
 
 def test_sendmail_bi_builds_aliases_and_bp_lists_the_queue(tmp_path, affix):

@@ -11,8 +11,9 @@
 
 An ID of `-` stands for the ids on standard input (`... | affix queue delete -`).
 
-The tools act on the queue files directly (the running server need not be up); `flush` also
-pokes a running server with SIGUSR1 (pid file DATA_DIR/affix.pid). A message a queue manager
+The tools act on the queue files directly (the running server need not be up); a running
+server (pid file DATA_DIR/affix.pid) is then told to look: SIGUSR1 after `flush`, SIGUSR2 (the
+incoming queue only) after release and requeue. A message a queue manager
 is delivering is acted on when that attempt is over (the tool takes the file's lock, as queue
 managers do, waiting up to BUSY_WAIT seconds): a hold or requeue in the middle of a delivery
 would otherwise let the message be delivered again later.
@@ -295,20 +296,23 @@ def flush(cfg: Config, store: QueueStore) -> int:
     for qid in list(store.iterate("deferred")):
         with contextlib.suppress(FileNotFoundError):
             store.set_next_attempt("deferred", qid, now)
-    if not poke_server(cfg):
+    if not poke_server(cfg, flush=True):
         sys.stderr.write("affix: fatal: Cannot flush mail queue - mail system is down\n")
         return os.EX_UNAVAILABLE
     return 0
 
 
-def poke_server(cfg: Config) -> bool:
-    """Tell a running server's queue manager to look at the queue now (SIGUSR1 to the pid of
-    the server that holds the pid file's lock); False when no server is running."""
+def poke_server(cfg: Config, flush: bool = False) -> bool:
+    """Tell a running server's queue manager to look at the incoming queue now (SIGUSR2: new
+    mail from sendmail, a release or a requeue), or with `flush` to retry the deferred queue
+    as well (SIGUSR1); the signal goes to the pid of the server that holds the pid file's lock.
+    False when no server is running. New mail must not cost the deferred messages their
+    backoff: only a flush retries them early."""
     pid = running_pid(pid_path(cfg))
     if pid is None or pid <= 0:
         return False  # a pid file nobody holds names nobody: its number may be reused
     try:
-        os.kill(pid, signal.SIGUSR1)
+        os.kill(pid, signal.SIGUSR1 if flush else signal.SIGUSR2)
     except OSError:
         return False
     return True
