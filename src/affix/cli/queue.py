@@ -35,6 +35,7 @@ from affix.config.snapshot import Config, load_config
 from affix.pidfile import pid_path, running_pid
 from affix.queue import qfile
 from affix.queue.envelope import Envelope
+from affix.queue.ids import is_queue_id
 from affix.queue.store import QueueStore
 
 DEFAULT_QUEUES = ("hold", "incoming", "active", "deferred")  # postsuper's default set
@@ -224,6 +225,10 @@ def _bulk(cfg: Config, store: QueueStore, command: str, args: list[str]) -> int:
     else:
         if "-" in args:  # postsuper's `-`: the ids come on standard input, as `mailq | ...`
             args = [a for arg in args for a in (sys.stdin.read().split() if arg == "-" else [arg])]
+        invalid = [qid for qid in args if not is_queue_id(qid)]
+        if invalid:  # a path, a typo: nothing is done, as postsuper stops at it
+            sys.stderr.write(f"affix queue: fatal: invalid queue id: {invalid[0]}\n")
+            return 1
         targets = []
         for qid in args:
             queue = store.find(qid, queues)
@@ -255,7 +260,9 @@ def _bulk(cfg: Config, store: QueueStore, command: str, args: list[str]) -> int:
         sys.stderr.write(f"postsuper: {text}\n")
     if done and command in ("release", "requeue"):
         poke_server(cfg)
-    return 0 if (done or args[0] == "ALL") and not busy else 1
+    # as postsuper: an id that is not (or no longer) there is no failure; one left unchanged
+    # because its delivery would not end is
+    return 1 if busy else 0
 
 
 class _Busy(Exception):
