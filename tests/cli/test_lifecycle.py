@@ -259,9 +259,10 @@ def test_check_enforces_the_relay_restriction_rule(instance):
     assert "specify at least one working instance of: reject_unauth_destination" in done.stdout
 
 
-def test_new_mail_does_not_cut_short_a_deferred_messages_backoff(instance, tmp_path):
-    """sendmail (and release/requeue) wake the queue manager for new mail only: a deferred
-    message waits out its backoff until `affix flush` asks for a retry now."""
+def test_new_mail_and_reloads_do_not_cut_short_a_deferred_messages_backoff(instance, tmp_path):
+    """sendmail (and release/requeue) wake the queue manager for new mail only, and a reload
+    or a restart retries only what is due: a deferred message waits out its backoff until
+    `affix flush` asks for a retry now."""
     aliases = tmp_path / "aliases"
     aliases.write_text('later: "|exit 75"\n')
     instance.write_main("local_recipient_maps =", f"alias_maps = hash:{aliases}",
@@ -283,6 +284,12 @@ def test_new_mail_does_not_cut_short_a_deferred_messages_backoff(instance, tmp_p
     wait_for(lambda: attempts("later") == 1)
     submit("root")
     wait_for(lambda: "to=<root@" in instance.maillog and "status=sent" in instance.maillog)
+    assert attempts("later") == 1
+    assert instance.run("reload").returncode == 0
+    assert instance.run("stop").returncode == 0
+    assert instance.run("start").returncode == 0
+    submit("root")  # delivered after the queue manager's first pass over deferred
+    wait_for(lambda: instance.maillog.count("status=sent") == 2)
     assert attempts("later") == 1
     assert instance.run("flush").returncode == 0
     wait_for(lambda: attempts("later") == 2)

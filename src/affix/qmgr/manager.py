@@ -113,9 +113,11 @@ class QueueManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._stopping = False
-        self._flush = True  # the first pass looks at the whole deferred queue
+        self._flush = False  # affix flush: retry every deferred message, due or not
         self._flushes = 0
-        self._due_now = False  # a deferred message is due now: look at deferred again
+        # a deferred message is due now: look at deferred again (and at once after a start or
+        # a reload, for what fell due meanwhile; the others keep their backoff)
+        self._due_now = True
         self._scan_incoming = True  # ... and at the whole incoming queue
         self._scan_active = False  # ... and at active, for messages a dead worker left
         self._new: list[str] = []  # queue ids cleanup has just committed
