@@ -32,6 +32,7 @@ Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | W
 VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
     "affix.check:check_names_and_types",
+    "affix.check:check_queue_directory",
     "affix.check:check_unimplemented",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
@@ -84,6 +85,28 @@ def check_names_and_types(cfg: Config,
         yield ConfigError(f"unsupported dictionary type: default_database_type = {kind} "
                           f"(one of: {', '.join(INDEXED_TYPES)})",
                           *cfg.position("default_database_type"))
+
+
+# What only Postfix's queue directory has (affix's has none of them): the pickup drop box,
+# its daemons' sockets and its pid file.
+_POSTFIX_QUEUE_MARKS = ("maildrop", "private", "public", "pid")
+
+
+def check_queue_directory(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """A main.cf copied from Postfix may name Postfix's own queue_directory: affix would take
+    Postfix's queue files for its own (incomplete ones removed, the others moved to corrupt).
+    Refused before anything is touched."""
+    try:
+        queue = cfg.get("queue_directory")
+    except ConfigError:
+        return
+    marks = [m for m in _POSTFIX_QUEUE_MARKS if os.path.isdir(os.path.join(queue, m))]
+    if len(marks) >= 2:
+        yield ConfigError(f"queue_directory = {queue} is Postfix's queue (it has "
+                          f"{' and '.join(m + '/' for m in marks)}): affix would take Postfix's "
+                          "queue files for its own; give affix a queue directory of its own "
+                          f"(default {PARAMS['queue_directory'].default})",
+                          *cfg.position("queue_directory"))
 
 
 def check_unimplemented(cfg: Config,

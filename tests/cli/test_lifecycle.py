@@ -293,3 +293,21 @@ def test_new_mail_and_reloads_do_not_cut_short_a_deferred_messages_backoff(insta
     assert attempts("later") == 1
     assert instance.run("flush").returncode == 0
     wait_for(lambda: attempts("later") == 2)
+
+
+def test_a_postfix_queue_directory_is_refused_and_left_alone(instance):
+    """A main.cf copied from Postfix may name Postfix's queue: affix must not treat its files
+    (an incomplete one would be removed, the others moved to corrupt)."""
+    queue = instance.data / "queue"
+    for name in ("maildrop", "private", "public", "incoming"):
+        (queue / name).mkdir(parents=True)
+    postfix_file = queue / "incoming" / "4F2A81C0D3"
+    postfix_file.write_bytes(b"C                 123              45  1 0  123  0\n")
+    postfix_file.chmod(0o600)  # as Postfix's cleanup leaves a file it is still writing
+    checked = instance.run("check")
+    assert checked.returncode == 1
+    assert (f"queue_directory = {queue} is Postfix's queue (it has maildrop/ and private/ and "
+            "public/)") in checked.stdout + checked.stderr
+    assert instance.run("start").returncode == 1
+    assert postfix_file.exists()
+    assert not (queue / "corrupt").exists()
