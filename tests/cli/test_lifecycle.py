@@ -257,6 +257,7 @@ def test_check_enforces_the_relay_restriction_rule(instance):
     done = instance.run("check")
     assert done.returncode == 1
     assert "specify at least one working instance of: reject_unauth_destination" in done.stdout
+    assert "set compatibility_level = 3.7 for the current defaults" in done.stdout
 
 
 def test_new_mail_and_reloads_do_not_cut_short_a_deferred_messages_backoff(instance, tmp_path):

@@ -66,7 +66,9 @@ def test_check_reports_the_fatal_relay_rule(tmp_path):
     text = (MEMO / "main-postfix1.cf").read_text()
     line = text.splitlines().index("smtpd_recipient_restrictions = reject_maps_rbl") + 1
     problems = check_restrictions(config(tmp_path, text))
-    assert problems == [f"{tmp_path}/main.cf:{line}: {RELAY_RULE}"]
+    assert problems == [f"{tmp_path}/main.cf:{line}: {RELAY_RULE} (compatibility_level is "
+                        "below 1, so smtpd_relay_restrictions is empty; set compatibility_level "
+                        "= 3.7 for the current defaults)"]
 
 
 def test_fixed_memo_config_has_no_problems(tmp_path):

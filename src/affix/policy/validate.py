@@ -94,5 +94,12 @@ def check_restrictions(cfg: Config) -> list[str]:
     if not relay_rule_holds(cfg):
         from affix.policy.engine import RELAY_RULE
 
-        problems.append(f"{cfg.where(L.RECIPIENT)}: {RELAY_RULE}")
+        hint = ""
+        major = cfg.get("compatibility_level").strip().split(".")[0]
+        if not major.isdigit() or int(major) < 1:
+            # the usual cause with a short main.cf: level 0 leaves smtpd_relay_restrictions
+            # empty (Postfix's backwards-compatible default)
+            hint = (" (compatibility_level is below 1, so smtpd_relay_restrictions is empty; "
+                    "set compatibility_level = 3.7 for the current defaults)")
+        problems.append(f"{cfg.where(L.RECIPIENT)}: {RELAY_RULE}{hint}")
     return problems
