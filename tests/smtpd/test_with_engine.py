@@ -70,3 +70,28 @@ def test_access_prepend_headers_are_queued_once_each_above_received(smtpd, tmp_p
     assert content.startswith(b"X-Sender-Seen: yes\nX-Rcpt-Seen: b\nX-Sender-Seen: yes\n"
                               b"Received: from mail.example.org")
     assert content.count(b"X-Sender-Seen") == 2 and content.count(b"X-Rcpt-Seen") == 1
+
+
+def test_a_recipient_discard_takes_unknown_users_and_drops_the_whole_message(
+        smtpd, tmp_path, dns_server):
+    """DISCARD accepts the recipient (the unlisted-recipient check is skipped, for it and the
+    transaction's later recipients) and the message is queued for nobody, valid ones too."""
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    rcpts = tmp_path / "rcpts"
+    rcpts.write_text("trap@example.jp DISCARD\n")
+    server = _engine_server(smtpd, tmp_path, dns_server, (
+        "local_recipient_maps = inline:{known@example.jp=x}\n"
+        f"smtpd_recipient_restrictions = check_recipient_access texthash:{rcpts}\n"))
+    c = server.client()
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<stranger@example.jp>").startswith("550 5.1.1 <stranger@example.jp>")
+    assert c.cmd("RCPT TO:<trap@example.jp>") == "250 2.1.5 Ok"
+    assert "discard: RCPT from" in server.wait_log("triggers DISCARD action")
+    assert c.cmd("RCPT TO:<other@example.jp>") == "250 2.1.5 Ok"
+    assert c.cmd("RCPT TO:<known@example.jp>") == "250 2.1.5 Ok"
+    c.cmd("DATA")
+    assert c.cmd("Subject: x\r\n\r\nhello\r\n.").startswith("250 2.0.0 Ok: queued as ")
+    assert list(server.cleanup.store.iterate("incoming")) == []
+    c.cmd("MAIL FROM:<a@example.org>")  # the next transaction is not discarded
+    assert c.cmd("RCPT TO:<other@example.jp>").startswith("550 5.1.1 <other@example.jp>")

@@ -33,6 +33,7 @@ __all__ = ["RestrictionEngine", "check_restrictions", "TraceRecord"]
 _OWN_LIST = {Stage.DATA: L.DATA, Stage.END_OF_DATA: L.END_OF_DATA}
 _DIP = "defer_if_permit"  # -> {"client": Reply|None, "helo": ..., "sender": ...}
 _INSTANCE = "instance"
+_DISCARDED = "discarded"  # -> the transaction (state.transactions) a DISCARD action applies to
 
 RELAY_RULE = ("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify "
               "at least one working instance of: reject_unauth_destination, "
@@ -158,6 +159,8 @@ class RestrictionEngine:
         verdict = ev.verdict
         if ev.final is not None:
             verdict.reply = self._with_footer(ev, ev.final)
+        elif verdict.discard:
+            state.policy_data[_DISCARDED] = state.transactions
         return verdict
 
     def _with_footer(self, ev: Evaluation, reply: Any) -> Any:
@@ -226,8 +229,12 @@ class RestrictionEngine:
                 return
         if await self._finish(ev) is Result.REJECT:
             return
+        # a message being discarded takes any recipient: it is never delivered (Postfix skips
+        # the unlisted-recipient check once DISCARD has been decided)
+        discarding = ev.verdict.discard or \
+            ev.state.policy_data.get(_DISCARDED) == ev.state.transactions
         if self.cfg.bool("smtpd_reject_unlisted_recipient") and \
-                not ev.unlisted_recipient_checked:
+                not ev.unlisted_recipient_checked and not discarding:
             await ev.run_one(L.RECIPIENT, "reject_unlisted_recipient")
 
     async def _finish(self, ev: Evaluation) -> Result:
