@@ -50,10 +50,12 @@ class Checked:
 
 
 class ConfigProblems(ConfigError):
-    """Several problems at once; str() gives one `file:line: what is wrong` per line."""
+    """Several problems at once; str() gives one `file:line: what is wrong` per line.
+    `warnings`: what the checks also noticed (shown with the problems by `affix check`)."""
 
-    def __init__(self, problems: Sequence[ConfigError]):
+    def __init__(self, problems: Sequence[ConfigError], warnings: Sequence[Warning_] = ()):
         self.problems = list(problems)
+        self.warnings = list(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -164,19 +166,21 @@ def check_restriction_lists(cfg: Config,
 
 def check_tables(cfg: Config,
                  services: Sequence[MasterService]) -> Iterable[ConfigError | Warning_]:
-    """Every table a restriction list or parameter names must open and parse (issue: a missing
-    table is reported before the server answers 451 for it); an index older than its source
-    is only a warning. The doctor knows where each reference stands; the tables area says
+    """Every table a restriction list or parameter names must open (issue: a missing table is
+    reported before the server answers 451 for it). A bad line or rule in a source, and an
+    index older than its source, are warnings: that line is skipped (the rest of the table
+    works) or the old index answers, as in Postfix, and one typo must not keep the server
+    down after a reboot. The doctor knows where each reference stands; the tables area says
     what is wrong with it."""
     from affix.doctor.context import LintContext
-    from affix.tables.check import check_table, is_stale
+    from affix.tables.check import check_table, is_skipped_line, is_stale
 
     for ref in LintContext(cfg.config_dir).table_refs():
         problems = (_alias_table_problems(ref.spec, cfg) if ref.used_by in _ALIAS_PARAMS
                     else check_table(ref.spec, cfg))
         for problem in problems:
             text = f"{ref.used_by}: {problem}"
-            if is_stale(problem):
+            if is_stale(problem) or is_skipped_line(problem):
                 yield Warning_(ref.where.file, ref.where.line, text)
             else:
                 yield ConfigError(text, ref.where.file, ref.where.line)
@@ -238,7 +242,7 @@ def check_config(config_dir: str | None) -> Checked:
         raise ConfigProblems(syntax)
     problems, notes = run_validators(cfg, services)
     if problems:
-        raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)))
+        raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)), notes)
     used = {name for svc in services for name in svc.overrides}
     for svc in services:  # master.cf `-o x=$name` uses name too (config.md §1)
         for value in svc.overrides.values():

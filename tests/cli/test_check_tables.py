@@ -15,6 +15,8 @@ def _config(directory: Path, *lines: str) -> None:
 
 
 def test_check_reports_missing_and_broken_tables_with_their_lines(tmp_path, affix):
+    """A table that cannot be opened is an error; a bad rule is a warning (it is skipped, and
+    the server starts), shown with the errors."""
     (tmp_path / "bad_regexp").write_text("/unclosed( REJECT\n")
     _config(tmp_path,
             f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/never_compiled",
@@ -24,8 +26,23 @@ def test_check_reports_missing_and_broken_tables_with_their_lines(tmp_path, affi
     lines = result.stdout.splitlines() + result.stderr.splitlines()
     assert any(line.startswith(f"{tmp_path}/main.cf:4: check_client_access: ")
                and "never_compiled.lmdb: No such file or directory" in line for line in lines)
-    assert any(line.startswith(f"{tmp_path}/main.cf:5: header_checks: ")
+    assert any(line.startswith(f"{tmp_path}/main.cf:5: warning: header_checks: ")
                and "bad_regexp" in line for line in lines), lines
+
+
+def test_a_bad_table_line_is_a_warning_and_the_server_still_starts(tmp_path, affix):
+    """As Postfix: the line is skipped and the rest of the table answers; one typo must not
+    keep the mail server down after a reboot."""
+    (tmp_path / "clients").write_text("192.168.10 REJECT\nkey-without-value\n")
+    (tmp_path / "hc").write_text("/unclosed( REJECT\n/^Subject: spam/ REJECT\n")
+    _config(tmp_path, f"smtpd_client_restrictions = check_client_access hash:{tmp_path}/clients",
+            f"header_checks = regexp:{tmp_path}/hc")
+    assert affix("-c", str(tmp_path), "map", f"hash:{tmp_path}/clients").returncode == 0
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f"{tmp_path}/main.cf:4: warning: check_client_access: {tmp_path}/clients:2: "
+            "expected format: key whitespace value") in result.stdout
+    assert f"{tmp_path}/main.cf:5: warning: header_checks: {tmp_path}/hc:1: " in result.stdout
 
 
 def test_check_passes_once_the_table_is_compiled(tmp_path, affix):

@@ -31,7 +31,7 @@ def checked_or_report(config_dir: str | None, out=sys.stderr) -> Checked | None:
     try:
         return check_config(config_dir)
     except ConfigProblems as e:
-        for problem in e.problems:
+        for problem in [*e.problems, *e.warnings]:
             out.write(f"{problem}\n")
     except ConfigError as e:
         out.write(f"{e}\n")

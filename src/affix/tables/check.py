@@ -25,6 +25,15 @@ def is_stale(problem: str) -> bool:
     return STALE in problem
 
 
+_LINE_PROBLEM = re.compile(r"^[^:\s]+:\d+: ")
+
+
+def is_skipped_line(problem: str) -> bool:
+    """A problem with one line of a source (`file:N: ...`): the line or rule is skipped and
+    the rest of the table works, as in Postfix; a warning, not a reason to stay down."""
+    return _LINE_PROBLEM.match(problem) is not None
+
+
 _POSITION = re.compile(r"^(?:(?:regexp|pcre|cidr) map )?(.+?), line (\d+): (.*)$", re.S)
 
 
