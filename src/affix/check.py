@@ -33,6 +33,7 @@ VALIDATORS: list[str] = [
     "affix.check:check_parameter_types",
     "affix.check:check_names_and_types",
     "affix.check:check_queue_directory",
+    "affix.check:check_match_lists",
     "affix.check:check_unimplemented",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
@@ -109,6 +110,30 @@ def check_queue_directory(cfg: Config, services: Sequence[MasterService]) -> Ite
                           "queue files for its own; give affix a queue directory of its own "
                           f"(default {PARAMS['queue_directory'].default})",
                           *cfg.position("queue_directory"))
+
+
+# Parameters whose value is a match list (tables.md §7) of networks and names.
+_MATCH_LISTS = ("mynetworks", "mydestination", "relay_domains", "smtpd_authorized_xclient_hosts",
+                "smtpd_client_event_limit_exceptions", "fast_flush_domains")
+
+
+def check_match_lists(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:
+    """An element no address can match (`192.168.1.0/33`, `10.0.0.1/8` with host bits set, a
+    missing /file) makes every search that reaches it a temporary failure: with mynetworks,
+    451 to every client. Refused here instead."""
+    from affix.tables.matchlist import MatchList
+
+    for svc_cfg in (cfg, *(svc.config(cfg) for svc in services)):
+        for name in _MATCH_LISTS:
+            if name not in svc_cfg.entries and name not in svc_cfg.overrides:
+                continue  # a default ($mynetworks...): reported where it is set, if at all
+            try:
+                patterns = MatchList(svc_cfg, name).patterns
+            except ConfigError:
+                continue  # a bad $ expression: the type check reports it
+            for p in patterns:
+                if p.kind == "error":
+                    yield ConfigError(f"bad parameter value: {p.text}", *svc_cfg.position(name))
 
 
 def check_unimplemented(cfg: Config,

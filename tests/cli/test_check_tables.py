@@ -110,3 +110,17 @@ def test_check_warns_that_sasl_authentication_is_not_implemented(tmp_path, affix
     assert (f"{tmp_path}/main.cf:4: warning: service 127.0.0.1:2599: smtpd_sasl_auth_enable = "
             "yes has no effect: SASL authentication is not implemented"
             in result.stdout + result.stderr)
+
+
+def test_check_refuses_a_network_no_address_can_match(tmp_path, affix):
+    """mynetworks = 192.168.1.0/33 would make every client's search a temporary failure
+    (451 to all); the lists that only inherit it are not reported again."""
+    _config(tmp_path, "mynetworks = 127.0.0.0/8 192.168.1.0/33",
+            "smtpd_authorized_xclient_hosts = 10.0.0.1/8")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f'{tmp_path}/main.cf:4: bad parameter value: mynetworks: bad mask length in '
+        '"192.168.1.0/33"',
+        f'{tmp_path}/main.cf:5: bad parameter value: smtpd_authorized_xclient_hosts: non-null '
+        'host address bits in "10.0.0.1/8", perhaps you should use "10.0.0.0/8" instead']
