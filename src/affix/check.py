@@ -272,7 +272,8 @@ def check_config(config_dir: str | None) -> Checked:
     for svc in services:  # master.cf `-o x=$name` uses name too (config.md §1)
         for value in svc.overrides.values():
             used |= referenced_names(value)
-    warnings = [*cfg.warnings, *cfg.unused_warnings(used), *master_warnings, *notes]
+    warnings = [*cfg.warnings, *cfg.unused_warnings(used), *cfg.undefined_warnings(),
+                *master_warnings, *notes]
     return Checked(cfg, tuple(services), tuple(warnings))
 
 

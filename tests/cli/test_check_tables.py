@@ -124,3 +124,15 @@ def test_check_refuses_a_network_no_address_can_match(tmp_path, affix):
         '"192.168.1.0/33"',
         f'{tmp_path}/main.cf:5: bad parameter value: smtpd_authorized_xclient_hosts: non-null '
         'host address bits in "10.0.0.1/8", perhaps you should use "10.0.0.0/8" instead']
+
+
+def test_check_warns_about_a_reference_to_an_undefined_parameter(tmp_path, affix):
+    """`$myhostnme` expands to nothing: mail for the own domain would be refused as relaying.
+    Templates expanded per event (smtpd_reject_footer's $client_address) are not checked."""
+    _config(tmp_path, "mydestination = $myhostnme, localhost",
+            "smtpd_reject_footer = contact $client_address")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f"{tmp_path}/main.cf:4: warning: mydestination refers to $myhostnme, which is not "
+            "defined: it expands to an empty value (did you mean myhostname?)") in result.stdout
+    assert "client_address" not in result.stdout

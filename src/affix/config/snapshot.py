@@ -306,6 +306,28 @@ class Config:
         return out
 
 
+    def undefined_warnings(self) -> list[Warning_]:
+        """$name references to parameters nobody defines: they expand to nothing, so a typo
+        such as `mydestination = $myhostnme` quietly turns the server into a relay-denier
+        for its own domain. Values expanded later with per-event variables are not checked."""
+        out: list[Warning_] = []
+        for name, entry in self.entries.items():
+            param = PARAMS.get(name)
+            if param is not None and param.raw:
+                continue
+            for ref in sorted(referenced_names(entry.value)):
+                if ref.isdigit() or ref in PARAMS or ref in self.entries:
+                    continue
+                if ref in postfix_parameter_names():
+                    message = (f"{name} refers to ${ref}, a Postfix parameter affix does not "
+                               "know: it expands to an empty value")
+                else:
+                    message = (f"{name} refers to ${ref}, which is not defined: it expands to "
+                               "an empty value" + did_you_mean(ref))
+                out.append(Warning_(self.main_cf, entry.line, message))
+        return out
+
+
 def referenced_names(value: str) -> set[str]:
     """Names a value refers to as $name, ${name...} or $(name...)."""
     return set(re.findall(r"\$[({]?\s*([A-Za-z0-9_]+)", value))
