@@ -247,3 +247,39 @@ def test_dsn_parameters_are_kept_in_the_queue_file(smtpd):
     assert (env.ret, env.envid) == ("HDRS", "QQ+314")
     assert [(r.address, r.notify, r.orcpt) for r in env.recipients] == [
         ("b@example.jp", "SUCCESS,DELAY", "rfc822;B@example.jp"), ("c@example.jp", "", "")]
+
+
+def test_a_client_that_half_closes_after_the_dot_still_gets_its_replies(smtpd):
+    """EOF ends the input, not the replies: the 250 for a message ended with `.` (and the 221
+    for a QUIT sent with it) still go out; without the 250 the client would send the message
+    again. Input cut short in DATA is no message."""
+    import socket
+
+    server = smtpd()
+    c = server.client()
+    c.cmd("HELO client.example")
+    c.to_data()
+    c.send("Subject: hc\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    server.assert_queued(c.reply())
+    assert c.reply() == "221 2.0.0 Bye"
+    assert c.closed()
+    assert server.wait_log("disconnect from").endswith(
+        "disconnect from unknown[127.0.0.1] helo=1 mail=1 rcpt=1 data=1 quit=1 commands=5")
+
+    c = server.client()
+    c.cmd("HELO client.example")
+    c.to_data()
+    c.send("Subject: no quit\r\n\r\nbody\r\n.\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    server.assert_queued(c.reply(), n=1)
+    assert c.closed()
+
+    c = server.client()
+    c.cmd("HELO client.example")
+    c.to_data()
+    c.send("Subject: cut\r\n\r\nbody without the end")
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.closed() and c.pending == b""
+    assert server.wait_log("lost connection after DATA")
+    assert not server.cleanup.queued(server.queue_id(2))

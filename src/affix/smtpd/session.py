@@ -57,7 +57,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
         "busy", "task", "timer", "deadline", "where", "errors", "junk", "stats", "txn",
         "after", "reader", "chunk_cmd", "skipping", "access_denied", "xclient_ok", "discard",
         "bare_mode", "write_paused", "error_exempt", "real_addr", "closing", "tarpitting",
-        "paused", "concurrency",
+        "paused", "concurrency", "eof",
     )
 
     def __init__(self, ctx: SessionContext, settings: SmtpdSettings,
@@ -80,7 +80,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self.reader: DataReader | ChunkReader | None = None
         self.chunk_cmd: tuple[Command, str] | None = None
         self.skipping = self.access_denied = self.write_paused = self.error_exempt = False
-        self.closing = self.tarpitting = self.paused = False
+        self.closing = self.tarpitting = self.paused = self.eof = False
         self.discard = settings.discard_keywords
 
     # --- connection ---------------------------------------------------------------------
@@ -216,7 +216,16 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self._pump()
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too; connection_lost logs it
+        """The client closed its sending side. What it sent before still gets its replies
+        (the 250 for a message it ended with `.`: without it the client would send the
+        message again); the connection closes once that input is used up (_pump). Over
+        TLS the transport closes at once, as asyncio's TLS transports cannot half-close."""
+        if self.state.tls_active:
+            return None  # connection_lost logs it
+        self.eof = True
+        if not self.busy and not self.write_paused:
+            self._pump()
+        return True
 
     def _pump(self) -> None:
         while not self.busy and not self.write_paused and self.mode != CLOSED:
@@ -236,7 +245,9 @@ class SmtpSession(Verbs, asyncio.Protocol):
                 break
         if not self.busy and self.mode != CLOSED:
             self.flush()
-            if self.paused and len(self.buf) < _MAX_BUFFER:
+            if self.eof and not self.closing and not self.write_paused:
+                self.transport.close()  # input used up: connection_lost logs where it ended
+            elif self.paused and len(self.buf) < _MAX_BUFFER:
                 self.paused = False
                 self.transport.resume_reading()
 
