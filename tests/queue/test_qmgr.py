@@ -154,6 +154,22 @@ def test_corrupt_queue_file_is_moved_aside(tmp_path):
     assert "torn queue file" in read_log(tmp_path)
 
 
+def test_a_damaged_recipient_status_byte_moves_the_file_aside(tmp_path):
+    """Status bytes are outside the CRC (they change in place): one that is neither pending
+    nor done must not drop its recipient silently."""
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    store = store_for(cfg)
+    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("flipped")))
+    path = store.path("incoming", qid)
+    with open(path, "r+b") as f:
+        f.seek(f.read().index(b"\nR -") + 3)
+        f.write(b"X")
+    run(run_qmgr(cfg))
+    assert list(store.iterate("corrupt")) == [qid]
+    assert f"{qid}: torn queue file (bad recipient status b'X')" in read_log(tmp_path)
+
+
 @pytest.mark.skipif(shutil.which("pflogsumm") is None and not os.path.exists(
     "/usr/sbin/pflogsumm"), reason="pflogsumm not installed")
 def test_pflogsumm_counts_received_and_delivered(tmp_path):

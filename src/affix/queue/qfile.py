@@ -57,6 +57,7 @@ FLAG_EXPIRE = 0  # index into the flags field
 FLAG_WARNED = 1
 FLAG_HOLD = 2
 PENDING, DELIVERED, BOUNCED = b"-", b"D", b"B"
+_STATUSES = (PENDING, DELIVERED, BOUNCED)
 
 # Envelope attributes stored as `A name=value` (everything but sender, recipients and arrival).
 _STR_ATTRS = ("client_name", "client_addr", "helo", "protocol", "sasl_username", "body_type",
@@ -217,6 +218,11 @@ def _record(msg: QueuedMessage, kind: bytes, value: bytes, pos: int) -> None:
             setattr(env, name, val)
     elif kind == b"R":
         status = value[:1]
+        if status not in _STATUSES or value[1:2] != b" ":
+            # the status byte is outside the CRC (it changes in place): a damaged one must
+            # not pass for "done", or the recipient would be dropped without a word
+            raise QueueFileError(f"{msg.queue_id}: torn queue file (bad recipient status "
+                                 f"{status!r})")
         addr, orig, notify, orcpt = (value[2:].split(b"\t") + [b"", b"", b""])[:4]
         env.recipients.append(Recipient(unescape(addr), unescape(orig), status != PENDING,
                                         unescape(notify), unescape(orcpt)))
