@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 
+from affix.ascii import is_digits
 from affix.config.snapshot import Config
 
 PID_FILE = "affix.pid"
@@ -29,7 +30,7 @@ def running_pid(path: str) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             text = os.read(fd, 32).decode("ascii", "replace").strip()
-            return int(text) if text.isdigit() else -1
+            return int(text) if is_digits(text) else -1
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:

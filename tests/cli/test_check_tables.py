@@ -136,3 +136,20 @@ def test_check_warns_about_a_reference_to_an_undefined_parameter(tmp_path, affix
     assert (f"{tmp_path}/main.cf:4: warning: mydestination refers to $myhostnme, which is not "
             "defined: it expands to an empty value (did you mean myhostname?)") in result.stdout
     assert "client_address" not in result.stdout
+
+
+def test_odd_digits_and_bytes_in_the_config_are_reported_not_tracebacks(tmp_path, affix):
+    (tmp_path / "nets").write_text("1.2.3.4/² REJECT\n")
+    _config(tmp_path, "mynetworks = 1.2.3.4/²",
+            f"smtpd_client_restrictions = sleep ², check_client_access cidr:{tmp_path}/nets")
+    result = affix("-c", str(tmp_path), "check")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in out
+    assert f'{tmp_path}/main.cf:4: bad parameter value: mynetworks: bad mask length' in out
+    assert 'restriction sleep: bad argument "²": need a number' in out
+    assert f'{tmp_path}/nets:1: bad mask length in "1.2.3.4/²": skipping this rule' in out
+    (tmp_path / "master.cf").write_bytes(b"\xff\xfe inet n - n - - smtpd\n")
+    for verb in ("check", "lint"):
+        result = affix("-c", str(tmp_path), verb)
+        assert "Traceback" not in result.stdout + result.stderr
+        assert "master.cf:1: " in result.stdout + result.stderr

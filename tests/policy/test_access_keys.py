@@ -114,6 +114,9 @@ def test_delimiter_at_start_of_localpart_is_not_an_extension():
     ("reject_unknown_client_hostname, permit",
      Restrictions(("reject_unknown_client_hostname", "permit"))),
     ("my_class", Restrictions(("my_class",))),
+    # digits of other scripts make no reply code ('²' would crash int(), '٣' read as 3)
+    ("45² go away", Restrictions(("45²", "go", "away"))),
+    ("4٣5 weird", Restrictions(("4٣5", "weird"))),
     ("REDIRECT nobody", BadEntry("REDIRECT", "REDIRECT nobody", "requires user@domain target")),
     ("FILTER nothing", BadEntry("FILTER", "FILTER nothing", "requires transport:destination")),
     ("PREPEND not a header", BadEntry("PREPEND", "PREPEND not a header",

@@ -283,3 +283,18 @@ def test_a_client_that_half_closes_after_the_dot_still_gets_its_replies(smtpd):
     assert c.closed() and c.pending == b""
     assert server.wait_log("lost connection after DATA")
     assert not server.cleanup.queued(server.queue_id(2))
+
+
+def test_numbers_in_other_scripts_are_syntax_errors_not_crashes(smtpd):
+    """'²' passes str.isdigit() but int() refuses it; '٣' int() reads as 3. Numbers on the
+    wire are ASCII digits: anything else is the command's syntax error."""
+    server = smtpd()
+    c = server.client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("MAIL FROM:<a@example.org> SIZE=¹²") == "501 5.5.4 Bad message size syntax"
+    assert c.cmd("MAIL FROM:<a@example.org> SIZE=1٣") == "501 5.5.4 Bad message size syntax"
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.jp>")
+    assert c.cmd("BDAT ¹ LAST") == "521 5.5.4 Syntax: BDAT count [LAST]"
+    assert c.closed()
+    assert "internal error" not in server.log

@@ -83,3 +83,11 @@ def test_scripted_policy_sees_connect_with_xclient(smtpd):
               policy=policy).client()
     c.cmd("XCLIENT ADDR=192.0.2.9")
     assert policy.stages == [Stage.CONNECT, Stage.CONNECT]
+
+
+def test_xclient_port_in_other_digits_is_a_bad_value(smtpd):
+    server = smtpd("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n")
+    c = server.client()
+    c.cmd("EHLO x")
+    assert c.cmd("XCLIENT PORT=+B2").startswith("501 5.5.4 ")  # xtext for '²'
+    assert "internal error" not in server.log

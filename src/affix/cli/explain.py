@@ -21,6 +21,7 @@ import json
 import os
 import sys
 
+from affix.ascii import is_digits
 from affix.config.errors import ConfigError
 
 USAGE = ("usage: affix explain [-c DIR] --client ADDR [--name NAME] --helo HELO --sender S "
@@ -49,7 +50,7 @@ def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.m
     missing = [o for o in ("--client", "--helo", "--sender", "--recipient") if o not in flags]
     fmt = flags.get("--format", "text")
     size = flags.get("--size")
-    if rest or missing or fmt not in ("text", "json") or (size and not size.isdigit()):
+    if rest or missing or fmt not in ("text", "json") or (size and not is_digits(size)):
         why = f"missing {', '.join(missing)}" if missing else "bad arguments"
         sys.stderr.write(f"affix explain: {why}\n{USAGE}\n")
         return CANNOT_RUN

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from affix import log
+from affix.ascii import is_digits
 from affix.cleanup import headers as hdr
 from affix.cleanup.service import INTERNAL, LOCAL, Cleanup, SubmitError
 from affix.cli.main import Context
@@ -131,7 +132,7 @@ def _option(opts: Options, letter: str, value: str) -> None:
     elif letter == "q":
         # -q30m (a queue run interval) does nothing, as in Postfix; -qR site / -qI id:
         # affix flushes the whole queue
-        opts.mode = "ignore" if value[:1].isdigit() else "flush"
+        opts.mode = "ignore" if is_digits(value[:1]) else "flush"
     elif letter == "N":
         opts.notify = _notify(value)
     elif letter == "F":

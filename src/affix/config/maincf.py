@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.config.errors import ConfigError
 
 
@@ -293,7 +294,7 @@ def _compare(a: str, op: str, b: str, level: bool) -> bool:
     y: object
     if level:
         x, y = parse_level(a), parse_level(b)
-    elif a.isdigit() and b.isdigit():
+    elif is_digits(a) and is_digits(b):
         x, y = int(a), int(b)  # numeric when both sides are all digits, else lexical
     else:
         x, y = a, b

@@ -12,6 +12,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
+from affix.ascii import is_digits
 from affix.config.errors import ConfigError
 from affix.config.maincf import LogicalLine, Warning_, logical_lines
 from affix.config.snapshot import Config, read_text
@@ -77,14 +78,14 @@ class MasterService:
 
 
 def port_number(text: str, path: str, line: int) -> int:
-    if text.isdigit():
+    if is_digits(text):
         port = int(text)
         if 0 < port < 65536:
             return port
         raise ConfigError(f'bad port number "{text}"', path, line)
     try:
         return socket.getservbyname(text, "tcp")
-    except OSError:
+    except (OSError, UnicodeError):  # UnicodeError: bytes that are not UTF-8 (surrogates)
         if text in WELL_KNOWN_PORTS:
             return WELL_KNOWN_PORTS[text]
     raise ConfigError(f'unknown service name "{text}" (not in /etc/services)', path, line)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from affix.ascii import is_digits
 from affix.config import netif
 from affix.config.errors import ConfigError
 from affix.config.maincf import Entry, ExpansionError, Warning_, expand, parse_maincf
@@ -316,7 +317,7 @@ class Config:
             if param is not None and param.raw:
                 continue
             for ref in sorted(referenced_names(entry.value)):
-                if ref.isdigit() or ref in PARAMS or ref in self.entries:
+                if is_digits(ref) or ref in PARAMS or ref in self.entries:
                     continue
                 if ref in postfix_parameter_names():
                     message = (f"{name} refers to ${ref}, a Postfix parameter affix does not "

@@ -11,6 +11,7 @@ import asyncio
 import os
 
 from affix import log
+from affix.ascii import is_digits
 from affix.config.snapshot import Config
 from affix.delivery import mailbox, privs
 from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
@@ -57,9 +58,9 @@ class VirtualAgent:
             return out("5.1.1", f'unknown user: "{address}"')
         owner = None
         if os.geteuid() == 0 and uid and gid:
-            if not uid.isdigit() or int(uid) < self.cfg.int("virtual_minimum_uid"):
+            if not is_digits(uid) or int(uid) < self.cfg.int("virtual_minimum_uid"):
                 return out("4.3.5", f"mail system configuration error: bad uid {uid}")
-            owner = (int(uid), int(gid)) if gid.isdigit() else None
+            owner = (int(uid), int(gid)) if is_digits(gid) else None
         path = os.path.join(self.cfg.get("virtual_mailbox_base"), where)
         orig = r.original or r.address
         headers = mailbox.delivery_headers(request.envelope.sender, orig, r.address)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.dns.names import to_ascii, valid_hostname
 from affix.dns.resolver import DnsStatus, Resolver
 
@@ -125,7 +126,7 @@ def _parse_member(member: str, original: str) -> tuple[int, int]:
 
 
 def _octet(text: str, original: str) -> int:
-    if not text.isascii() or not text.isdigit() or int(text) > 255:
+    if not is_digits(text) or int(text) > 255:
         raise ValueError(f"RBL reply error: need decimal number 0..255 at \"{text}\" in "
                          f"\"{original}\"")
     return int(text)
@@ -152,7 +153,7 @@ def rhs_domain(what: str) -> str | None:
     ascii_domain = to_ascii(domain)
     if ascii_domain is None or not valid_hostname(ascii_domain):
         return None
-    if ascii_domain.rsplit(".", 1)[-1].isdigit():
+    if is_digits(ascii_domain.rsplit(".", 1)[-1]):
         return None  # looks like (part of) an address
     return ascii_domain
 

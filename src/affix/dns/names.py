@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 
+from affix.ascii import is_digits
+
 MAX_LABEL = 63  # RFC 1035 2.3.4
 MAX_NAME = 255  # Postfix VALID_HOSTNAME_LEN
 
@@ -29,12 +31,12 @@ def valid_hostname(name: str, utf8: bool = False) -> bool:
         if not all((c.isascii() or utf8) and (c.isalnum() or c in "-_") for c in label):
             return False
     # Postfix rejects names made of digits and dots only (they look like addresses).
-    return any(not c.isdigit() for c in name.replace(".", ""))
+    return any(not is_digits(c) for c in name.replace(".", ""))
 
 
 def valid_hostaddr(text: str) -> bool:
     """A bare IPv4 or IPv6 address (no brackets, no zone index)."""
-    if "%" in text or (":" not in text and not text.replace(".", "").isdigit()):
+    if "%" in text or (":" not in text and not is_digits(text.replace(".", ""))):
         return False  # a zone index, or a name (an address has a colon or digits and dots only)
     try:
         ipaddress.ip_address(text)

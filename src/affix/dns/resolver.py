@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from affix.ascii import is_digits
 from affix.config.errors import ConfigError
 from affix.dns.names import to_ascii, valid_hostaddr, valid_hostname
 
@@ -135,7 +136,7 @@ def _parse_server(item: str) -> tuple[str, int]:
         host, port = item[1:close], rest[1:] if rest else "53"
     elif item.count(":") == 1:
         host, port = item.split(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not is_digits(port) or not 0 < int(port) < 65536:
         raise ValueError(f"bad port in DNS server address: {item}")
     try:
         address = ipaddress.ip_address(host)

@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from affix.ascii import is_digits
 from affix.doctor.context import LintContext, TableRef
 from affix.doctor.findings import Finding, Severity, Where
 from affix.doctor.registry import check, finding
@@ -240,7 +241,7 @@ def _wide_cidr(ref: TableRef) -> Iterator[Finding]:
             continue
         length = fields[0].rsplit("/", 1)[1]
         v6 = ":" in fields[0]
-        if length.isdigit() and int(length) < (32 if v6 else 16) and \
+        if is_digits(length) and int(length) < (32 if v6 else 16) and \
                 isinstance(parse_action(fields[1]), Permit):
             yield finding("AFX-TBL-006", Where(found[1], line),
                           f'"{text.strip()}" in {ref.spec} whitelists a /{length} network',

@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.config.snapshot import Config, split_list
 
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -89,7 +90,7 @@ def _address(endpoint: str, cfg: Config) -> tuple[str, str, int]:
     if kind != "inet":
         raise ValueError(f'unsupported policy service type "{kind}"')
     host, _, port = rest.rpartition(":")
-    if not port.isdigit() or not host:
+    if not is_digits(port) or not host:
         raise ValueError(f'bad policy service address "{endpoint}": need host:port')
     return "inet", host.strip("[]"), int(port)
 

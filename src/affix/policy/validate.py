@@ -6,6 +6,7 @@ reaches the bad element: unknown names, missing or malformed arguments, bad RBL 
 
 from __future__ import annotations
 
+from affix.ascii import is_digits
 from affix.config.snapshot import Config
 from affix.dns.dnsbl import parse_rbl_spec
 from affix.policy import lists as L
@@ -54,7 +55,7 @@ def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> st
             PolicyEndpoint.parse(cfg, value)
         except ValueError as e:
             return f"restriction {name} {value}: {e}"
-    elif arg is Arg.NUMBER and not value.isdigit():
+    elif arg is Arg.NUMBER and not is_digits(value):
         return f'restriction {name}: bad argument "{value}": need a number'
     return None
 
@@ -96,7 +97,7 @@ def check_restrictions(cfg: Config) -> list[str]:
 
         hint = ""
         major = cfg.get("compatibility_level").strip().split(".")[0]
-        if not major.isdigit() or int(major) < 1:
+        if not is_digits(major) or int(major) < 1:
             # the usual cause with a short main.cf: level 0 leaves smtpd_relay_restrictions
             # empty (Postfix's backwards-compatible default)
             hint = (" (compatibility_level is below 1, so smtpd_relay_restrictions is empty; "

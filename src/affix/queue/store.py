@@ -60,6 +60,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.queue import qfile
 from affix.queue.ids import hash_dir, is_queue_id, make_id
 
@@ -103,7 +104,7 @@ def _being_written(entry: os.DirEntry[str]) -> bool:
     configuration write. A pid can belong to another process after a restart: only a file
     changed in the last WRITING_SECONDS counts (create() keeps the name for microseconds)."""
     parts = entry.name.split(".")
-    if len(parts) != 4 or parts[1] != "new" or not parts[2].isdigit():
+    if len(parts) != 4 or parts[1] != "new" or not is_digits(parts[2]):
         return False
     try:
         if time.time() - entry.stat(follow_symlinks=False).st_ctime > WRITING_SECONDS:

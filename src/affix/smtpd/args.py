@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.reply import Reply
 from affix.smtpd import replies
 
@@ -110,7 +111,7 @@ def split_param(param: str) -> tuple[str, str | None]:
 
 def parse_size(value: str | None) -> int:
     """MAIL SIZE= (RFC 1870): digits only; a value past any file size is its own error."""
-    if not value or not value.isdigit():
+    if not value or not is_digits(value):
         raise ArgError(replies.BAD_SIZE)
     if len(value) > 18:
         raise ArgError(replies.SIZE_FS_LIMIT)

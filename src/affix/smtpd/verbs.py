@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from affix import log
+from affix.ascii import is_digits
 from affix.config.snapshot import split_list
 from affix.policy.request import NameStatus, Stage, Verdict
 from affix.queue.envelope import Envelope, Recipient, printable
@@ -409,7 +410,7 @@ class Verbs:
         if "chunking" in self.discard:
             self.finish_command(cmd, replies.BDAT_NOT_IMPLEMENTED)  # type: ignore[attr-defined]
             return
-        if not words or not words[0].isdigit() or len(words[0]) > 18:
+        if not words or not is_digits(words[0]) or len(words[0]) > 18:
             self.finish_command(cmd, replies.BDAT_COUNT_SYNTAX)  # type: ignore[attr-defined]
             return
         txn = self.txn
@@ -619,7 +620,7 @@ class Verbs:
         if "ADDR" in attrs:
             st.client_addr = "unknown" if attrs["ADDR"].startswith("[") else attrs["ADDR"]
         if "PORT" in attrs:
-            st.client_port = int(attrs["PORT"]) if attrs["PORT"].isdigit() else 0
+            st.client_port = int(attrs["PORT"]) if is_digits(attrs["PORT"]) else 0
         helo = attrs.get("HELO")
         st.helo = None if helo is None or helo.startswith("[") else printable(helo)
         proto = attrs.get("PROTO")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from affix.ascii import is_digits
 from affix.smtpd import replies
 from affix.smtpd.args import ArgError, is_xtext, xtext_decode
 
@@ -50,7 +51,7 @@ def _check(name: str, value: str) -> str:
         except ValueError:
             ok = False
     elif name in ("PORT", "DESTPORT"):
-        ok = value.isdigit() and int(value) <= 65535
+        ok = is_digits(value) and int(value) <= 65535
     elif name == "PROTO":
         value = value.upper()
         ok = value in ("SMTP", "ESMTP")

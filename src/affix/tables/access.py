@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from affix.ascii import is_digits
 from affix.config.snapshot import split_list
 from affix.dns.names import valid_hostaddr
 
@@ -280,9 +281,9 @@ def parse_action(value: str) -> Action:
         rest = (more + " " + rest).strip()
     rest = rest.strip()
     upper = word.upper()
-    if value.isdigit():
+    if is_digits(value):
         return Permit(value)
-    if len(word) == 3 and word.isdigit() and rest:
+    if len(word) == 3 and is_digits(word) and rest:
         dsn, text = split_dsn(rest)
         return Reject("CODE", int(word), dsn, text)
     if upper in ("OK", "RELAY"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.config.maincf import logical_lines
 from affix.tables.base import FileTable, read_text
 
@@ -41,7 +42,7 @@ def parse_network(text: str) -> Network:
         raise CidrError(f'bad address pattern: "{text}"') from None
     if not slash:
         return ipaddress.ip_network(ip)
-    if not length.isdigit() or int(length) > ip.max_prefixlen:
+    if not is_digits(length) or int(length) > ip.max_prefixlen:
         raise CidrError(f'bad mask length in "{text}"')
     net = ipaddress.ip_network(f"{ip}/{int(length)}", strict=False)
     if net.network_address != ip:

@@ -15,6 +15,7 @@ import functools
 import ipaddress
 from dataclasses import dataclass
 
+from affix.ascii import is_digits
 from affix.config.snapshot import Config, split_list
 from affix.tables.base import TableError
 from affix.tables.cache import TableCache
@@ -128,7 +129,7 @@ def _looks_like_network(item: str) -> bool:
     if item.startswith("["):
         return True
     addr = item.partition("/")[0]
-    if addr.replace(".", "").isdigit() and addr.count(".") == 3:
+    if is_digits(addr.replace(".", "")) and addr.count(".") == 3:
         return True
     if ":" in addr:  # an unbracketed IPv6 address, not a type:table
         try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from affix.ascii import is_digits
+
 _POSIX_CLASSES = {
     "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
     "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "xdigit": "0-9A-Fa-f",
@@ -98,7 +100,7 @@ def _posix_escape(d: str, extended: bool) -> str:
         return "\\A"
     if d == "'":
         return "\\Z"
-    if d.isdigit() or d in "wWsSbB":
+    if is_digits(d) or d in "wWsSbB":
         return "\\" + d
     return re.escape(d)
 

@@ -13,6 +13,7 @@ import os
 import re
 import sqlite3
 
+from affix.ascii import is_digits
 from affix.config.errors import ConfigError
 from affix.config.maincf import parse_maincf
 from affix.config.snapshot import Config, split_list
@@ -109,7 +110,7 @@ def _legacy_query(s: dict[str, str], spec: str) -> str:
 
 
 def _int(value: str, name: str, spec: str) -> int:
-    if not value.strip().isdigit():
+    if not is_digits(value.strip()):
         raise TableError(f"{spec}: bad {name} value: {value}")
     return int(value)
 
@@ -133,7 +134,7 @@ def expand(template: str, key: str, result: str | None, quote: bool) -> str:
         if code == "%":
             out.append("%")
         else:
-            source = key if (result is None or code.isupper() or code.isdigit()) else result
+            source = key if (result is None or code.isupper() or is_digits(code)) else result
             text = _expansion(code.lower(), source)
             out.append(text.replace("'", "''") if quote else text)
         i += 2
@@ -152,7 +153,7 @@ def _expansion(code: str, value: str) -> str:
         if not domain:
             raise _Suppressed
         return domain
-    if code.isdigit() and code != "0":
+    if is_digits(code) and code != "0":
         labels = (domain or "").split(".") if domain else []
         if int(code) > len(labels):
             raise _Suppressed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from affix.ascii import is_digits
 from affix.policy.evaluation import Evaluation
 from affix.policy.registry import Arg, Result, restriction
 
@@ -44,7 +45,7 @@ async def defer_if_reject(ev: Evaluation, arg: str | None) -> Result:
 
 @restriction("sleep", arg=Arg.NUMBER)
 async def sleep(ev: Evaluation, arg: str | None) -> Result:
-    if arg is None or not arg.isdigit():
+    if arg is None or not is_digits(arg):
         ev.server_error(f'restriction sleep: bad argument "{arg or ""}": need a number')
     ev.note(f"sleep {arg}s")
     await asyncio.sleep(int(arg))
