@@ -298,3 +298,17 @@ def test_numbers_in_other_scripts_are_syntax_errors_not_crashes(smtpd):
     assert c.cmd("BDAT ¹ LAST") == "521 5.5.4 Syntax: BDAT count [LAST]"
     assert c.closed()
     assert "internal error" not in server.log
+
+
+def test_a_header_check_that_backtracks_without_end_defers_and_the_server_goes_on(
+        smtpd, tmp_path):
+    (tmp_path / "hc").write_text("/^Subject: (a|aa)+$/ REJECT evil\n")
+    server = smtpd(f"header_checks = pcre:{tmp_path}/hc\n")
+    c = server.client()
+    c.cmd("HELO client.example")
+    c.to_data()
+    assert c.cmd("Subject: " + "a" * 60 + "b\r\n\r\nbody\r\n.") == (
+        "451 4.3.0 Error: queue file write error")
+    assert "matching took longer than 0.1s" in server.wait_log("pcre map")
+    other = server.client()  # answered while and after the first session waits
+    assert other.cmd("HELO other.example") == "250 mx.example.jp"

@@ -132,3 +132,21 @@ def test_regexp_file_change_is_picked_up_by_cache(tmp_path):
     path.write_text("/a/ NEW RESULT\n")
     cache.recheck()
     assert cache.get(f"regexp:{path}").lookup("a") == "NEW RESULT"
+
+
+@pytest.mark.parametrize("kind", ["regexp", "pcre"])
+def test_a_rule_that_backtracks_without_end_times_out_instead_of_hanging(tmp_path, kind):
+    """One search must not stop the server: a nested repeat gets a time limit, and running
+    out of it is a temporary lookup error naming the rule; other rules stay plain re."""
+    import re
+    import time
+
+    t = table(tmp_path, "/^Subject: plain/ DUNNO\n/^Subject: (a|aa)+$/ REJECT evil\n", kind)
+    plain, nested = (rule.regex for rule in t.rules)
+    assert isinstance(plain, re.Pattern) and not isinstance(nested, re.Pattern)
+    assert t.lookup("Subject: aaaa") == "REJECT evil"
+    started = time.monotonic()
+    with pytest.raises(TableError, match=rf"{kind} map .*, line 2: matching took longer") as e:
+        t.lookup("Subject: " + "a" * 60 + "b")
+    assert e.value.temporary
+    assert time.monotonic() - started < 5

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from affix.config.maincf import logical_lines
 from affix.config.snapshot import split_list
 from affix.tables.base import FileTable, Table, empty_result, read_text
+from affix.tables.bounded import BoundedPattern, bounded
 from affix.tables.patterns import PatternError, pcre_to_python, posix_to_python
 from affix.tables.simple import strip_braces
 
@@ -26,7 +27,7 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | BoundedPattern
     negate: bool
     template: Template | None  # None for an `if` rule
     skip_to: int = 0  # for `if`: index of the first rule after the matching endif
@@ -48,7 +49,8 @@ class PatternTable(Table):
         warnings: list[str] = []
         for ll in logical_lines(text):
             try:
-                self._rule(ll.text, ll.line, rules, open_ifs)
+                self._rule(ll.text, f"{self.kind} map {where}, line {ll.line}", ll.line, rules,
+                           open_ifs)
             except (RuleError, PatternError, re.error) as e:
                 warnings.append(f"{self.kind} map {where}, line {ll.line}: {_message(e)}")
         for _index, line, _rx, _neg in open_ifs:
@@ -58,7 +60,8 @@ class PatternTable(Table):
         self.warnings = tuple(warnings)
         return rules
 
-    def _rule(self, text: str, line: int, rules: list[Rule], open_ifs: list) -> None:
+    def _rule(self, text: str, where: str, line: int, rules: list[Rule],
+              open_ifs: list) -> None:
         if re.match(r"endif(?![a-z0-9])", text.strip(), re.I):
             if not open_ifs:
                 raise RuleError("ignoring ENDIF without matching IF")
@@ -67,7 +70,8 @@ class PatternTable(Table):
             return
         is_if = re.match(r"if(?![a-z0-9])", text.strip(), re.I) is not None
         body = text.strip()[2:] if is_if else text
-        negate, rx, rest = self._pattern(body)
+        negate, plain, rest = self._pattern(body)
+        rx = bounded(plain, where)
         if is_if:
             rules.append(Rule(rx, negate, None, 0, line))
             open_ifs.append((len(rules) - 1, line, rx, negate))
