@@ -127,3 +127,21 @@ def test_failed_handshake_ends_the_session_cleanly(smtpd, tls_conf):
     assert c.closed()
     assert server.wait_log("disconnect from").endswith("ehlo=1 starttls=1 commands=2")
     assert "lost connection after STARTTLS from unknown[127.0.0.1]" in server.log
+
+
+def test_a_failed_handshake_is_one_warning_and_no_traceback(smtpd, tls_conf, caplog):
+    """Plaintext after `220 Ready to start TLS`, then gone: the log says the handshake failed
+    (even though the client already left), and asyncio has no unretrieved task error."""
+    import gc
+    import logging
+
+    server = smtpd("smtpd_tls_security_level = may\n" + tls_conf)
+    c = server.client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+    c.send(b"MAIL FROM:<a@example.org>\r\n")
+    c.close()
+    assert "TLS handshake failed for unknown[127.0.0.1]" in server.wait_log("TLS handshake")
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        gc.collect()  # an unretrieved task exception is reported when the task is freed
+    assert "never retrieved" not in caplog.text

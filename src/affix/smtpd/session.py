@@ -170,13 +170,16 @@ class SmtpSession(Verbs, asyncio.Protocol):
 
     def _tls_ready(self, task: asyncio.Task[Any]) -> None:
         self.task = None
-        if self.mode == CLOSED or self.closing or task.cancelled():
+        if task.cancelled():
             return
-        exc = task.exception()
+        exc = task.exception()  # taken even when the client is gone: never left unretrieved
         if exc is not None:
-            log.warning("smtpd", f"TLS handshake failed for {self.state.client}: {exc}",
-                        self.s.syslog_name)
-            self.transport.abort()
+            log.warning("smtpd", f"TLS handshake failed for {self.state.client}: "
+                        f"{exc or type(exc).__name__}", self.s.syslog_name)
+            if self.mode != CLOSED:
+                self.transport.abort()
+            return
+        if self.mode == CLOSED or self.closing:
             return
         self.transport = task.result()
         st = self.state
