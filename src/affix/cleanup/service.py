@@ -20,6 +20,7 @@ from affix import log
 from affix.cleanup import headers as hdr
 from affix.cleanup import replies
 from affix.cleanup.checks import CheckResult, ContentChecks
+from affix.cleanup.local_clients import LocalClients
 from affix.cleanup.virtual import ExpansionProblem, VirtualAliases
 from affix.config.snapshot import Config
 from affix.queue import qfile
@@ -59,6 +60,7 @@ class Cleanup:
         self.notify = notify  # the lifecycle sets this to QueueManager.wake
         self.checks = ContentChecks(cfg, tables)
         self.virtual = VirtualAliases(cfg) if cfg.get("virtual_alias_maps").strip() else None
+        self.local_clients = LocalClients(cfg)
         self.committer = GroupCommit(store)
 
     # --- the smtpd interface -----------------------------------------------------------------
@@ -123,10 +125,11 @@ class Cleanup:
         if result.reject:
             return Prepared(None, result.reject)
         hdr.drop(msg, {h.lower() for h in self.cfg.list("message_drop_headers")})
-        if origin == LOCAL:
+        local = origin == LOCAL or (origin == SMTP and self.local_clients(envelope))
+        if local:
             hdr.qualify_addresses(msg, self.cfg.get("myorigin"))
-        if origin in (LOCAL, INTERNAL) or (origin == SMTP and
-                                           self.cfg.bool("always_add_missing_headers")):
+        if local or origin == INTERNAL or (origin == SMTP and
+                                          self.cfg.bool("always_add_missing_headers")):
             self._add_missing(queue_id, envelope, msg)
         if msg.body and not msg.body.startswith(b"\n"):
             # the first line that is no header ends the headers: the empty line that should
@@ -164,7 +167,8 @@ class Cleanup:
         return None
 
     def _add_missing(self, queue_id: str, envelope: Envelope, msg: hdr.Message) -> None:
-        """Postfix adds these only for local submissions or with always_add_missing_headers."""
+        """Postfix adds these only for local submissions (sendmail, local_clients.py) or with
+        always_add_missing_headers."""
         host = self.cfg.get("myhostname")
         if hdr.find(msg, "message-id") is None:
             long_ids = self.cfg.bool("enable_long_queue_ids")

@@ -1,4 +1,6 @@
-"""Local interface addresses, for the computed default of mynetworks (config.md §4).
+"""Local interface addresses: the computed default of mynetworks (config.md §4), and which
+addresses are this server's own (inet_interfaces = all, permit_inet_interfaces,
+local_header_rewrite_clients).
 
 Read without extra dependencies: `ip -o addr` when it is there, else SIOCGIFADDR/SIOCGIFNETMASK
 per interface for IPv4 and /proc/net/if_inet6 for IPv6. Never raises: an unreadable source
@@ -13,6 +15,7 @@ import os
 import socket
 import struct
 import subprocess
+import time
 from ipaddress import IPv4Interface, IPv6Interface
 
 Iface = IPv4Interface | IPv6Interface
@@ -100,6 +103,47 @@ def local_interfaces() -> list[Iface]:
     """Every address of every local interface (IPv4 first); loopback if nothing is readable."""
     found = _from_ip_command() or _fallback() or list(_LOOPBACK)
     return sorted(found, key=lambda i: i.version)  # stable: keeps interface order per family
+
+
+_OWN_FOR = 60.0  # seconds a listing of the interface addresses is used
+_own: tuple[float, frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]] = (
+    float("-inf"), frozenset())
+
+
+def _own_addresses() -> frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """This host's interface addresses, listed again at most once a minute (the listing runs
+    `ip`; the callers ask per message)."""
+    global _own
+    listed, addresses = _own
+    if time.monotonic() - listed >= _OWN_FOR:
+        addresses = frozenset(iface.ip for iface in local_interfaces())
+        _own = (time.monotonic(), addresses)
+    return addresses
+
+
+def is_own_address(addr: str, interfaces: list[str]) -> bool:
+    """`addr` is one of `interfaces` (values of inet_interfaces, proxy_interfaces): `all` is
+    every address of a local interface (127.0.0.1, not the rest of 127/8), `loopback-only`
+    is 127.0.0.1 and ::1. Host names in the list are not looked up."""
+    try:
+        ip = ipaddress.ip_address(addr.strip("[]").removeprefix("IPv6:").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    for item in interfaces:
+        item = item.lower().strip("[]").removeprefix("ipv6:")
+        if item == "all":
+            if ip in _own_addresses():
+                return True
+        elif item == "loopback-only":
+            if ip in (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")):
+                return True
+        else:
+            with contextlib.suppress(ValueError):
+                if ipaddress.ip_address(item) == ip:
+                    return True
+    return False
 
 
 def _class_network(iface: Iface) -> str:

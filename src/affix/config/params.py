@@ -293,6 +293,9 @@ _ALL: tuple[Param, ...] = (
     _p("body_checks_size_limit", Z, "51200", "Bytes per body part inspected."),
     _p("hopcount_limit", I, "50", "Received headers after which mail is rejected as a loop."),
     _p("always_add_missing_headers", B, "no", "Add missing From/Date/Message-Id to SMTP mail."),
+    _p("local_header_rewrite_clients", L, "permit_inet_interfaces",
+       "SMTP clients whose mail gets missing headers added and bare names qualified, as "
+       "local submissions do."),
     _p("receive_override_options", L, "", "Turn off checks (no_header_body_checks, ...)."),
     _p("enable_original_recipient", B, "yes", "Record the original recipient."),
     _p("message_drop_headers", L, "bcc, content-length, resent-bcc, return-path",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
+from affix.config.netif import is_own_address
 from affix.dns.names import valid_hostaddr
 from affix.policy.evaluation import Evaluation
 from affix.policy.registry import Result, obsolete, restriction
 from affix.policy.request import NameStatus
 from affix.tables import TableError
-from affix.tables.access import canonical_ip
 
 
 @restriction("permit_mynetworks")
@@ -23,37 +21,16 @@ async def permit_mynetworks(ev: Evaluation, arg: str | None) -> Result:
     return Result.OK if matched else Result.DUNNO
 
 
-def _is_local_address(addr: str) -> bool:
-    """An address of this host: binding to it succeeds only when an interface has it."""
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.bind((addr, 0))
-    except OSError:
-        return False
-    return True
-
-
 def own_addresses_match(ev: Evaluation, addr: str) -> bool:
     """inet_interfaces (and proxy_interfaces) as addresses of this server."""
-    addr = canonical_ip(addr)
-    wanted = ev.cfg.list("inet_interfaces") + ev.cfg.list("proxy_interfaces")
-    for item in wanted:
-        item = item.lower().strip("[]")
-        if item == "all":
-            if valid_hostaddr(addr) and _is_local_address(addr):
-                return True
-        elif item == "loopback-only":
-            if addr in ("127.0.0.1", "::1"):
-                return True
-        elif valid_hostaddr(item) and canonical_ip(item) == addr:
-            return True
-    return False
+    return is_own_address(addr, ev.cfg.list("inet_interfaces") + ev.cfg.list("proxy_interfaces"))
 
 
 @restriction("permit_inet_interfaces")
 async def permit_inet_interfaces(ev: Evaluation, arg: str | None) -> Result:
-    return Result.OK if own_addresses_match(ev, ev.state.client_addr) else Result.DUNNO
+    """The client's address is one this server listens on (inet_interfaces only)."""
+    own = is_own_address(ev.state.client_addr, ev.cfg.list("inet_interfaces"))
+    return Result.OK if own else Result.DUNNO
 
 
 @restriction("reject_unknown_client_hostname", old=("reject_unknown_client",))
