@@ -119,15 +119,19 @@ def test_mail_domain_null_mx(dns_server, resolver):
     assert result.reason == "Domain nomail.example does not accept mail (nullMX)"
 
 
-def test_mail_domain_empty_mx_host_among_others_is_malformed(dns_server, resolver):
+def test_mail_domain_empty_mx_host_among_others_is_a_null_mx(dns_server, resolver):
+    """As Postfix 3.7's resolver reads it (dns_get_rr: any MX with the empty host), though
+    RFC 7505 asks for a lone `0 .`."""
     dns_server.add("odd.example", "MX", "0 .")
     dns_server.add("odd.example", "MX", "10 mx.odd.example.")
-    assert _domain(resolver, "odd.example").status is DomainStatus.MALFORMED
+    assert _domain(resolver, "odd.example").status is DomainStatus.NULLMX
 
 
-def test_mail_domain_empty_mx_host_with_nonzero_pref_is_malformed(dns_server, resolver):
+def test_mail_domain_empty_mx_host_with_nonzero_pref_is_a_null_mx(dns_server, resolver):
     dns_server.add("odd.example", "MX", "10 .")
-    assert _domain(resolver, "odd.example").status is DomainStatus.MALFORMED
+    result = _domain(resolver, "odd.example")
+    assert result.status is DomainStatus.NULLMX
+    assert result.reason == "Domain odd.example does not accept mail (nullMX)"
 
 
 def test_mail_domain_malformed_mx_host_is_malformed(dns_server, resolver):

@@ -2,8 +2,8 @@
 
 `host_lookup` serves reject_unknown_helo_hostname: A, then AAAA, then MX, stopping at the first
 success (a null MX counts as one). `mail_domain_lookup` serves reject_unknown_sender_domain and
-reject_unknown_recipient_domain: MX, and A/AAAA only when there is no MX; a lone `0 .` MX is
-RFC 7505's null MX, other empty MX hosts are a malformed reply.
+reject_unknown_recipient_domain: MX, and A/AAAA only when there is no MX; an MX with the empty
+host (RFC 7505's `0 .`, or any preference, as Postfix reads it) is a null MX.
 
 As in Postfix's dns_lookup_l(): any success wins; otherwise any temporary failure makes the
 whole lookup temporary; otherwise the last lookup's status stands.
@@ -16,8 +16,6 @@ from enum import Enum
 
 from affix.dns.names import valid_address_literal
 from affix.dns.resolver import DnsAnswer, DnsStatus, Resolver
-
-NULL_MX = "0 ."  # RFC 7505 3: a single MX record with preference 0 and host "."
 
 
 class DomainStatus(Enum):
@@ -93,11 +91,10 @@ async def mail_domain_lookup(resolver: Resolver, domain: str) -> DomainResult:
 
 
 def _judge_mx(domain: str, mx: DnsAnswer) -> DomainResult:
-    if mx.records == (NULL_MX,):
+    # an MX record with the empty host makes the answer a null MX, whatever its preference
+    # and whatever else is there: RFC 7505 asks for a lone `0 .`, but Postfix 3.7's resolver
+    # takes any empty host for one (restrictions.md calls the others malformed; Postfix wins)
+    if any(record.endswith(" .") for record in mx.records):
         return DomainResult(DomainStatus.NULLMX, f"Domain {domain} does not accept mail (nullMX)",
                             mx.records, "MX", mx.warnings)
-    if any(record.endswith(" .") for record in mx.records):
-        reason = (f"Name service error for name={domain} type=MX: "
-                  "Malformed or unexpected name server reply")
-        return DomainResult(DomainStatus.MALFORMED, reason, mx.records, "MX", mx.warnings)
     return DomainResult(DomainStatus.OK, "", mx.records, "MX", mx.warnings)

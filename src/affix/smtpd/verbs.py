@@ -194,7 +194,9 @@ class Verbs:
     async def _hello(self, arg: str, stage: Stage) -> Reply:
         if not arg:
             return replies.HELO_SYNTAX if stage is Stage.HELO else replies.EHLO_SYNTAX
-        name = printable(" ".join(arg.split()))
+        # several words are one name, the white space between them `?` (Postfix: `EHLO bad
+        # helo` is `bad?helo` in its replies and log)
+        name = printable("?".join(arg.split()))
         self.reset_transaction()  # RFC 5321 4.1.4: a new HELO/EHLO implies RSET
         st = self.state
         if not self.s.delay_reject:
