@@ -110,6 +110,9 @@ def test_memo_sender_controls(policy, sender, reply):
     ("203.0.113.30", [], None),  # a client that literally says HELO 203.0.113.30
     ("[203.0.113.30]", [], None),  # the literal is valid, and is not looked up in DNS
     ("bad_helo!", [], "501 5.5.2 <bad_helo!>: Helo command rejected: Invalid name"),
+    # a HELO name is ASCII, SMTPUTF8 or not (Postfix 3.7 gives the same reply)
+    ("exämple.org", [("exämple.org", "A", "203.0.113.30")],
+     "501 5.5.2 <exämple.org>: Helo command rejected: Invalid name"),
     ("pc5", [("pc5", "A", "203.0.113.30")],
      "504 5.5.2 <pc5>: Helo command rejected: need fully-qualified hostname"),
     ("proxy.aaa.jp", [("proxy.aaa.jp", "A", "203.0.113.30")], None),

@@ -349,3 +349,14 @@ def test_a_session_context_without_a_queue_cannot_be_made(tmp_path):
 
     with pytest.raises(TypeError, match="cleanup"):
         SessionContext(load_config(None))  # type: ignore[call-arg]
+
+
+def test_a_helo_of_several_words_is_one_name_joined_by_question_marks(smtpd):
+    """Postfix's replies and log show `EHLO bad helo` as bad?helo: no space inside a name."""
+    server = smtpd()
+    c = server.client()
+    assert c.cmd("EHLO bad  helo").startswith("250-mx.example.jp")
+    c.to_data()
+    qid = server.assert_queued(c.cmd("Subject: x\r\n\r\nbody\r\n."))
+    content = server.cleanup.store.read("incoming", qid).content
+    assert b"Received: from bad?helo (unknown [127.0.0.1])" in content
