@@ -100,6 +100,8 @@ def test_mail_and_rcpt_replies(smtpd):
     assert c.cmd("MAIL FROM:<a b@example.org>") == "501 5.1.7 Bad sender address syntax"
     assert c.cmd("MAIL FROM:<a@example.org> SIZE=abc") == "501 5.5.4 Bad message size syntax"
     assert c.cmd("MAIL FROM:<a@example.org> FOO=1") == "555 5.5.4 Unsupported option: FOO=1"
+    assert c.cmd("MAIL FROM:<a@example.org> AUTH=<>") == "250 2.1.0 Ok"  # ignored (no SASL)
+    assert c.cmd("RSET") == "250 2.0.0 Ok"
     assert c.cmd("MAIL FROM: a@example.org") == "250 2.1.0 Ok"
     assert c.cmd("MAIL FROM:<a@example.org>") == "503 5.5.1 Error: nested MAIL command"
     assert c.cmd("DATA") == "554 5.5.1 Error: no valid recipients"
@@ -151,8 +153,14 @@ def test_illegal_sender_syntax_is_logged(smtpd):
     c.cmd("EHLO client.example")
     assert c.cmd("MAIL FROM:<a@b>>") == "501 5.1.7 Bad sender address syntax"
     line = server.wait_log("Illegal address")
-    assert "warning: Illegal address syntax from unknown[127.0.0.1] in MAIL command: " \
-           "FROM:<a@b>>" in line
+    assert line.endswith("warning: Illegal address syntax from unknown[127.0.0.1] in MAIL "
+                         "command: <a@b>>")  # the address, as Postfix names it
+    assert c.cmd("MAIL FROM:<a b@example.org> SIZE=10").startswith("501 5.1.7")
+    assert server.wait_log("<a b@example.org>").endswith("in MAIL command: <a b@example.org>")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<>").startswith("501 ")
+    assert server.wait_log("in RCPT command").endswith(
+        "Illegal address syntax from unknown[127.0.0.1] in RCPT command: <>")
 
 
 def test_strict_rfc821_envelopes_requires_brackets(smtpd):

@@ -61,6 +61,15 @@ def parse_path(arg: str, keyword: str, strict: bool) -> Path | None:
     return Path(check_address(address), tuple(tail.split()))
 
 
+def address_token(arg: str) -> str:
+    """The address as the client wrote it in `FROM:<a b@x> SIZE=1` (`<a b@x>`), for the
+    warning about a bad one (Postfix names the address, not the whole argument)."""
+    rest = arg.partition(":")[2].lstrip(" \t")
+    start = rest.find(">") if rest.startswith("<") else 0  # `<...>` may hold spaces
+    end = rest.find(" ", max(start, 0))
+    return rest if end < 0 else rest[:end]
+
+
 def _closing_bracket(text: str) -> int:
     if '"' not in text and "\\" not in text:
         return text.find(">", 1)

@@ -23,6 +23,7 @@ from affix.reply import Reply
 from affix.smtpd import replies
 from affix.smtpd.args import (
     ArgError,
+    address_token,
     check_address,
     parse_notify,
     parse_orcpt,
@@ -228,7 +229,7 @@ class Verbs:
         try:
             path = parse_path(arg, "FROM", self.s.strict_rfc821)
         except ValueError:
-            log.illegal_address(st.client, "MAIL", arg, self.s.syslog_name)
+            log.illegal_address(st.client, "MAIL", address_token(arg), self.s.syslog_name)
             return replies.BAD_SENDER
         if path is None:
             return replies.MAIL_SYNTAX
@@ -254,7 +255,8 @@ class Verbs:
         return replies.MAIL_OK
 
     def _mail_params(self, txn: Transaction, params: tuple[str, ...]) -> Reply | None:
-        """RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461 RET/ENVID."""
+        """RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8, RFC 3461 RET/ENVID, RFC 4954 AUTH
+        (accepted and ignored, as Postfix does, since clients relaying mail send it)."""
         try:
             for param in params:
                 key, value = split_param(param)
@@ -268,6 +270,8 @@ class Verbs:
                     reply = self._dsn_mail_param(txn, key, value)
                     if reply is not None:
                         return reply
+                elif key == "AUTH":
+                    pass  # RFC 4954 5: no SASL here, so nobody's AUTH= is trusted; ignored
                 else:
                     return replies.unsupported_option(param)
         except ArgError as e:
@@ -302,12 +306,13 @@ class Verbs:
         try:
             path = parse_path(arg, "TO", self.s.strict_rfc821)
         except ValueError:
-            log.illegal_address(st.client, "RCPT", arg, self.s.syslog_name)
+            log.illegal_address(st.client, "RCPT", address_token(arg), self.s.syslog_name)
             return replies.BAD_RECIPIENT
         if path is None:
             return replies.RCPT_SYNTAX
-        if not path.address:
-            return replies.BAD_RECIPIENT  # RCPT TO:<> is never valid
+        if not path.address:  # RCPT TO:<> is never valid
+            log.illegal_address(st.client, "RCPT", "<>", self.s.syslog_name)
+            return replies.BAD_RECIPIENT
         try:
             notify, orcpt = self._rcpt_params(path.params)
         except ArgError as e:
