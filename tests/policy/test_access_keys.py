@@ -116,6 +116,7 @@ def test_delimiter_at_start_of_localpart_is_not_an_extension():
     ("my_class", Restrictions(("my_class",))),
     # digits of other scripts make no reply code ('²' would crash int(), '٣' read as 3)
     ("45² go away", Restrictions(("45²", "go", "away"))),
+    ("250 fine thanks", Restrictions(("250", "fine", "thanks"))),
     ("4٣5 weird", Restrictions(("4٣5", "weird"))),
     ("REDIRECT nobody", BadEntry("REDIRECT", "REDIRECT nobody", "requires user@domain target")),
     ("FILTER nothing", BadEntry("FILTER", "FILTER nothing", "requires transport:destination")),

@@ -283,7 +283,9 @@ def parse_action(value: str) -> Action:
     upper = word.upper()
     if is_digits(value):
         return Permit(value)
-    if len(word) == 3 and is_digits(word) and rest:
+    if len(word) == 3 and is_digits(word) and word[0] in "45" and rest:
+        # only 4xx and 5xx are replies; `250 fine` reads as a restriction list, whose
+        # unknown name "250" is a configuration error (451 4.3.5), as in Postfix
         dsn, text = split_dsn(rest)
         return Reject("CODE", int(word), dsn, text)
     if upper in ("OK", "RELAY"):
