@@ -181,7 +181,9 @@ def test_bdat_chunks(smtpd):
     c.send(b"BDAT 12\r\nSubject: b\r\n")
     assert c.reply() == "250 2.0.0 Ok: 12 bytes"
     c.send(b"BDAT 9 LAST\r\n\r\n.body\r\n")
-    server.assert_queued(c.reply())
+    # the whole message's size, as Postfix's reply to BDAT LAST gives it
+    assert c.reply() == f"250 2.0.0 Ok: 21 bytes queued as {server.queue_id()}"
+    assert server.cleanup.queued(server.queue_id())
     assert _body(server.cleanup.messages[0][1]) == b"Subject: b\n\n.body\n"
     c.cmd("QUIT")
     assert "bdat=2" in server.wait_log("disconnect from")

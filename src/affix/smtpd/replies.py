@@ -32,12 +32,16 @@ def ehlo(hostname: str, keywords: list[str]) -> Reply:
     return Reply(250, None, "\n".join([hostname, *keywords]))
 
 
-def queued(queue_id: str) -> Reply:
-    return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
-
-
 def bdat_chunk_ok(size: int) -> Reply:
     return Reply(250, "2.0.0", f"Ok: {size} bytes")
+
+
+def bdat_last(size: int, reply: Reply) -> Reply:
+    """cleanup's `250 2.0.0 Ok: queued as ID` after BDAT LAST names the message's size, as
+    Postfix's does (`Ok: 18 bytes queued as ID`); any other reply is left as it is."""
+    if reply.code != 250 or not reply.text.startswith("Ok: queued as "):
+        return reply
+    return Reply(250, reply.dsn, f"Ok: {size} bytes {reply.text[4:]}")
 
 
 def vrfy_ok(arg: str) -> Reply:

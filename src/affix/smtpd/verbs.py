@@ -466,7 +466,8 @@ class Verbs:
         self.where = "END-OF-MESSAGE"
         content = b"".join(txn.bdat_parts).replace(b"\r\n", b"\n")
         txn.bdat_parts = []
-        return await self._deliver(content, txn.bdat_size)
+        size = txn.bdat_size
+        return replies.bdat_last(size, await self._deliver(content, size))
 
     async def _deliver(self, content: bytes, size: int) -> Reply:
         txn, st = self.txn, self.state
