@@ -356,6 +356,21 @@ def non_smtp_command(client: str, line: str, syslog_name: str | None = None) -> 
     warning("smtpd", f"non-SMTP command from {client}: {line}", syslog_name)
 
 
+def unknown_notify(item: str, value: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f'unknown DSN NOTIFY command value "{item}" in "{value}"', syslog_name)
+
+
+def malformed_bdat(queue_id: str | None, client: str, line: str,
+                   syslog_name: str | None = None) -> None:
+    warning("smtpd", f"{queue_id or 'NOQUEUE'}: malformed BDAT command syntax from {client}: "
+                     f"{line}", syslog_name)
+
+
+def bdat_too_big(queue_id: str | None, client: str, syslog_name: str | None = None) -> None:
+    warning("smtpd", f"{queue_id or 'NOQUEUE'}: BDAT request from {client} exceeds message "
+                     "size limit", syslog_name)
+
+
 def illegal_address(client: str, verb: str, arg: str, syslog_name: str | None = None) -> None:
     warning("smtpd", f"Illegal address syntax from {client} in {verb} command: {arg}",
             syslog_name)

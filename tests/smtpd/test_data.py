@@ -190,7 +190,8 @@ def test_bdat_chunks(smtpd):
 
 
 def test_bdat_errors(smtpd):
-    c = smtpd().client()
+    server = smtpd()
+    c = server.client()
     c.cmd("EHLO client.example")
     c.send(b"BDAT 3\r\nabc")
     assert c.reply() == "503 5.5.1 Error: need RCPT command"
@@ -207,6 +208,9 @@ def test_bdat_errors(smtpd):
     assert c.cmd("MAIL FROM:<a@example.org>") == "503 5.5.1 Error: MAIL after BDAT"
     assert c.cmd("BDAT x") == "521 5.5.4 Syntax: BDAT count [LAST]"
     assert c.closed()
+    assert server.wait_log("malformed BDAT").endswith(
+        f"warning: {server.queue_id()}: malformed BDAT command syntax from unknown[127.0.0.1]: "
+        "BDAT x")
 
 
 def test_bdat_over_size_limit(smtpd):
@@ -217,6 +221,9 @@ def test_bdat_over_size_limit(smtpd):
     assert c.reply() == "250 2.0.0 Ok: 8 bytes"
     c.send(b"BDAT 8 LAST\r\n12345678")
     assert c.reply() == "552 5.3.4 Chunk exceeds message size limit"
+    assert server.wait_log("BDAT request").endswith(
+        f"warning: {server.queue_id()}: BDAT request from unknown[127.0.0.1] exceeds message "
+        "size limit")
     assert server.cleanup.messages == []
     assert not server.cleanup.present(server.queue_id())
     assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"

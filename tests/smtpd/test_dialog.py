@@ -92,7 +92,8 @@ def test_second_helo_resets_the_transaction(smtpd):
 
 
 def test_mail_and_rcpt_replies(smtpd):
-    c = smtpd().client()
+    server = smtpd()
+    c = server.client()
     c.cmd("EHLO client.example")
     assert c.cmd("RCPT TO:<b@example.jp>") == "503 5.5.1 Error: need MAIL command"
     assert c.cmd("DATA") == "503 5.5.1 Error: need RCPT command"
@@ -107,8 +108,10 @@ def test_mail_and_rcpt_replies(smtpd):
     assert c.cmd("DATA") == "554 5.5.1 Error: no valid recipients"
     assert c.cmd("RCPT <b@example.jp>") == "501 5.5.4 Syntax: RCPT TO:<address>"
     assert c.cmd("RCPT TO:<>") == "501 5.1.3 Bad recipient address syntax"
-    assert c.cmd("RCPT TO:<b@example.jp> NOTIFY=BOGUS") == (
+    assert c.cmd("RCPT TO:<b@example.jp> NOTIFY=SUCCESS,BOGUS") == (
         "501 5.5.4 Error: Bad NOTIFY parameter syntax")
+    assert server.wait_log("NOTIFY").endswith(
+        'warning: unknown DSN NOTIFY command value "BOGUS" in "SUCCESS,BOGUS"')
     assert c.cmd("RCPT TO:<b@example.jp> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+40example.jp"
                  ) == "250 2.1.5 Ok"
     assert c.cmd("DATA x") == "501 5.5.4 Syntax: DATA"

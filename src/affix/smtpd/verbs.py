@@ -348,6 +348,10 @@ class Verbs:
             if "dsn" in self.discard:
                 raise ArgError(replies.DSN_DISABLED)
             if key == "NOTIFY":  # each at most once: a second is a syntax error
+                unknown = [i for i in (value or "").upper().split(",")
+                           if i and i not in ("NEVER", "SUCCESS", "FAILURE", "DELAY")]
+                if unknown:
+                    log.unknown_notify(unknown[0], value or "", self.s.syslog_name)
                 notify = parse_notify(None if notify else value)
             else:
                 orcpt = parse_orcpt(None if orcpt else value)
@@ -418,6 +422,8 @@ class Verbs:
             self.finish_command(cmd, replies.BDAT_NOT_IMPLEMENTED)  # type: ignore[attr-defined]
             return
         if not words or not is_digits(words[0]) or len(words[0]) > 18:
+            log.malformed_bdat(self.state.queue_id, self.state.client, f"BDAT {arg}".rstrip(),
+                               self.s.syslog_name)
             self.finish_command(cmd, replies.BDAT_COUNT_SYNTAX)  # type: ignore[attr-defined]
             return
         txn = self.txn
@@ -433,6 +439,7 @@ class Verbs:
             return
         txn.bdat_size += len(data)
         if self.s.size_limit and txn.bdat_size > self.s.size_limit:
+            log.bdat_too_big(self.state.queue_id, self.state.client, self.s.syslog_name)
             txn.bdat_error = replies.CHUNK_TOO_BIG
             txn.bdat_parts.clear()
             return
