@@ -91,3 +91,30 @@ def test_xclient_port_in_other_digits_is_a_bad_value(smtpd):
     c.cmd("EHLO x")
     assert c.cmd("XCLIENT PORT=+B2").startswith("501 5.5.4 ")  # xtext for '²'
     assert "internal error" not in server.log
+
+
+def test_xclient_for_an_unauthorized_client_ends_the_privilege(smtpd):
+    """As Postfix: a transaction in progress is refused first (503); once XCLIENT names a
+    client outside smtpd_authorized_xclient_hosts, XCLIENT is no longer offered or taken.
+    DESTADDR and DESTPORT set the server side the policy sees."""
+    seen = []
+
+    class Recorder:
+        async def check(self, stage, state):
+            seen.append((state.server_addr, state.server_port))
+            return Verdict()
+
+    server = smtpd("smtpd_authorized_xclient_hosts = 127.0.0.0/8\n", policy=Recorder())
+    c = server.client()
+    assert "XCLIENT NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT" in \
+        c.cmd("EHLO x")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("XCLIENT ADDR=192.0.2.7") == "503 5.5.1 Error: MAIL transaction in progress"
+    c.cmd("RSET")
+    assert c.cmd("XCLIENT ADDR=192.0.2.7 DESTADDR=192.0.2.25 DESTPORT=587").startswith("220 ")
+    assert "XCLIENT" not in c.cmd("EHLO x")
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.jp>")
+    assert ("192.0.2.25", 587) in seen
+    c.cmd("RSET")
+    assert c.cmd("XCLIENT ADDR=127.0.0.1") == "550 5.7.0 Error: insufficient authorization"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from affix.smtpd.settings import SmtpdSettings
 
 # What this server understands in XCLIENT (Postfix XCLIENT_README).
-XCLIENT_ATTRS = "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN"
+XCLIENT_ATTRS = "NAME ADDR PROTO HELO REVERSE_NAME PORT LOGIN DESTADDR DESTPORT"
 
 
 def ehlo_keywords(s: SmtpdSettings, discard: frozenset[str], offer_tls: bool,

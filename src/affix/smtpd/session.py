@@ -144,7 +144,9 @@ class SmtpSession(Verbs, asyncio.Protocol):
     def client_changed(self) -> None:
         """Per-client settings, again after XCLIENT changed the client."""
         st = self.state
-        if self.where == "CONNECT":  # XCLIENT never makes a client an authorized one
+        # at the connection, and again for the client XCLIENT names: once it is one that may
+        # not use XCLIENT, the command is no longer offered or taken (as in Postfix)
+        if self.where == "CONNECT" or self.xclient_ok:
             self.xclient_ok = self._listed(self.s.xclient_hosts, st.client_name, st.client_addr)
         exempt = self._listed(self.s.bare_newline_exclusions, st.client_name, st.client_addr)
         self.bare_mode = "no" if exempt else self.s.bare_newline

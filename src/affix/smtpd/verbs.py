@@ -609,10 +609,10 @@ class Verbs:
         return replies.READY_TLS
 
     async def XCLIENT(self, arg: str) -> Reply:
+        if self.txn is not None:  # checked first, as Postfix does
+            return replies.XCLIENT_IN_TRANSACTION
         if not self.xclient_ok:
             return replies.XCLIENT_DENIED
-        if self.txn is not None:
-            return replies.XCLIENT_IN_TRANSACTION
         try:
             attrs = parse_xclient(arg)
         except ArgError as e:
@@ -636,6 +636,10 @@ class Verbs:
             st.client_addr = "unknown" if attrs["ADDR"].startswith("[") else attrs["ADDR"]
         if "PORT" in attrs:
             st.client_port = int(attrs["PORT"]) if is_digits(attrs["PORT"]) else 0
+        if "DESTADDR" in attrs and not attrs["DESTADDR"].startswith("["):
+            st.server_addr = attrs["DESTADDR"]
+        if "DESTPORT" in attrs and is_digits(attrs["DESTPORT"]):
+            st.server_port = int(attrs["DESTPORT"])
         helo = attrs.get("HELO")
         st.helo = None if helo is None or helo.startswith("[") else printable(helo)
         proto = attrs.get("PROTO")
