@@ -130,3 +130,18 @@ def test_slow_policy_keeps_pipelined_order(smtpd):
            b"NOOP\r\n")
     assert [c.reply() for _ in range(4)] == ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.1.5 Ok",
                                              "250 2.0.0 Ok"]
+
+
+def test_a_refused_client_reaches_the_hard_error_limit_after_connect(smtpd):
+    """With smtpd_delay_reject = no the connect-time refusal is the first error, and the
+    refused commands never ran: with a hard limit of 3 the third command gets 421, and the
+    log says `too many errors after CONNECT`, as Postfix's does."""
+    server = smtpd("smtpd_delay_reject = no\nsmtpd_hard_error_limit = 3\n",
+                   policy=ScriptedPolicy({Stage.CONNECT: CLIENT_REJECT}))
+    c = server.client(greet=False)
+    assert c.reply() == str(CLIENT_REJECT)
+    assert c.cmd("EHLO x").startswith("503 5.7.0")
+    assert c.cmd("NOOP").startswith("503 5.7.0")
+    assert c.cmd("NOOP").startswith("421 4.7.0")
+    assert server.wait_log("too many errors").endswith(
+        "too many errors after CONNECT from unknown[127.0.0.1]")

@@ -312,8 +312,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
             return
         if self._pipelining_violation(cmd):
             return
-        if cmd.stat:
-            self.where = cmd.name
+        if cmd.stat and not (self.access_denied and cmd.name != "QUIT"):
+            self.where = cmd.name  # a refused client's commands are not run: it stays CONNECT
         if cmd.junk:
             self.junk += 1
             if self.junk > self.s.junk_limit:

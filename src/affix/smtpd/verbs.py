@@ -169,6 +169,7 @@ class Verbs:
             return None
         if not verdict.reply.hangs_up:
             self.access_denied = True  # restrictions.md §1: 503 for all but QUIT
+            self.errors += 1  # the refusal counts against the error limits, as in Postfix
         return verdict.reply
 
     def _discard_for_client(self) -> frozenset[str]:
