@@ -77,12 +77,15 @@ def test_alias_naming_itself_is_delivered_to_the_mailbox(tmp_path):
 def test_alias_list_file_and_command(tmp_path, shared_dir):
     out = shared_dir / "cmd.out"
     box = shared_dir / "file.mbox"
-    cfg = _alias_config(tmp_path, f'team: {USER},\n  {box},\n  "|cat > {out}"\n')
+    folder = shared_dir / "folder"
+    cfg = _alias_config(tmp_path, f'team: {USER},\n  {box},\n  "|cat > {out}", {folder}/\n')
     use_log(tmp_path)
     qid = deliver(cfg, envelope("a@example.org", "team@example.test"), message("team"))
     text = read_log(tmp_path)
     assert f"{qid}: to=<team@example.test>, relay=local" in text
     assert f"status=sent (delivered to file: {box})" in text
+    assert text.count("status=sent (delivered to maildir)") == 2  # the user's, and /folder/
+    assert len(list((folder / "new").iterdir())) == 1
     assert f'status=sent (delivered to command: cat > {out})' in text
     assert "Subject: team" in out.read_text()
     assert out.read_text().startswith("From a@example.org  ")

@@ -37,7 +37,8 @@ def test_maildir_delivery_prepends_return_path_original_and_delivered_to(tmp_pat
     qid = deliver(cfg, envelope("a@example.org", RCPT), content)
     files = maildir_files(tmp_path)
     assert len(files) == 1
-    assert re.fullmatch(r"\d+\.V[0-9A-F]+I[0-9A-F]+M\d+\..+", files[0].name)
+    # lower-case hex, as Postfix names them (%lx)
+    assert re.fullmatch(r"\d+\.V[0-9a-f]+I[0-9a-f]+M\d+\..+", files[0].name)
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert files[0].read_bytes() == (f"Return-Path: <a@example.org>\nX-Original-To: {RCPT}\n"
                                      f"Delivered-To: {RCPT}\n").encode() + content

@@ -312,8 +312,7 @@ class LocalAgent:
                                         limit=limit, owner=owner, sync_new=not on_loop)
             except OSError as e:
                 return self._maildir_error(ctx, path, e)
-            done = ctx.outcome("2.0.0", "delivered to maildir" if what == "mailbox"
-                               else f"delivered to file: {path}")
+            done = ctx.outcome("2.0.0", "delivered to maildir")  # a /dir/ alias too, as Postfix
             return done.with_unsynced(os.path.dirname(new)) if on_loop else done
         record = mailbox.mbox_record(ctx.req.envelope.sender, headers, content)
         strict = (who.uid if os.geteuid() == 0 else os.geteuid()) \

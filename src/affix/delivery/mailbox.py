@@ -254,7 +254,7 @@ def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
             os.unlink(tmp_name, dir_fd=fds["tmp"])
             raise
         os.close(fd)
-        new_name = f"{int(now)}.V{st.st_dev:X}I{st.st_ino:X}M{int(now % 1 * 1e6)}.{host}"
+        new_name = f"{int(now)}.V{st.st_dev:x}I{st.st_ino:x}M{int(now % 1 * 1e6)}.{host}"
         os.link(tmp_name, new_name, src_dir_fd=fds["tmp"], dst_dir_fd=fds["new"],
                 follow_symlinks=False)
         os.unlink(tmp_name, dir_fd=fds["tmp"])
