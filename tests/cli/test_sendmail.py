@@ -1,6 +1,7 @@
 """`affix sendmail` end to end: a real subprocess submits, the queue manager delivers."""
 
 import os
+import pwd
 import re
 import subprocess
 
@@ -48,7 +49,10 @@ def test_sendmail_message_lands_in_the_maildir_after_a_qmgr_run(tmp_path, affix)
     assert data.startswith(f"Return-Path: <a@example.org>\nX-Original-To: {RCPT}\n"
                            f"Delivered-To: {RCPT}\nReceived: by mx.example.test (affix, "
                            f"from userid {os.getuid()})\n\tid {qid}; ")
-    assert "\nSubject: hello\n" in data and "\nFrom: a@example.org\n" in data
+    # the added From: names the user as the passwd entry does, as Postfix's sendmail does
+    name = pwd.getpwuid(os.getuid()).pw_gecos.split(",")[0]
+    added = f"\nFrom: {name} <a@example.org>\n" if name else "\nFrom: a@example.org\n"
+    assert "\nSubject: hello\n" in data and added in "\n" + data
     assert data.endswith("\n\nbody\n") and "\r" not in data and "From a@" not in data
     assert re.search(rf"{qid}: to=<{RCPT}>, relay=local, .*status=sent \(delivered to maildir\)",
                      read_log(tmp_path))

@@ -216,6 +216,16 @@ def _sender(opts: Options, cfg: Config) -> str:
     return _qualify(found[0], cfg) if found else ""  # -f '' or -f '<>': the null sender
 
 
+def _gecos_name() -> str:
+    """The user's full name from the passwd entry, as Postfix's sendmail takes it: the GECOS
+    field up to the first comma, `&` standing for the login name capitalized."""
+    try:
+        entry = pwd.getpwuid(os.getuid())
+    except KeyError:
+        return ""
+    return entry.pw_gecos.split(",", 1)[0].replace("&", entry.pw_name.capitalize()).strip()
+
+
 # --- submission ---------------------------------------------------------------------------------
 
 def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
@@ -223,9 +233,10 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
 
     content = read_message(data, opts.dot_ends_input)
     sender = _sender(opts, cfg)
-    fullname = opts.fullname or os.environ.get("NAME", "")
+    fullname = opts.fullname or os.environ.get("NAME", "") or _gecos_name()
     if fullname and sender and hdr.find(hdr.split(content), "from") is None:
-        # sendmail(1): -F (or $NAME) names the sender in the From: header cleanup would add
+        # sendmail(1): -F, $NAME or the passwd entry names the sender in the From: header
+        # cleanup would add
         content = hdr.make("From", hdr.named_address(fullname, sender)) + content
     rcpts = [a for arg in opts.recipients for a in _addresses(arg)]
     if opts.extract:
