@@ -49,21 +49,55 @@ def _postmap(path):
     compile_source(str(path), Options(), [])
 
 
-def test_alias_to_a_user_forwards_as_a_new_message(tmp_path):
+def test_alias_to_a_local_user_is_delivered_in_place(tmp_path):
+    """As Postfix's local(8): one queue id; the log names the user with orig_to=<alias>, and
+    the Delivered-To header the alias (the queue's recipient, which the loop check uses)."""
     cfg = _alias_config(tmp_path, f"# comment\npostmaster: {USER}\n")
     use_log(tmp_path)
     qid = deliver(cfg, envelope("a@example.org", "postmaster@example.test"), message("pm"))
     text = read_log(tmp_path)
-    new_id = re.search(rf"{qid}: to=<postmaster@example\.test>, relay=local, .*dsn=2\.0\.0, "
-                       r"status=sent \(forwarded as (\w+)\)", text).group(1)
-    assert re.search(rf"{new_id}: to=<{USER}@mx\.example\.test>, "
+    assert re.search(rf"{qid}: to=<{USER}@mx\.example\.test>, "
                      r"orig_to=<postmaster@example\.test>, relay=local, .*status=sent "
                      r"\(delivered to maildir\)", text)
+    assert "forwarded as" not in text
     [f] = maildir_files(tmp_path)
     data = f.read_text()
-    assert data.startswith(f"Return-Path: <a@example.org>\nX-Original-To: "
-                           f"postmaster@example.test\nDelivered-To: {USER}@mx.example.test\n"
-                           "Delivered-To: postmaster@example.test\n")
+    assert data.startswith("Return-Path: <a@example.org>\nX-Original-To: "
+                           "postmaster@example.test\nDelivered-To: postmaster@example.test\n"
+                           "Received:")
+
+
+def test_aliases_forward_what_is_not_delivered_here(tmp_path):
+    """Remote addresses, and every address of an alias that has an owner- alias, go out as a
+    new message (forwarded as NEWQID) with a Received header of its own; a list naming a
+    user twice delivers once."""
+    cfg = _alias_config(tmp_path, f"team: {USER}, {USER}, friend@far.example\n"
+                                  f"club: {USER}\nowner-club: {USER}\n")
+    use_log(tmp_path)
+    qid = deliver(cfg, envelope("a@example.org", "team@example.test"), message("team"),
+                  until_empty=False)
+    text = read_log(tmp_path)
+    assert text.count(f"{qid}: to=<{USER}@mx.example.test>, orig_to=<team@example.test>") == 1
+    assert re.search(rf"{qid}: to=<team@example\.test>, relay=local, .*status=sent "
+                     r"\(forwarded as \w+\)", text)
+    qid = deliver(cfg, envelope("a@example.org", "club@example.test"), message("club"))
+    text = read_log(tmp_path)
+    new_id = re.search(rf"{qid}: to=<club@example\.test>, relay=local, .*status=sent "
+                       r"\(forwarded as (\w+)\)", text).group(1)
+    assert f"{new_id}: from=<owner-club@mx.example.test>" in text
+    club = [f.read_text() for f in maildir_files(tmp_path) if "Subject: club" in f.read_text()]
+    assert len(club) == 1
+    assert f"Received: by mx.example.test (affix)\n\tid {new_id}; " in club[0]
+
+
+def test_an_alias_loop_bounces_as_a_forwarding_loop(tmp_path):
+    cfg = _alias_config(tmp_path, "ping: pong\npong: ping\n")
+    use_log(tmp_path)
+    deliver(cfg, envelope("a@example.org", "ping@example.test"), message("loop"),
+            until_empty=False)
+    text = read_log(tmp_path)
+    assert re.search(r"dsn=5\.4\.6, status=bounced \(mail forwarding loop for p[io]ng@", text)
+    assert "forwarded as" not in text
 
 
 def test_alias_naming_itself_is_delivered_to_the_mailbox(tmp_path):

@@ -33,7 +33,7 @@ def test_alias_source_without_newaliases_defers_then_delivers_once_built(tmp_pat
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "aliases.lmdb").exists()
     run(run_qmgr(cfg))
-    assert "status=sent (forwarded as " in read_log(tmp_path)
+    assert "orig_to=<postmaster@example.test>, relay=local" in read_log(tmp_path)
     assert len(maildir_files(tmp_path)) == 1
 
 

@@ -20,4 +20,6 @@ def test_a_context_with_an_extension_keeps_every_other_field():
     ctx = _Ctx(DeliveryRequest("Q1", Envelope("s@example.org", [rcpt]), rcpt, b""),
                "a+x@example.org", "b@example.org", "old")
     assert ctx.with_extension("x") == dataclasses.replace(ctx, extension="x")
-    assert [f.name for f in dataclasses.fields(_Ctx)] == ["req", "rcpt", "orig", "extension"]
+    assert ctx.with_extension("x").seen is ctx.seen  # one set for the whole recipient
+    assert [f.name for f in dataclasses.fields(_Ctx)] == [
+        "req", "rcpt", "orig", "extension", "depth", "seen"]  # with_extension's copy

@@ -95,8 +95,9 @@ class Cleanup:
     def submit_sync(self, envelope: Envelope, content: bytes, origin: str = INTERNAL) -> str:
         qf = self.store.create()
         try:
+            if origin in (LOCAL, INTERNAL):
+                content = self._local_received(qf.queue_id, envelope, origin) + content
             if origin == LOCAL:
-                content = self._pickup_received(qf.queue_id, envelope) + content
                 log.pickup_received(qf.queue_id, os.getuid(), envelope.sender)
             prepared = self.prepare(qf.queue_id, envelope, content, origin)
             if prepared.data is None:
@@ -227,11 +228,15 @@ class Cleanup:
         with contextlib.suppress(FileNotFoundError):
             self.store.move(queue_id, "incoming", "hold")
 
-    def _pickup_received(self, queue_id: str, envelope: Envelope) -> bytes:
-        """What pickup prepends to a local submission (it always has a Received header)."""
+    def _local_received(self, queue_id: str, envelope: Envelope, origin: str) -> bytes:
+        """The Received header of mail that starts on this host: a local submission's names
+        the user (pickup's), and affix's own (a bounce, a forwarded copy) only the host, as
+        Postfix's do; a forwarded copy thus counts one more hop each time round."""
         host = self.cfg.get("myhostname")
         name = self.cfg.get("mail_name")
-        return (f"Received: by {host} ({name}, from userid {os.getuid()})\n"
+        if origin == LOCAL:
+            name += f", from userid {os.getuid()}"
+        return (f"Received: by {host} ({name})\n"
                 f"\tid {queue_id}; {hdr.rfc2822_date(envelope.arrival or time.time())}\n"
                 ).encode()
 

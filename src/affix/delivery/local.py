@@ -2,8 +2,13 @@
 
 Order per recipient: Delivered-To loop check, alias_maps (`user+ext`, then `user`), ~/.forward,
 then the mailbox (mailbox_command, home_mailbox, or mail_spool_directory; Maildir when the path
-ends in `/`). An alias or .forward that names other addresses re-submits the message through
-cleanup with those recipients (`forwarded as NEWQID`), as Postfix does.
+ends in `/`).
+
+Where the addresses an alias names go, as in Postfix: addresses in a local domain are delivered
+here and now, under the same queue id (`to=<user@host>, orig_to=<alias@host>`), each address
+once per message; the others, and everything a .forward file, an :include: file or an alias
+with an owner- alias names, are re-submitted through cleanup as a new message (`forwarded as
+NEWQID`), whose Received header counts the hop.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import re
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from affix import log
 from affix.cleanup import headers as hdr
@@ -40,12 +45,19 @@ class _Ctx:
     rcpt: str
     orig: str
     extension: str = ""
+    depth: int = 0  # aliases expanded in place to get here
+    seen: set[str] = field(default_factory=set)  # addresses delivered for this recipient
 
     def outcome(self, dsn: str, text: str) -> Outcome:
         return outcome_for(self.rcpt, dsn, text, "local", self.orig)
 
     def with_extension(self, extension: str) -> _Ctx:
-        return _Ctx(self.req, self.rcpt, self.orig, extension)  # not replace(): see Outcome
+        # not replace(): see Outcome
+        return _Ctx(self.req, self.rcpt, self.orig, extension, self.depth, self.seen)
+
+    def for_address(self, address: str) -> _Ctx:
+        """An address an alias names, delivered in place: still the same queue recipient."""
+        return _Ctx(self.req, address, self.orig, "", self.depth + 1, self.seen)
 
 
 def split_address(address: str) -> tuple[str, str]:
@@ -135,7 +147,7 @@ class LocalAgent:
         """`plain`: what _plain_maildir found, so that the recipient is not resolved twice;
         `on_loop`: the queue manager fsyncs new/ (delivery/dirsync.py)."""
         r = request.recipient
-        ctx = _Ctx(request, r.address, r.original or r.address)
+        ctx = _Ctx(request, r.address, r.original or r.address, seen={r.address.lower()})
         problem = self._problem
         if problem:
             # local cannot start: the mail stays queued until the admin fixes main.cf
@@ -207,9 +219,44 @@ class LocalAgent:
                 outcomes.append(self._own_mailbox(ctx, value.lstrip("\\")))
             else:
                 addresses.append(value)
-        if addresses:
-            outcomes.append(self._forward(ctx, key, addresses))
+        here, away = self._in_place(ctx, key, kind, addresses)
+        looped = False
+        for address in here:
+            if address.lower() in ctx.seen:
+                looped = True  # delivered already for this recipient, or a loop back
+                continue
+            ctx.seen.add(address.lower())
+            outcomes += self._resolve(ctx.for_address(address))
+        if away:
+            outcomes.append(self._forward(ctx, key, away))
+        if not outcomes and looped:
+            return [ctx.outcome("5.4.6", f"mail forwarding loop for {ctx.rcpt}")]
         return outcomes or [ctx.outcome("5.1.1", f'unknown user: "{key}"')]
+
+    def _in_place(self, ctx: _Ctx, key: str, kind: str,
+                  addresses: list[str]) -> tuple[list[str], list[str]]:
+        """(addresses delivered here, addresses forwarded): an alias's local addresses stay
+        here unless an owner- alias takes the bounces (forwarding changes the sender), or
+        the nesting is too deep; a .forward's and an :include:'s always go."""
+        if kind != "alias" or not addresses or ctx.depth >= _MAX_DEPTH or \
+                self._owner(ctx, key) is not None:
+            return [], addresses
+        origin = self.cfg.get("myorigin")
+        here, away = [], []
+        for address in addresses:
+            qualified = address if "@" in address else f"{address}@{origin}"
+            local = self._is_local_domain(split_address(qualified)[1])
+            (here if local else away).append(qualified if local else address)
+        return here, away
+
+    def _owner(self, ctx: _Ctx, key: str) -> str | None:
+        """owner-KEY@$myorigin when that alias exists (owner_request_special) and the mail
+        has a sender to replace. Raises TableError."""
+        if not ctx.req.envelope.sender or not self.cfg.bool("owner_request_special"):
+            return None
+        if self.maps.lookup("alias_maps", f"owner-{key}") is None:
+            return None
+        return f"owner-{key}@{self.cfg.get('myorigin')}"
 
     def _is_self(self, value: str, key: str) -> bool:
         """`\\user`, or an alias naming itself, means that user's own mailbox."""
@@ -280,9 +327,11 @@ class LocalAgent:
 
     # --- final deliveries --------------------------------------------------------------------
     def _headers(self, ctx: _Ctx, delivered: bool) -> bytes:
+        """Delivered-To names the queue's recipient (an alias, for the addresses it names
+        that are delivered in place), the address local(8)'s loop check compares."""
         orig = ctx.orig if self.cfg.bool("enable_original_recipient") else None
         return mailbox.delivery_headers(ctx.req.envelope.sender, orig,
-                                        ctx.rcpt if delivered else None)
+                                        ctx.req.recipient.address if delivered else None)
 
     def _mailbox(self, ctx: _Ctx, pw: pwd.struct_passwd, on_loop: bool = False) -> Outcome:
         who = privs.from_passwd(pw)
@@ -376,14 +425,11 @@ class LocalAgent:
             return ctx.outcome("4.3.0", "forwarding is not available")
         origin = self.cfg.get("myorigin")
         env = ctx.req.envelope
-        sender = env.sender
-        if sender and self.cfg.bool("owner_request_special"):
-            try:
-                if self.maps.lookup("alias_maps", f"owner-{key}"):
-                    sender = f"owner-{key}@{origin}"
-            except TableError as e:
-                log.warning("local", str(e))
-                return ctx.outcome("4.3.0", "alias database unavailable")
+        try:
+            sender = self._owner(ctx, key) or env.sender
+        except TableError as e:
+            log.warning("local", str(e))
+            return ctx.outcome("4.3.0", "alias database unavailable")
         rcpts = [Recipient(a if "@" in a else f"{a}@{origin}", ctx.orig) for a in addresses]
         new_env = Envelope(sender=sender, recipients=rcpts, arrival=env.arrival,
                            protocol=env.protocol, client_name=env.client_name,
