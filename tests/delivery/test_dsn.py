@@ -135,3 +135,22 @@ def test_a_success_traced_in_an_earlier_attempt_is_reported_when_the_last_one_en
         assert f"Final-Recipient: rfc822; {SENDER}" in report.get_payload()[1].as_string()
     finally:
         shutil.rmtree(gate, ignore_errors=True)
+
+
+def test_a_failure_notice_is_laid_out_as_postfixs(tmp_path):
+    """The facts tools and people read in Postfix's notices: a Received header (the notice is
+    mail made here), Date first, a UTF-8 text part, Original-Recipient for every recipient,
+    and the returned message with its Return-Path."""
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    deliver(cfg, _envelope(Recipient(UNKNOWN)), message("layout"))
+    [f] = [f for f in maildir_files(tmp_path) if b"\nReturn-Path: <>" in b"\n" + f.read_bytes()]
+    raw = f.read_text()
+    headers = raw.split("\n\n", 1)[0].splitlines()
+    names = [h.split(":", 1)[0] for h in headers if not h.startswith(("\t", " "))]
+    assert names.index("Received") < names.index("Date") < names.index("From")
+    notice = email.message_from_string(raw)
+    text, status, returned = notice.get_payload()
+    assert text["Content-Type"] == "text/plain; charset=utf-8"
+    assert f"Original-Recipient: rfc822;{UNKNOWN}" in status.as_string()
+    assert returned.as_string().split("\n\n", 1)[1].startswith(f"Return-Path: <{SENDER}>\n")

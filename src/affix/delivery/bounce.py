@@ -86,8 +86,8 @@ def _status_part(cfg: Config, queue_id: str, envelope: Envelope, failures: list[
         out.append(f"Final-Recipient: rfc822; {f.recipient}")
         if f.orcpt:  # what the sender's ORCPT said, as it said it (RFC 3461 4.2)
             out.append(f"Original-Recipient: {printable(f.orcpt)}")
-        elif f.original and f.original.lower() != f.recipient.lower():
-            out.append(f"Original-Recipient: rfc822;{f.original}")
+        else:  # always, as Postfix writes it (the address itself when it was not rewritten)
+            out.append(f"Original-Recipient: rfc822;{f.original or f.recipient}")
         out.append(f"Action: {kind}")
         out.append(f"Status: {f.status}")
         if f.relay and f.relay not in ("local", "none", "virtual"):
@@ -114,6 +114,7 @@ def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
         returned, ctype = b"".join(msg.headers), "text/rfc822-headers"
     delay_hours = (now - envelope.arrival) / 3600
     head = "".join([
+        f"Date: {hdr.rfc2822_date(now)}\n",  # first, as in Postfix's notices
         f"From: Mail Delivery System <MAILER-DAEMON@{host}>\n",
         f"Subject: {_SUBJECTS[kind]}\n",
         f"To: {envelope.sender}\n",
@@ -122,12 +123,12 @@ def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
         "Content-Type: multipart/report; report-type=delivery-status;\n",
         f'\tboundary="{boundary}"\n',
         "Content-Transfer-Encoding: 8bit\n",
-        f"Date: {hdr.rfc2822_date(now)}\n",
         "\n",
         "This is a MIME-encapsulated message.\n\n",
         f"--{boundary}\n",
         "Content-Description: Notification\n",
-        "Content-Type: text/plain; charset=us-ascii\n\n",
+        # UTF-8: addresses and reasons may be (SMTPUTF8); the part says so, as Postfix's
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n",
         _explanation(kind, host, failures, delay_hours), "\n",
         f"--{boundary}\n",
         "Content-Description: Delivery report\n",
@@ -139,6 +140,9 @@ def build_notice(cfg: Config, queue_id: str, envelope: Envelope, content: bytes,
         f"Content-Type: {ctype}\n",
         "Content-Transfer-Encoding: 8bit\n\n",
     ]).encode("utf-8", "surrogateescape")
+    # the original as it would have been delivered: with its Return-Path (Postfix's too)
+    returned = f"Return-Path: <{envelope.sender}>\n".encode("utf-8", "surrogateescape") \
+        + returned
     if not returned.endswith(b"\n"):
         returned += b"\n"
     tail = f"\n--{boundary}--\n".encode()
