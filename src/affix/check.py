@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -231,7 +232,8 @@ def _alias_table_problems(spec: str, cfg: Config) -> list[str]:
     try:
         open_table(spec, cfg).close()
     except TableError as e:
-        problems.append(str(e))
+        # an alias index is built by newaliases, not by postmap's counterpart
+        problems.append(re.sub(r'run "affix map [^"]*"', 'run "affix newaliases"', str(e)))
     return problems
 
 

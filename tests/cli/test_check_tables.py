@@ -60,6 +60,7 @@ def test_check_reads_alias_tables_in_aliases_format(tmp_path, affix):
             f"alias_database = hash:{tmp_path}/aliases")
     before = affix("-c", str(tmp_path), "check")
     assert before.returncode == 1 and "aliases.lmdb" in before.stdout + before.stderr
+    assert 'run "affix newaliases"' in before.stdout  # not affix map: that is postmap's format
     assert affix("-c", str(tmp_path), "newaliases").returncode == 0
     result = affix("-c", str(tmp_path), "check")
     assert result.returncode == 0, result.stdout + result.stderr
