@@ -121,6 +121,11 @@ def test_reload_with_a_bad_value_is_refused_and_the_old_config_stays(instance):
     assert f"{instance.dir}/main.cf:6: bad boolean configuration" in instance.maillog
     assert greeting(instance.port).endswith("ESMTP first")
     assert instance.run("status").returncode == 0
+    assert "the running configuration stays in service" in done.stderr
+    assert instance.run("stop").returncode == 0
+    stopped = instance.run("reload")  # nothing runs: no word of a configuration in service
+    assert stopped.returncode == 1
+    assert "reload refused (the mail system is not running either)" in stopped.stderr
 
 
 def test_a_reload_with_a_misspelt_tls_level_is_refused_and_sessions_still_get_a_greeting(

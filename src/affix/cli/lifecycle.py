@@ -142,7 +142,12 @@ def _signal(config_dir: str | None, signum: int) -> int | None:
 def reload(config_dir: str | None) -> int:
     """Refuse a bad configuration here already; the server checks it again on SIGHUP."""
     if checked_or_report(config_dir) is None:
-        say("reload refused; the running configuration stays in service")
+        try:
+            running = running_pid(_pid_file(config_dir)) is not None
+        except ConfigError:  # main.cf does not even parse: data_directory is unknown
+            running = False
+        say("reload refused; the running configuration stays in service" if running
+            else "reload refused (the mail system is not running either)")
         return 1
     if _signal(config_dir, signal.SIGHUP) is None:
         return 1
