@@ -65,7 +65,7 @@ def build_runtime(cfg: Config, sessions: bool = True,
     `flush_master` (a worker's) and `behind` (the master's): see QueueManager."""
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     tables = open_tables(cfg)
-    cleanup = Cleanup(cfg, store, tables)
+    cleanup = Cleanup(cfg, store)
     qmgr = QueueManager(cfg, store, cleanup=cleanup, inline_io=not sessions,
                         flush_master=flush_master, behind=behind)
     cleanup.notify = qmgr.wake  # 250 means on disk; then the queue manager looks at once
@@ -79,8 +79,10 @@ def worker_count(cfg: Config) -> int:
 
 
 def open_tables(cfg: Config) -> TableCache:
-    """Lookup tables of a snapshot; a reload opens them again (regexp/cidr files re-read)."""
-    return TableCache(cfg)
+    """The sessions' lookup tables of a snapshot (a reload opens them again); what happens to
+    them is logged as smtpd's, as Postfix's smtpd logs its own tables. cleanup keeps its
+    header/body_checks tables apart (and logs them as cleanup's)."""
+    return TableCache(cfg, program="smtpd")
 
 
 def make_session_context(cfg: Config, svc: MasterService, runtime: Runtime) -> SessionContext:

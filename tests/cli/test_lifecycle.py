@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 from cli_instance import Instance
@@ -317,3 +319,28 @@ def test_a_postfix_queue_directory_is_refused_and_left_alone(instance):
     assert instance.run("start").returncode == 1
     assert postfix_file.exists()
     assert not (queue / "corrupt").exists()
+
+
+def test_a_rebuilt_table_is_reopened_and_logged_as_smtpds(instance, tmp_path):
+    """fail2ban and logwatch patterns know postfix/smtpd, not a program called affix."""
+    clients = tmp_path / "clients"
+    clients.write_text("192.0.2.1 REJECT\n")
+    assert instance.affix("map", f"hash:{clients}").returncode == 0
+    instance.write_main(f"smtpd_client_restrictions = check_client_access hash:{clients}")
+    assert instance.run("start").returncode == 0
+
+    def rcpt() -> None:  # a session whose client restrictions look in the table
+        s = Session(instance.port)
+        s.command("EHLO client.example")
+        s.command("MAIL FROM:<a@example.org>")
+        s.command("RCPT TO:<root@localhost>")
+        s.close()
+
+    rcpt()
+    time.sleep(1.1)  # a table is looked at again at most once a second
+    clients.write_text("192.0.2.2 REJECT\n")
+    assert instance.affix("map", f"hash:{clients}").returncode == 0
+    rcpt()
+    wait_for(lambda: "has changed -- reopening" in instance.maillog)
+    assert re.search(rf"postfix/smtpd\[\d+\]: table hash:{clients} has changed -- reopening",
+                     instance.maillog)

@@ -53,9 +53,9 @@ class _LookupProblem(Exception):
 class ContentChecks:
     """The four check tables of one config snapshot."""
 
-    def __init__(self, cfg: Config, tables: TableCache | None = None):
+    def __init__(self, cfg: Config):
         self.cfg = cfg
-        self.tables = tables if tables is not None else TableCache(cfg, program="cleanup")
+        self.tables = TableCache(cfg, program="cleanup")  # its own: logged as cleanup's
         self.enabled = "no_header_body_checks" not in cfg.list("receive_override_options")
         self.specs = {p: split_list(cfg.get(p))
                       for p in (HEADER_CHECKS, MIME_CHECKS, NESTED_CHECKS, BODY_CHECKS)}

@@ -28,7 +28,6 @@ from affix.queue.commit import GroupCommit
 from affix.queue.envelope import Envelope, Recipient
 from affix.queue.store import QueueFile, QueueStore
 from affix.reply import Reply
-from affix.tables.cache import TableCache
 
 # Origins of a message: how much cleanup trusts and fixes it.
 # requeue: `affix queue requeue` passes stored mail through again, content as it is.
@@ -52,13 +51,12 @@ class Prepared:
 
 
 class Cleanup:
-    def __init__(self, cfg: Config, store: QueueStore, tables: TableCache | None = None,
+    def __init__(self, cfg: Config, store: QueueStore,
                  notify: Callable[[str], None] | None = None):
         self.cfg = cfg
         self.store = store
-        self.tables = tables
         self.notify = notify  # the lifecycle sets this to QueueManager.wake
-        self.checks = ContentChecks(cfg, tables)
+        self.checks = ContentChecks(cfg)
         self.virtual = VirtualAliases(cfg) if cfg.get("virtual_alias_maps").strip() else None
         self.local_clients = LocalClients(cfg)
         self.committer = GroupCommit(store)
