@@ -24,7 +24,7 @@ import sys
 from affix.ascii import is_digits
 from affix.config.errors import ConfigError
 
-USAGE = ("usage: affix explain [-c DIR] --client ADDR [--name NAME] --helo HELO --sender S "
+USAGE = ("usage: affix [-c DIR] explain --client ADDR [--name NAME] --helo HELO --sender S "
          "--recipient R [--size N] [--service NAME] [--format text|json]")
 CANNOT_RUN = 3
 _LONG = ["client=", "name=", "helo=", "sender=", "recipient=", "size=", "service=", "format=",

@@ -17,7 +17,7 @@ import sys
 
 from affix.config.errors import ConfigError
 
-USAGE = "usage: affix lint [-c DIR] [--format text|json] [--dns] [--list]"
+USAGE = "usage: affix [-c DIR] lint [--format text|json] [--dns] [--list]"
 CANNOT_RUN = 3
 
 

@@ -8,26 +8,38 @@ import sys
 
 from affix.config.errors import ConfigError
 
-# verb -> module in affix.cli that provides `run(ctx, args) -> int`
-VERBS: dict[str, str] = {
-    "start": "lifecycle",
-    "start-fg": "lifecycle",
-    "stop": "lifecycle",
-    "reload": "lifecycle",
-    "status": "lifecycle",
-    "check": "lifecycle",
-    "conf": "conf",
-    "map": "map",
-    "lint": "lint",
-    "explain": "explain",
-    "queue": "queue",
-    "flush": "queue",
-    "newaliases": "aliases",
-    "sendmail": "sendmail",
+# verb -> (module in affix.cli that provides `run(ctx, args) -> int`, its arguments, its job)
+VERBS: dict[str, tuple[str, str, str]] = {
+    "start": ("lifecycle", "", "start the server in the background"),
+    "start-fg": ("lifecycle", "", "run the server in the foreground, logging to stderr"),
+    "stop": ("lifecycle", "", "stop the server, letting open sessions finish"),
+    "reload": ("lifecycle", "", "re-read main.cf and master.cf (kept if they are bad)"),
+    "status": ("lifecycle", "", "exit 0 while the server runs"),
+    "check": ("lifecycle", "", "check main.cf, master.cf and their tables"),
+    "conf": ("conf", "[-d|-n|-x|-M|-e|-X|-#] [NAME[=VALUE]...]",
+             "show or edit main.cf (postconf)"),
+    "map": ("map", "[-fiNnprsw] [-q KEY | -d KEY] [TYPE:]FILE...",
+            "build or query a lookup table (postmap)"),
+    "lint": ("lint", "[--format text|json] [--dns] [--list]",
+             "find mistakes and outdated advice in the configuration"),
+    "explain": ("explain", "--client ADDR --helo HELO --sender S --recipient R [...]",
+                "show how the restrictions judge one SMTP transaction"),
+    "queue": ("queue", "[list | show ID | delete|hold|release|requeue|expire ID...|ALL]",
+              "list, show and act on queued mail (mailq, postsuper)"),
+    "flush": ("queue", "", "retry the deferred mail now (postqueue -f)"),
+    "newaliases": ("aliases", "", "build the alias databases (newaliases)"),
+    "sendmail": ("sendmail", "[options] [RECIPIENT...]",
+                 "queue a message read from stdin (sendmail)"),
 }
 
-USAGE = ("usage: affix [-c DIR] VERB [ARGS]\n"
-         "verbs: " + ", ".join(VERBS) + "\n")
+USAGE = ("usage: affix [-c DIR] VERB [ARGS]      (affix VERB --help for a verb's own)\n"
+         + "".join(f"  {verb:<11} {job}\n" for verb, (_, _, job) in VERBS.items()))
+
+
+def verb_usage(verb: str) -> str:
+    _, arguments, job = VERBS[verb]
+    return f"usage: affix [-c DIR] {verb}{' ' + arguments if arguments else ''}\n  {job}\n"
+
 
 DEFAULT_CONFIG_DIR = "/etc/affix"
 
@@ -45,14 +57,11 @@ class Context:
 
 
 def refuse_arguments(args: list[str], usage: str) -> int | None:
-    """For a verb that takes no arguments: its exit status when it was given some (-h and
-    --help print the usage), None when it may go on. A verb that acts must never take
-    `--help` for a go-ahead."""
+    """For a verb that takes no arguments: its exit status when it was given some, None when
+    it may go on. (main() answers -h and --help before any verb runs: a verb that acts must
+    never take them for a go-ahead.)"""
     if not args:
         return None
-    if args in (["-h"], ["--help"]):
-        sys.stdout.write(usage)
-        return 0
     sys.stderr.write(usage)
     return 2
 
@@ -81,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         elif opt in ("-h", "--help"):
             sys.stdout.write(USAGE)
             return 0
+        elif opt in ("-V", "--version"):
+            from affix import __version__
+
+            sys.stdout.write(f"affix {__version__}\n")
+            return 0
         else:
             sys.stderr.write(f"affix: unknown option {opt}\n{USAGE}")
             return 2
@@ -88,9 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(USAGE if not args else f"affix: unknown verb {args[0]!r}\n{USAGE}")
         return 2
     verb = args.pop(0)
+    if args == ["--help"] or (args == ["-h"] and verb != "sendmail"):  # sendmail's -h is its own
+        sys.stdout.write(verb_usage(verb))
+        return 0
     ctx = Context(pick_config_dir(config_dir), verb)
     try:
-        module = importlib.import_module(f"affix.cli.{VERBS[verb]}")
+        module = importlib.import_module(f"affix.cli.{VERBS[verb][0]}")
     except ModuleNotFoundError:
         sys.stderr.write(f"affix: {verb}: not implemented yet\n")
         return 2
