@@ -167,6 +167,7 @@ CASES = [
     Case("AFX-CFG-005", {"smtpd_helo_restriction": "reject_invalid_helo_hostname"},
          {"smtpd_helo_restrictions": "reject_invalid_helo_hostname"}),
     Case("AFX-CFG-006", {"command_directory": "/usr/sbin"}, {}),
+    Case("AFX-CFG-007", {"smtpd_milters": "inet:127.0.0.1:8891"}, {}),
 ]
 
 

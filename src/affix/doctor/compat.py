@@ -54,8 +54,28 @@ def bad_values(ctx: LintContext) -> Iterator[Finding]:
                       "every affix program stops with this fatal error", "fix the value")
 
 
+# Postfix parameters whose setting means the admin counts on something affix does not do yet
+# (README, "What affix does not do"): set, they are no harmless leftover.
+_NOT_DONE = {
+    "smtpd_milters": "no milter runs: no DKIM signing, no milter spam or virus checks",
+    "non_smtpd_milters": "no milter runs for local mail: no DKIM signing of it",
+    "smtpd_client_connection_rate_limit": "no client rate limit is enforced",
+    "smtpd_client_message_rate_limit": "no client rate limit is enforced",
+    "smtpd_client_recipient_rate_limit": "no client rate limit is enforced",
+    "smtpd_client_new_tls_session_rate_limit": "no client rate limit is enforced",
+    "smtpd_client_auth_rate_limit": "no client rate limit is enforced",
+}
+
+
+def _not_done(name: str) -> str | None:
+    if name.startswith("postscreen_"):
+        return "postscreen does not run: its tests do not happen"
+    return _NOT_DONE.get(name)
+
+
 @check(("AFX-CFG-005", W, "an unknown parameter"),
-       ("AFX-CFG-006", I, "a Postfix parameter affix does not use"))
+       ("AFX-CFG-006", I, "a Postfix parameter affix does not use"),
+       ("AFX-CFG-007", W, "a Postfix feature affix does not have yet"))
 def unknown_names(ctx: LintContext) -> Iterator[Finding]:
     """The names `affix check` warns about (Config.unused_warnings), master.cf -o values and
     their $references counting as uses, as the server counts them."""
@@ -66,6 +86,12 @@ def unknown_names(ctx: LintContext) -> Iterator[Finding]:
             used |= referenced_names(value)
     for note in ctx.cfg.unused_warnings(used):
         name = note.message.split(": ", 1)[1].split("=", 1)[0]
+        missing = _not_done(name)
+        if note.message.startswith("Postfix parameter") and missing:
+            yield finding("AFX-CFG-007", ctx.where(name),
+                          f"{name}: affix does not have this Postfix feature yet",
+                          missing, "see README, \"What affix does not do (yet)\"")
+            continue
         if note.message.startswith("Postfix parameter"):
             yield finding("AFX-CFG-006", ctx.where(name),
                           f"{name}: a Postfix parameter affix does not use",
