@@ -149,9 +149,11 @@ def unopenable(ctx: LintContext) -> Iterator[Finding]:
             continue  # AFX-TBL-002
         for problem in check_table(ref.spec, ctx.cfg):
             if any(p in problem for p in _OPEN_FAILED) and "older than" not in problem:
-                effect = (f"{ref.used_by} answers 451 4.3.5 Server configuration error to "
-                          "every request that reaches it") if ref.used_by.startswith(
-                    "check_") else f"{ref.used_by} cannot be used: affected mail is deferred"
+                effect = ("affix check fails and affix start refuses to run; a server "
+                          "already running (the file removed under it) "
+                          + (f"answers 451 4.3.5 Server configuration error when "
+                             f"{ref.used_by} reaches it" if ref.used_by.startswith("check_")
+                             else f"defers the mail {ref.used_by} is needed for"))
                 yield finding("AFX-TBL-009", ref.where, problem, effect,
                               "create the file (and run affix map for hash:), or fix the name")
                 break
