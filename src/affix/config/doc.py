@@ -29,8 +29,9 @@ _NOTES = """
 - **mail_name** is `affix`, so the default greeting reads `220 HOST ESMTP affix`; set
   `mail_name = Postfix` to keep the old text, or set `smtpd_banner` directly.
 - **myhostname**, **mydomain** and **mynetworks** are computed when not set: the system host
-  name (with `.localdomain` appended when it has no dot; no DNS lookup), the host name minus its
-  first label, and the local interface addresses as mynetworks_style says (`host`: each address
+  name (with `.$mydomain` appended when it has no dot, `.localdomain` when mydomain is not set
+  either; no DNS lookup), the host name minus its first label, and the local interface
+  addresses as mynetworks_style says (`host`: each address
   as /32 or /128; `subnet`: each interface's network; `class`: the whole class A/B/C network).
 - **master.cf**: affix runs the `inet` services whose command is `smtpd`. A configuration
   directory without master.cf gets one service, `smtp inet n - n - - smtpd` (port 25 on every

@@ -83,9 +83,10 @@ _ALL: tuple[Param, ...] = (
        "`syslog_name = affix` in main.cf (or `-o syslog_name=...` per service) to change it."),
     _p("multi_instance_name", S, "", "Name of this instance."),
     _p("syslog_facility", S, "mail", "Syslog facility for the mail log."),
-    _p("maillog_file", S, "", "File the mail log is written to; empty means syslog "
+    _p("maillog_file", S, "", "File the mail log is written to; when empty, DATA_DIR/maillog "
        "(stderr with start-fg).",
-       affix="With `affix start` and no maillog_file, the log goes to DATA_DIR/maillog."),
+       affix="Postfix logs to syslog when this is empty; affix to DATA_DIR/maillog "
+             "(affix_syslog = yes sends it to syslog too)."),
     _p("affix_syslog", B, "no", "Also send the mail log to the local syslog socket.",
        affix="affix-only parameter."),
     _p("queue_directory", S, "/var/spool/affix", "Directory of the mail queue.",
