@@ -36,6 +36,7 @@ VALIDATORS: list[str] = [
     "affix.check:check_queue_directory",
     "affix.check:check_match_lists",
     "affix.check:check_unimplemented",
+    "affix.check:check_tls_files",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
     "affix.check:check_tables",
@@ -152,6 +153,36 @@ def check_unimplemented(cfg: Config,
             yield Warning_(file or cfg.main_cf, line or 0,
                            f"service {svc.name}: smtpd_sasl_auth_enable = yes has no effect: "
                            "SASL authentication is not implemented (AUTH is not offered)")
+
+
+def check_tls_files(cfg: Config, services: Sequence[MasterService]) -> Iterable[Warning_]:
+    """A certificate that cannot be loaded does not stop the server (Postfix's smtpd goes on
+    without STARTTLS too), but it should not be found only in the log: with level encrypt,
+    every client of that service is refused."""
+    from affix.smtpd.tls import server_context
+
+    found: dict[str, list[str]] = {}
+    refused: set[str] = set()
+    for svc in services:
+        svc_cfg = svc.config(cfg)
+        try:
+            level = svc_cfg.get("smtpd_tls_security_level").strip().lower()
+        except ConfigError:
+            continue
+        if level not in ("may", "encrypt"):
+            continue
+        problem = server_context(svc_cfg)[1]
+        if problem:
+            found.setdefault(problem, []).append(svc.name)
+            if level == "encrypt":
+                refused.add(svc.name)
+    for problem, names in found.items():
+        file, line = cfg.position("smtpd_tls_cert_file")
+        lost = [n for n in names if n in refused]
+        yield Warning_(file or cfg.main_cf, line or 0,
+                       f"STARTTLS is not available (service {', '.join(names)}): {problem}"
+                       + (f"; smtpd_tls_security_level = encrypt: every client of "
+                          f"{', '.join(lost)} is refused" if lost else ""))
 
 
 def check_service_overrides(cfg: Config,

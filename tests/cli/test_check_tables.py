@@ -154,3 +154,19 @@ def test_odd_digits_and_bytes_in_the_config_are_reported_not_tracebacks(tmp_path
         result = affix("-c", str(tmp_path), verb)
         assert "Traceback" not in result.stdout + result.stderr
         assert "master.cf:1: " in result.stdout + result.stderr
+
+
+def test_check_warns_when_the_tls_certificate_cannot_be_loaded(tmp_path, affix):
+    """The server starts without STARTTLS, as Postfix's smtpd does, but `check` says so, and
+    that a service with level encrypt refuses every client."""
+    _config(tmp_path, "smtpd_tls_security_level = may",
+            f"smtpd_tls_cert_file = {tmp_path}/missing.pem")
+    (tmp_path / "master.cf").write_text("127.0.0.1:2599 inet n - n - - smtpd\n"
+                                        "127.0.0.1:2600 inet n - n - - smtpd\n"
+                                        "  -o smtpd_tls_security_level=encrypt\n")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (f"{tmp_path}/main.cf:5: warning: STARTTLS is not available (service "
+            f"127.0.0.1:2599, 127.0.0.1:2600): cannot load certificate {tmp_path}/missing.pem"
+            ) in result.stdout
+    assert "encrypt: every client of 127.0.0.1:2600 is refused" in result.stdout
