@@ -142,6 +142,9 @@ def test_explain_usage_errors_exit_3(affix, lab):
     lab.main()
     r = affix("-c", str(lab.dir), "explain", "--client", "192.0.2.7")
     assert r.returncode == 3 and "missing --helo" in r.stderr
+    r = affix("-c", str(lab.dir), "explain", "--client", "999.1.1.1", "--helo", "x",
+              "--sender", "a@example.org", "--recipient", "b@example.org")
+    assert r.returncode == 3 and "--client 999.1.1.1: not an IPv4 or IPv6 address" in r.stderr
 
 
 def test_service_option_uses_master_cf_overrides(affix, lab, dns_server):

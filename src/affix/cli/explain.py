@@ -54,6 +54,12 @@ def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.m
         why = f"missing {', '.join(missing)}" if missing else "bad arguments"
         sys.stderr.write(f"affix explain: {why}\n{USAGE}\n")
         return CANNOT_RUN
+    from affix.dns.names import valid_hostaddr
+
+    if not valid_hostaddr(flags["--client"]):  # a client is an address (smtpd knows no other)
+        sys.stderr.write(f"affix explain: --client {flags['--client']}: not an IPv4 or IPv6 "
+                         f"address\n{USAGE}\n")
+        return CANNOT_RUN
     from affix.check import check_config
     from affix.doctor.explain import Request, explain, format_text
 
