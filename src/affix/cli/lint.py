@@ -40,7 +40,10 @@ def run(ctx, args: list[str]) -> int:  # noqa: ANN001 - Context from affix.cli.m
 
     try:
         findings = lint_findings(config_dir, dns="--dns" in flags)
-    except (OSError, ConfigError) as e:
+    except OSError as e:  # the way check and start say it: FILE: reason
+        sys.stderr.write(f"affix lint: {e.filename or config_dir}: {e.strerror or e}\n")
+        return CANNOT_RUN
+    except ConfigError as e:
         sys.stderr.write(f"affix lint: {e}\n")
         return CANNOT_RUN
     status = exit_status(findings)
