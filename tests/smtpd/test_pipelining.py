@@ -34,6 +34,8 @@ def test_pipelining_after_ehlo_is_a_protocol_violation(smtpd):
     line = server.wait_log("improper command pipelining")
     assert line.endswith("improper command pipelining after EHLO from unknown[127.0.0.1]: "
                          "MAIL FROM:<a@example.org>\\r\\n")
+    assert server.wait_log("disconnect from").endswith(  # the refused EHLO counts as failed
+        "disconnect from unknown[127.0.0.1] ehlo=0/1 commands=0/1")
 
 
 def test_pipelining_without_esmtp_sets_the_flag_when_allowed(smtpd):

@@ -311,6 +311,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
             self._unknown(verb, text)
             return
         if self._pipelining_violation(cmd):
+            if cmd.stat:
+                self.stats.count(cmd.stat, False)  # refused: Postfix counts it as failed
             return
         if cmd.stat and not (self.access_denied and cmd.name != "QUIT"):
             self.where = cmd.name  # a refused client's commands are not run: it stays CONNECT
