@@ -254,3 +254,22 @@ def test_newaliases_builds_an_index_the_tables_area_can_read(tmp_path, affix):
     table = open_table(f"hash:{tmp_path}/aliases")
     assert table.lookup("postmaster") == "root"
     assert table.lookup("team") == 'a, "|cmd x, y"'  # split_alias_values reads it back
+
+
+def test_a_members_forward_back_to_its_list_ends_as_a_loop(tmp_path):
+    """loopy: USER, and USER's .forward keeps a copy and sends one back to loopy. The copy
+    going back carries Delivered-To: loopy (the queue's recipient), so local's loop check
+    stops it the next time round instead of mailing forever."""
+    (tmp_path / "fwd").mkdir()
+    (tmp_path / "fwd" / f"{USER}.forward").write_text(f"\\\\{USER}, loopy\n")
+    cfg = _alias_config(tmp_path, f"loopy: {USER}\n",
+                        f"forward_path = {tmp_path}/fwd/$user.forward\n")
+    use_log(tmp_path)
+    deliver(cfg, envelope("a@example.org", "loopy@example.test"), message("round"),
+            until_empty=False)
+    text = read_log(tmp_path)
+    # round 1 to loopy@example.test, round 2 to loopy@$myorigin (the address the .forward
+    # names, qualified), round 3 to the same address again: caught
+    assert len(maildir_files(tmp_path)) == 2
+    assert text.count("forwarded as") == 2
+    assert "dsn=5.4.6, status=bounced (mail forwarding loop for loopy@mx.example.test)" in text

@@ -114,8 +114,7 @@ class Cleanup:
     def prepare(self, queue_id: str, envelope: Envelope, content: bytes, origin: str) -> Prepared:
         """Everything but the disk writes: header fixes, checks, limits, the file image."""
         msg = hdr.split(content)
-        trusted = origin in (INTERNAL, REQUEUE)
-        if not trusted:
+        if origin != REQUEUE:  # a forwarded copy counts its hops too (its Received header)
             reject = self._hop_check(queue_id, msg)
             if reject:
                 return Prepared(None, reject)

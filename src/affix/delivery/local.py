@@ -436,7 +436,9 @@ class LocalAgent:
                            client_addr=env.client_addr, helo=env.helo)
         content = ctx.req.content
         if "forward" in self.cfg.list("prepend_delivered_header"):
-            content = hdr.make("Delivered-To", ctx.rcpt) + content
+            # the queue's recipient, as every Delivered-To here: a copy that comes back to it
+            # (a member's .forward naming its list) is then caught by the loop check
+            content = hdr.make("Delivered-To", ctx.req.recipient.address) + content
         try:
             new_id = self.submit(new_env, content)
         except Exception as e:  # SubmitError (a reject) or a queue write error
