@@ -299,14 +299,15 @@ def check_config(config_dir: str | None) -> Checked:
     if syntax:  # a file that does not parse: report it (and the other file's) and stop here
         raise ConfigProblems(syntax)
     problems, notes = run_validators(cfg, services)
-    if problems:
-        raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)), notes)
     used = {name for svc in services for name in svc.overrides}
     for svc in services:  # master.cf `-o x=$name` uses name too (config.md §1)
         for value in svc.overrides.values():
             used |= referenced_names(value)
     warnings = [*cfg.warnings, *cfg.unused_warnings(used), *cfg.undefined_warnings(),
                 *master_warnings, *notes]
+    if problems:
+        raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)),
+                             warnings)
     return Checked(cfg, tuple(services), tuple(warnings))
 
 

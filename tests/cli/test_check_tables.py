@@ -137,6 +137,9 @@ def test_check_warns_about_a_reference_to_an_undefined_parameter(tmp_path, affix
     assert (f"{tmp_path}/main.cf:4: warning: mydestination refers to $myhostnme, which is not "
             "defined: it expands to an empty value (did you mean myhostname?)") in result.stdout
     assert "client_address" not in result.stdout
+    _config(tmp_path, "mydestination = $myhostnme, localhost", "mynetworks = 10.0.0.0/33")
+    failed = affix("-c", str(tmp_path), "check")  # an error too: the warning is still shown
+    assert failed.returncode == 1 and "refers to $myhostnme" in failed.stdout
 
 
 def test_odd_digits_and_bytes_in_the_config_are_reported_not_tracebacks(tmp_path, affix):

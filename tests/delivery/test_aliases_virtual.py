@@ -2,6 +2,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from fixtures.qhelp import (
     make_config,
     message,
     read_log,
+    run,
+    run_qmgr,
     store_for,
     use_log,
 )
@@ -273,3 +276,21 @@ def test_a_members_forward_back_to_its_list_ends_as_a_loop(tmp_path):
     assert len(maildir_files(tmp_path)) == 2
     assert text.count("forwarded as") == 2
     assert "dsn=5.4.6, status=bounced (mail forwarding loop for loopy@mx.example.test)" in text
+
+
+def test_a_member_that_defers_goes_on_alone_so_the_others_get_one_copy(tmp_path):
+    """team: USER, flaky (whose command says try later). USER's copy is delivered in place;
+    flaky goes on as a new message with its own retries, instead of the whole list being
+    retried (and USER getting the message again each time)."""
+    cfg = _alias_config(tmp_path, f'team: {USER}, flaky\nflaky: "|exit 75"\n')
+    use_log(tmp_path)
+    qid = deliver(cfg, envelope("a@example.org", "team@example.test"), message("team"),
+                  until_empty=False)
+    time.sleep(1.1)  # minimal_backoff_time
+    run(run_qmgr(cfg, until_empty=False, timeout=3.0))  # the deferred copy is retried
+    text = read_log(tmp_path)
+    assert len(maildir_files(tmp_path)) == 1
+    assert re.search(rf"{qid}: to=<team@example\.test>, relay=local, .*status=sent "
+                     r"\(forwarded as \w+\)", text)
+    assert text.count("status=deferred (temporary failure") >= 2  # flaky, retried alone
+    assert re.search(rf"{qid}: removed", text)

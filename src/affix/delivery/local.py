@@ -6,7 +6,7 @@ ends in `/`).
 
 Where the addresses an alias names go, as in Postfix: addresses in a local domain are delivered
 here and now, under the same queue id (`to=<user@host>, orig_to=<alias@host>`), each address
-once per message; the others, and everything a .forward file, an :include: file or an alias
+once per queue recipient; the others, and everything a .forward file, an :include: file or an alias
 with an owner- alias names, are re-submitted through cleanup as a new message (`forwarded as
 NEWQID`), whose Received header counts the hop.
 """
@@ -26,7 +26,7 @@ from affix import log
 from affix.cleanup import headers as hdr
 from affix.config.snapshot import Config
 from affix.delivery import mailbox, privs
-from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
+from affix.delivery.agent import DEFERRED, DeliveryRequest, Outcome, outcome_for
 from affix.delivery.aliases import split_alias_values
 from affix.delivery.command import command_env, run_command
 from affix.delivery.maps import DeliveryMaps
@@ -221,12 +221,23 @@ class LocalAgent:
                 addresses.append(value)
         here, away = self._in_place(ctx, key, kind, addresses)
         looped = False
+        members: list[tuple[str, list[Outcome]]] = []
         for address in here:
             if address.lower() in ctx.seen:
                 looped = True  # delivered already for this recipient, or a loop back
                 continue
             ctx.seen.add(address.lower())
-            outcomes += self._resolve(ctx.for_address(address))
+            members.append((address, self._resolve(ctx.for_address(address))))
+        # A member that cannot take the mail now, next to others that took it: it goes on as
+        # a new message (its own retries), for a retry of the whole recipient would deliver
+        # the others again. (Postfix retries the whole recipient; its duplicates are ours to
+        # avoid.) The reason of this first attempt shows in the new message's retries.
+        later = [a for a, outs in members if outs and all(o.status == DEFERRED for o in outs)]
+        kept = outcomes + [o for a, outs in members if a not in later for o in outs]
+        if later and any(o.status != DEFERRED for o in kept):
+            away += later
+            members = [(a, outs) for a, outs in members if a not in later]
+        outcomes += [o for _, outs in members for o in outs]
         if away:
             outcomes.append(self._forward(ctx, key, away))
         if not outcomes and looped:
@@ -238,9 +249,13 @@ class LocalAgent:
         """(addresses delivered here, addresses forwarded): an alias's local addresses stay
         here unless an owner- alias takes the bounces (forwarding changes the sender), or
         the nesting is too deep; a .forward's and an :include:'s always go."""
-        if kind != "alias" or not addresses or ctx.depth >= _MAX_DEPTH or \
-                self._owner(ctx, key) is not None:
+        if kind != "alias" or not addresses or ctx.depth >= _MAX_DEPTH:
             return [], addresses
+        try:
+            if self._owner(ctx, key) is not None:
+                return [], addresses
+        except TableError:
+            return [], addresses  # _forward defers them, saying why; the rest stands
         origin = self.cfg.get("myorigin")
         here, away = [], []
         for address in addresses:
