@@ -294,3 +294,14 @@ def test_a_member_that_defers_goes_on_alone_so_the_others_get_one_copy(tmp_path)
                      r"\(forwarded as \w+\)", text)
     assert text.count("status=deferred (temporary failure") >= 2  # flaky, retried alone
     assert re.search(rf"{qid}: removed", text)
+
+
+def test_a_deferred_members_reason_is_kept_under_the_queues_recipient(tmp_path):
+    """mailq, delay warnings and expiry notices look the last reason up by the recipient in
+    the queue file (the alias), not by the member it was deferred for."""
+    cfg = _alias_config(tmp_path, 'team: flaky\nflaky: "|exit 75"\n')
+    use_log(tmp_path)
+    qid = deliver(cfg, envelope("a@example.org", "team@example.test"), message("later"),
+                  until_empty=False)
+    [record] = store_for(cfg).read_log("defer", qid)
+    assert record[0] == "team@example.test" and record[2].startswith("4.")

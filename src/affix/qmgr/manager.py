@@ -483,8 +483,12 @@ class QueueManager:
                     await self._io(self.store.append_log, "bounce", msg.queue_id,
                                    _as_failure(o, rcpt).record())
                 elif o.status == DEFERRED:
+                    # under the queue's recipient (an alias's member was deferred for it):
+                    # mailq, delay warnings and expiry look the reason up by that address
+                    f = bounce.Failure(rcpt.address, rcpt.original or o.orig_to, o.dsn,
+                                       o.text, o.relay, rcpt.notify, rcpt.orcpt)
                     await self._io(self.store.append_log, "defer", msg.queue_id,
-                                   _as_failure(o, rcpt).record(), False)
+                                   f.record(), False)
             if status != DEFERRED:
                 mark = qfile.BOUNCED if status == BOUNCED else qfile.DELIVERED
                 await self._io(self.store.mark, "active", msg, index, mark)
