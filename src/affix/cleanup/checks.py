@@ -23,6 +23,7 @@ from affix.cleanup.mime import BODY, MIME, NESTED, is_mime_header, walk
 from affix.config.snapshot import Config, split_list
 from affix.queue.envelope import Envelope
 from affix.reply import Reply
+from affix.tables import bounded
 from affix.tables.base import Table, TableError
 from affix.tables.cache import TableCache
 
@@ -74,7 +75,8 @@ class ContentChecks:
             maps = {p: [self.tables.get(s) for s in specs] for p, specs in self.specs.items()}
             run = _Inspection(self.cfg, queue_id, _LogContext.of(envelope, origin), maps)
             try:
-                run.message(msg)
+                with bounded.budget():  # one message's lines share the patterns' time
+                    run.message(msg)
             except _LookupProblem as e:
                 log.cleanup_map_lookup_problem(queue_id, e.param)
                 return CheckResult(reject=replies.LOOKUP_ERROR)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from affix.config.maincf import logical_lines
 from affix.config.snapshot import split_list
 from affix.tables.base import FileTable, Table, empty_result, read_text
-from affix.tables.bounded import BoundedPattern, bounded
+from affix.tables.bounded import BoundedPattern
 from affix.tables.patterns import PatternError, pcre_to_python, posix_to_python
 from affix.tables.simple import strip_braces
 
@@ -27,7 +27,7 @@ class RuleError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    regex: re.Pattern[str] | BoundedPattern
+    regex: BoundedPattern
     negate: bool
     template: Template | None  # None for an `if` rule
     skip_to: int = 0  # for `if`: index of the first rule after the matching endif
@@ -45,7 +45,7 @@ class PatternTable(Table):
 
     def _load(self, text: str, where: str) -> list[Rule]:
         rules: list[Rule] = []
-        open_ifs: list[tuple[int, int, re.Pattern[str], bool]] = []  # (index, line, rx, neg)
+        open_ifs: list[tuple[int, int, BoundedPattern, bool]] = []  # (index, line, rx, neg)
         warnings: list[str] = []
         for ll in logical_lines(text):
             try:
@@ -71,7 +71,7 @@ class PatternTable(Table):
         is_if = re.match(r"if(?![a-z0-9])", text.strip(), re.I) is not None
         body = text.strip()[2:] if is_if else text
         negate, plain, rest = self._pattern(body)
-        rx = bounded(plain, where)
+        rx = BoundedPattern(plain, where)
         if is_if:
             rules.append(Rule(rx, negate, None, 0, line))
             open_ifs.append((len(rules) - 1, line, rx, negate))
