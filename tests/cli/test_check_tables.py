@@ -145,10 +145,12 @@ def test_check_warns_about_a_reference_to_an_undefined_parameter(tmp_path, affix
 def test_odd_digits_and_bytes_in_the_config_are_reported_not_tracebacks(tmp_path, affix):
     (tmp_path / "nets").write_text("1.2.3.4/² REJECT\n")
     _config(tmp_path, "mynetworks = 1.2.3.4/²",
-            f"smtpd_client_restrictions = sleep ², check_client_access cidr:{tmp_path}/nets")
+            f"smtpd_client_restrictions = sleep ², check_client_access cidr:{tmp_path}/nets",
+            "smtpd_hard_error_limit = ٣")
     result = affix("-c", str(tmp_path), "check")
     out = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in out
+    assert "bad numerical configuration: smtpd_hard_error_limit = ٣" in out
     assert f'{tmp_path}/main.cf:4: bad parameter value: mynetworks: bad mask length' in out
     assert 'restriction sleep: bad argument "²": need a number' in out
     assert f'{tmp_path}/nets:1: bad mask length in "1.2.3.4/²": skipping this rule' in out

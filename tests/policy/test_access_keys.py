@@ -148,3 +148,13 @@ def test_address_keys_are_prefixes_of_the_canonical_address(ip):
 @given(st.text(min_size=1, max_size=60))
 def test_parse_action_never_raises(value):
     access.parse_action(value)
+
+
+def test_reply_codes_and_dsns_are_ascii_digits():
+    """An RBL template or policy default `4٣5 ...` is no reply code (int() would read 435),
+    and no DSN may carry other digits into a reply."""
+    from affix.policy.response import parse_reply_text
+
+    assert parse_reply_text("450 4.7.1 later") == (450, "4.7.1", "later")
+    assert parse_reply_text("4٣5 4.7.1 later") is None
+    assert parse_reply_text("450 4.٣.1 later") == (450, "4.7.1", "4.٣.1 later")

@@ -30,7 +30,7 @@ from affix.tables.cache import TableCache
 HEADER_CHECKS, MIME_CHECKS = "header_checks", "mime_header_checks"
 NESTED_CHECKS, BODY_CHECKS = "nested_header_checks", "body_checks"
 _PARAM = {MIME: MIME_CHECKS, NESTED: NESTED_CHECKS, BODY: BODY_CHECKS}
-_DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}(?=\s|$)")
+_DSN = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}(?=\s|$)")
 _ENC, _ERR = "utf-8", "surrogateescape"
 _ACTION_SPLIT = re.compile(r"([^ \t]*)[ \t]*(.*)\Z", re.S)  # ACTION [optional text]
 

@@ -283,7 +283,7 @@ def _matching(s: str, open_at: int) -> int:
 
 def parse_level(text: str) -> tuple[int, int, int]:
     """A compatibility level `major[.minor[.patch]]` (3.10 > 3.9)."""
-    m = re.fullmatch(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text)
+    m = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?(?:\.([0-9]+))?", text)
     if not m:
         raise ExpansionError(f'malformed compatibility level syntax: "{text}"')
     return (int(m.group(1)), int(m.group(2) or 0), int(m.group(3) or 0))

@@ -174,9 +174,9 @@ def _check_fields(fields: list[str], path: str, line: int) -> None:
         if fields[index] not in ("y", "n", "-"):
             raise ConfigError(f'bad {_FIELD_NAMES[index]} field "{fields[index]}" '
                               "(expected y, n or -)", path, line)
-    if not re.fullmatch(r"-|\d+\??", fields[5]):
+    if not re.fullmatch(r"-|[0-9]+\??", fields[5]):
         raise ConfigError(f'bad wakeup field "{fields[5]}"', path, line)
-    if not re.fullmatch(r"-|\d+", fields[6]):
+    if not re.fullmatch(r"-|[0-9]+", fields[6]):
         raise ConfigError(f'bad maxproc field "{fields[6]}"', path, line)
     if fields[1] == "inet" and fields[2] == "y":
         raise ConfigError(f'inet service "{fields[0]}" cannot be private (field 3 must be n)',

@@ -206,7 +206,7 @@ class Config:
 
     def _int(self, name: str) -> int:
         value = self.get(name).strip()
-        if not re.fullmatch(r"-?\d+", value):
+        if not re.fullmatch(r"-?[0-9]+", value):
             raise ConfigError(f"bad numerical configuration: {name} = {value}", *self._pos(name))
         return int(value)
 
@@ -221,7 +221,7 @@ class Config:
         """Seconds. A bare number uses the parameter's default unit (s, or d for lifetimes)."""
         value = self.get(name).strip()
         param = PARAMS.get(name)
-        m = re.fullmatch(r"(\d+)([smhdw]?)", value)
+        m = re.fullmatch(r"([0-9]+)([smhdw]?)", value)
         if not m:
             raise ConfigError(f"parameter {name}: bad time value or unit: {value}",
                               *self._pos(name))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from affix.reply import Reply
 
-_DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_DSN = re.compile(r"[245]\.[0-9]{1,3}\.[0-9]{1,3}")
 REPLY_LIMIT = 510  # RFC 5321 4.5.3.1.5: 512 octets per reply line, CRLF included
 
 SENDER_CLASS = "Sender address"
@@ -48,7 +48,7 @@ def make_reply(code: int, dsn: str, text: str) -> Built:
 
 def fix_dsn(dsn: str, reply_class: str) -> tuple[str, str | None]:
     """Map an X.1.Y status that does not fit the rejected thing; returns (dsn, log text)."""
-    m = re.fullmatch(r"([245])\.1\.(\d{1,3})", dsn)
+    m = re.fullmatch(r"([245])\.1\.([0-9]{1,3})", dsn)
     if not m:
         return dsn, None
     digit, detail = m.groups()
@@ -71,7 +71,8 @@ def soft_bounce(reply: Reply) -> Reply:
     return Reply(reply.code - 100, dsn, reply.text)
 
 
-_REPLY_TEXT = re.compile(r"([45]\d\d)(?:\s+([245]\.\d{1,3}\.\d{1,3}))?(?:\s+(.*))?", re.S)
+_REPLY_TEXT = re.compile(r"([45][0-9][0-9])(?:\s+([245]\.[0-9]{1,3}\.[0-9]{1,3}))?(?:\s+(.*))?",
+                         re.S)
 
 
 def parse_reply_text(text: str, default_dsn: str = "4.7.1") -> tuple[int, str, str] | None:

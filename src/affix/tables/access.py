@@ -155,7 +155,7 @@ def search(table: _Lookup, keys: list[str]) -> Found | None:
 # --- actions ------------------------------------------------------------------------------------
 
 # RFC 3463 2: class.subject.detail, class 2/4/5, subject and detail 1-3 digits.
-_DSN = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
+_DSN = re.compile(r"([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:\s+|$)")
 
 
 def split_dsn(text: str) -> tuple[str | None, str]:

@@ -79,7 +79,7 @@ class PatternTable(Table):
         if not rest:
             rules.append(Rule(rx, negate, ("",), 0, line))  # Postfix keeps it, with a warning
             raise RuleError("no replacement text: using empty string")
-        if negate and re.search(r"\$(\d|\{\d|\(\d)", rest):
+        if negate and re.search(r"\$([0-9]|\{[0-9]|\([0-9])", rest):
             raise RuleError("$number found in negative match replacement text: "
                             "skipping this rule")
         template = parse_template(rest, rx.groups)
@@ -178,7 +178,7 @@ def _compile_pcre(pattern: str, flags: str) -> re.Pattern[str]:
     return re.compile(text, opts)
 
 
-_SUBST = re.compile(r"\$(?:(\d+)|\{(\d+)\}|\((\d+)\)|(\$)|([A-Za-z_]\w*)|)")
+_SUBST = re.compile(r"\$(?:([0-9]+)|\{([0-9]+)\}|\(([0-9]+)\)|(\$)|([A-Za-z_]\w*)|)")
 
 
 def parse_template(text: str, groups: int) -> Template:

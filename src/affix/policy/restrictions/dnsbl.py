@@ -86,7 +86,7 @@ def rhs_domain(name: str | None) -> str | None:
     if not name or name == "unknown":
         return None
     name = strip_one_dot(name)
-    if not name or name.startswith("[") or re.fullmatch(r"\d+", name.rsplit(".", 1)[-1]):
+    if not name or name.startswith("[") or re.fullmatch(r"[0-9]+", name.rsplit(".", 1)[-1]):
         return None
     try:
         ascii_name = name if name.isascii() else name.encode("idna").decode("ascii")
