@@ -66,6 +66,9 @@ class BoundedPattern:
             if timeout <= 0:
                 raise MatchTimeout(self.where)
         try:
-            return self._rx.search(text, timeout=timeout)
+            # concurrent=False: keep the interpreter lock. regex lets it go for every search
+            # of a str by default, and each search then hands the process to a waiting thread
+            # (the queue's fsyncs): dozens of context switches a message.
+            return self._rx.search(text, timeout=timeout, concurrent=False)
         except TimeoutError:
             raise MatchTimeout(self.where) from None
