@@ -98,7 +98,7 @@ def qualify_addresses(msg: Message, domain: str) -> None:
             continue
         name, _, raw = header.partition(b":")
         value = raw.decode("utf-8", "surrogateescape")
-        if ":" in value or ";" in value:
+        if ":" in value or ";" in value or not _may_hold_a_bare_name(value):
             continue
         pairs = email.utils.getaddresses([" ".join(value.split())])
         if not any(addr and "@" not in addr for _, addr in pairs):
@@ -106,6 +106,16 @@ def qualify_addresses(msg: Message, domain: str) -> None:
         text = ", ".join(named_address(phrase, addr if "@" in addr else f"{addr}@{domain}")
                          for phrase, addr in pairs if addr)
         msg.headers[i] = name + b": " + text.encode("utf-8", "surrogateescape") + b"\n"
+
+
+def _may_hold_a_bare_name(value: str) -> bool:
+    """False for the usual header, one address that has its domain (`a@b`, `Name <a@b>`):
+    the address parser, slow for what it does, runs only where there is something to do."""
+    if "," in value:
+        return True
+    if "<" in value:
+        return "@" not in value.rpartition("<")[2]
+    return "@" not in value
 
 
 def named_address(phrase: str, addr: str) -> str:

@@ -106,25 +106,27 @@ def local_interfaces() -> list[Iface]:
 
 
 _OWN_FOR = 60.0  # seconds a listing of the interface addresses is used
-_own: tuple[float, frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]] = (
-    float("-inf"), frozenset())
+_Own = tuple[float, frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address], frozenset[str]]
+_own: _Own = (float("-inf"), frozenset(), frozenset())
 
 
-def _own_addresses() -> frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """This host's interface addresses, listed again at most once a minute (the listing runs
-    `ip`; the callers ask per message)."""
+def _own_listing() -> _Own:
+    """This host's interface addresses (and their texts), listed again at most once a minute
+    (the listing runs `ip`; the callers ask per message)."""
     global _own
-    listed, addresses = _own
-    if time.monotonic() - listed >= _OWN_FOR:
+    if time.monotonic() - _own[0] >= _OWN_FOR:
         addresses = frozenset(iface.ip for iface in local_interfaces())
-        _own = (time.monotonic(), addresses)
-    return addresses
+        _own = (time.monotonic(), addresses, frozenset(map(str, addresses)))
+    return _own
 
 
 def is_own_address(addr: str, interfaces: list[str]) -> bool:
     """`addr` is one of `interfaces` (values of inet_interfaces, proxy_interfaces): `all` is
     every address of a local interface (127.0.0.1, not the rest of 127/8), `loopback-only`
     is 127.0.0.1 and ::1. Host names in the list are not looked up."""
+    if interfaces == ["all"] and "." in addr and ":" not in addr:
+        # the usual case, per message: an IPv4 address as smtpd writes it, compared as text
+        return addr in _own_listing()[2]
     try:
         ip = ipaddress.ip_address(addr.strip("[]").removeprefix("IPv6:").split("%", 1)[0])
     except ValueError:
@@ -134,7 +136,7 @@ def is_own_address(addr: str, interfaces: list[str]) -> bool:
     for item in interfaces:
         item = item.lower().strip("[]").removeprefix("ipv6:")
         if item == "all":
-            if ip in _own_addresses():
+            if ip in _own_listing()[1]:
                 return True
         elif item == "loopback-only":
             if ip in (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")):
