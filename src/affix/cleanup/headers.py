@@ -91,8 +91,6 @@ def qualify_addresses(msg: Message, domain: str) -> None:
     """`From: joe`, `To: bob, Carol <carol>` in a local submission become addresses in
     `domain` ($myorigin). A header with no bare address is left byte for byte; one with group
     syntax (`list:;`) too, rather than risk breaking it."""
-    import email.utils  # here: a server that only takes SMTP mail never loads it (datetime)
-
     for i, header in enumerate(msg.headers):
         if name_of(header) not in ADDRESS_HEADERS:
             continue
@@ -100,6 +98,8 @@ def qualify_addresses(msg: Message, domain: str) -> None:
         value = raw.decode("utf-8", "surrogateescape")
         if ":" in value or ";" in value or not _may_hold_a_bare_name(value):
             continue
+        import email.utils  # only here: most mail never needs it (it loads datetime)
+
         pairs = email.utils.getaddresses([" ".join(value.split())])
         if not any(addr and "@" not in addr for _, addr in pairs):
             continue
