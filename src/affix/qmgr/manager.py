@@ -485,10 +485,8 @@ class QueueManager:
                 elif o.status == DEFERRED:
                     # under the queue's recipient (an alias's member was deferred for it):
                     # mailq, delay warnings and expiry look the reason up by that address
-                    f = bounce.Failure(rcpt.address, rcpt.original or o.orig_to, o.dsn,
-                                       o.text, o.relay, rcpt.notify, rcpt.orcpt)
                     await self._io(self.store.append_log, "defer", msg.queue_id,
-                                   f.record(), False)
+                                   _as_failure(o, rcpt, under_rcpt=True).record(), False)
             if status != DEFERRED:
                 mark = qfile.BOUNCED if status == BOUNCED else qfile.DELIVERED
                 await self._io(self.store.mark, "active", msg, index, mark)
@@ -577,9 +575,11 @@ _NOTICE_NAMES = {bounce.FAILED: "non-delivery", bounce.DELAYED: "delay",
                  bounce.DELIVERED: "delivery status"}
 
 
-def _as_failure(o: Outcome, rcpt: Recipient) -> bounce.Failure:
-    """An outcome as the logs keep it, with the DSN wishes of the recipient it was for."""
-    return bounce.Failure(o.to, o.orig_to, o.dsn, o.text, o.relay, rcpt.notify, rcpt.orcpt)
+def _as_failure(o: Outcome, rcpt: Recipient, under_rcpt: bool = False) -> bounce.Failure:
+    """An outcome as the logs keep it, with the DSN wishes of the recipient it was for;
+    `under_rcpt`: named by that queue recipient rather than the address delivered to."""
+    to, orig = (rcpt.address, rcpt.original or o.orig_to) if under_rcpt else (o.to, o.orig_to)
+    return bounce.Failure(to, orig, o.dsn, o.text, o.relay, rcpt.notify, rcpt.orcpt)
 
 
 def _last_reasons(lines: list[tuple[str, ...]]) -> dict[str, bounce.Failure]:

@@ -169,6 +169,12 @@ def xtext_decode(value: str) -> str:
 _NOTIFY = frozenset({"SUCCESS", "FAILURE", "DELAY"})
 
 
+def unknown_notify_word(value: str | None) -> str | None:
+    """The first word of a NOTIFY= value that RFC 3461 does not define (for the warning)."""
+    return next((i for i in (value or "").upper().split(",")
+                 if i and i != "NEVER" and i not in _NOTIFY), None)
+
+
 def parse_notify(value: str | None) -> str:
     """RFC 3461 4.1: NEVER alone, or a list of SUCCESS, FAILURE, DELAY."""
     if not value:

@@ -31,6 +31,7 @@ from affix.smtpd.args import (
     parse_size,
     printable_xtext,
     split_param,
+    unknown_notify_word,
 )
 from affix.smtpd.ehlo import discarded_names, ehlo_keywords
 from affix.smtpd.received import received_header, with_protocol
@@ -349,10 +350,9 @@ class Verbs:
             if "dsn" in self.discard:
                 raise ArgError(replies.DSN_DISABLED)
             if key == "NOTIFY":  # each at most once: a second is a syntax error
-                unknown = [i for i in (value or "").upper().split(",")
-                           if i and i not in ("NEVER", "SUCCESS", "FAILURE", "DELAY")]
+                unknown = unknown_notify_word(value)
                 if unknown:
-                    log.unknown_notify(unknown[0], value or "", self.s.syslog_name)
+                    log.unknown_notify(unknown, value or "", self.s.syslog_name)
                 notify = parse_notify(None if notify else value)
             else:
                 orcpt = parse_orcpt(None if orcpt else value)
