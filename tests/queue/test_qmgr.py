@@ -139,34 +139,39 @@ def test_backoff_is_clamped_between_minimal_and_maximal():
     assert backoff(100000, 300, 4000) == 4000
 
 
-def test_corrupt_queue_file_is_moved_aside(tmp_path):
+def _qmgr_on_damaged_file(tmp_path, damage) -> str:
+    """Queue a message, let `damage(path)` change its file, run the queue manager; the file
+    must end up in corrupt. Returns the queue id."""
     cfg = make_config(tmp_path)
     use_log(tmp_path)
     store = store_for(cfg)
-    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("torn")))
-    path = store.path("incoming", qid)
-    with open(path, "rb") as f:
-        data = f.read()
-    with open(path, "wb") as f:
-        f.write(data[:-10])
+    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("damaged")))
+    damage(store.path("incoming", qid))
     run(run_qmgr(cfg))
     assert list(store.iterate("corrupt")) == [qid]
+    return qid
+
+
+def test_corrupt_queue_file_is_moved_aside(tmp_path):
+    def truncate(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data[:-10])
+
+    _qmgr_on_damaged_file(tmp_path, truncate)
     assert "torn queue file" in read_log(tmp_path)
 
 
 def test_a_damaged_recipient_status_byte_moves_the_file_aside(tmp_path):
     """Status bytes are outside the CRC (they change in place): one that is neither pending
     nor done must not drop its recipient silently."""
-    cfg = make_config(tmp_path)
-    use_log(tmp_path)
-    store = store_for(cfg)
-    qid = run(queue_message(cfg, envelope("a@example.org", RCPT), message("flipped")))
-    path = store.path("incoming", qid)
-    with open(path, "r+b") as f:
-        f.seek(f.read().index(b"\nR -") + 3)
-        f.write(b"X")
-    run(run_qmgr(cfg))
-    assert list(store.iterate("corrupt")) == [qid]
+    def flip_status(path):
+        with open(path, "r+b") as f:
+            f.seek(f.read().index(b"\nR -") + 3)
+            f.write(b"X")
+
+    qid = _qmgr_on_damaged_file(tmp_path, flip_status)
     assert f"{qid}: torn queue file (bad recipient status b'X')" in read_log(tmp_path)
 
 
