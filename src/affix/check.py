@@ -92,9 +92,9 @@ def check_names_and_types(cfg: Config,
                           *cfg.position("default_database_type"))
 
 
-# What only Postfix's queue directory has (affix's has none of them): the pickup drop box,
-# its daemons' sockets and its pid file.
-_POSTFIX_QUEUE_MARKS = ("maildrop", "private", "public", "pid")
+# What only Postfix's queue directory has (affix's has none of them): its daemons' private
+# sockets, its pid files, its saved and fast-flush files. (maildrop/ and public/ are in both.)
+_POSTFIX_QUEUE_MARKS = ("private", "pid", "saved", "flush")
 
 
 def check_queue_directory(cfg: Config, services: Sequence[MasterService]) -> Iterable[ConfigError]:

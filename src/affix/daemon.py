@@ -34,6 +34,7 @@ from affix.config.errors import ConfigError
 from affix.config.mastercf import MasterService
 from affix.config.snapshot import Config
 from affix.dns.resolver import Resolver
+from affix.pickup import Pickup
 from affix.pidfile import AlreadyRunning, acquire_pid_file, pid_path, running_pid
 from affix.policy.engine import RestrictionEngine
 from affix.qmgr.manager import QueueManager
@@ -205,6 +206,7 @@ class Server:
         self.runtime = self._runtime(checked.cfg)
         self.pool: Any = None  # MASTER: the WorkerPool (workers.py)
         self._qmgr_task: asyncio.Task[None] | None = None
+        self.pickup: Pickup | None = None  # not in a WORKER: the master picks up
         self._background: set[asyncio.Task[None]] = set()
         self._reloading = False
         self._stopping = False
@@ -258,6 +260,10 @@ class Server:
             for key, (svc, _) in plan.items():
                 _claim_port(key, svc)
         self._qmgr_task = asyncio.ensure_future(self.runtime.qmgr.run())
+        if self.role != WORKER:
+            self.pickup = Pickup(self.checked.cfg.get("queue_directory"),
+                                 lambda: (self.checked.cfg, self.runtime.cleanup))
+            self.pickup.start()
         if self.role == MASTER:
             from affix.workers import WorkerPool
 
@@ -303,9 +309,11 @@ class Server:
         self.runtime.qmgr.flush()
 
     def look_at_incoming(self) -> None:
-        """SIGUSR2 (sendmail, queue release/requeue): new mail in incoming; deferred mail
-        keeps its backoff."""
+        """SIGUSR2 (sendmail, queue release/requeue): new mail in incoming (or maildrop);
+        deferred mail keeps its backoff."""
         self.runtime.qmgr.wake()
+        if self.pickup is not None:
+            self.pickup.wake()
 
     async def reload(self) -> None:
         """Re-read main.cf and master.cf; refuse (and log why) when the new one is bad."""
@@ -372,6 +380,8 @@ class Server:
                              *others, return_exceptions=True)
         if self.pool is not None:
             await self.pool.stop()  # each worker drains its sessions as above
+        if self.pickup is not None:
+            await self.pickup.stop()
         await self._stop_qmgr()
         self.stopped.set()
 

@@ -307,15 +307,15 @@ def test_a_postfix_queue_directory_is_refused_and_left_alone(instance):
     """A main.cf copied from Postfix may name Postfix's queue: affix must not treat its files
     (an incomplete one would be removed, the others moved to corrupt)."""
     queue = instance.data / "queue"
-    for name in ("maildrop", "private", "public", "incoming"):
+    for name in ("maildrop", "private", "public", "pid", "incoming"):
         (queue / name).mkdir(parents=True)
     postfix_file = queue / "incoming" / "4F2A81C0D3"
     postfix_file.write_bytes(b"C                 123              45  1 0  123  0\n")
     postfix_file.chmod(0o600)  # as Postfix's cleanup leaves a file it is still writing
     checked = instance.run("check")
     assert checked.returncode == 1
-    assert (f"queue_directory = {queue} is Postfix's queue (it has maildrop/ and private/ and "
-            "public/)") in checked.stdout + checked.stderr
+    assert (f"queue_directory = {queue} is Postfix's queue (it has private/ and pid/)"
+            in checked.stdout + checked.stderr)
     assert instance.run("start").returncode == 1
     assert postfix_file.exists()
     assert not (queue / "corrupt").exists()

@@ -90,13 +90,16 @@ class Cleanup:
         """Queue a message made by affix (bounce) or a local user; returns its queue id."""
         return await asyncio.to_thread(self.submit_sync, envelope, content, origin)
 
-    def submit_sync(self, envelope: Envelope, content: bytes, origin: str = INTERNAL) -> str:
+    def submit_sync(self, envelope: Envelope, content: bytes, origin: str = INTERNAL,
+                    uid: int | None = None) -> str:
+        """`uid`: the local user who submitted it (LOCAL); this process's when not given."""
+        uid = os.getuid() if uid is None else uid
         qf = self.store.create()
         try:
             if origin in (LOCAL, INTERNAL):
-                content = self._local_received(qf.queue_id, envelope, origin) + content
+                content = self._local_received(qf.queue_id, envelope, origin, uid) + content
             if origin == LOCAL:
-                log.pickup_received(qf.queue_id, os.getuid(), envelope.sender)
+                log.pickup_received(qf.queue_id, uid, envelope.sender)
             prepared = self.prepare(qf.queue_id, envelope, content, origin)
             if prepared.data is None:
                 self.store.abandon(qf)
@@ -225,14 +228,15 @@ class Cleanup:
         with contextlib.suppress(FileNotFoundError):
             self.store.move(queue_id, "incoming", "hold")
 
-    def _local_received(self, queue_id: str, envelope: Envelope, origin: str) -> bytes:
+    def _local_received(self, queue_id: str, envelope: Envelope, origin: str,
+                        uid: int) -> bytes:
         """The Received header of mail that starts on this host: a local submission's names
         the user (pickup's), and affix's own (a bounce, a forwarded copy) only the host, as
         Postfix's do; a forwarded copy thus counts one more hop each time round."""
         host = self.cfg.get("myhostname")
         name = self.cfg.get("mail_name")
         if origin == LOCAL:
-            name += f", from userid {os.getuid()}"
+            name += f", from userid {uid}"
         return (f"Received: by {host} ({name})\n"
                 f"\tid {queue_id}; {hdr.rfc2822_date(envelope.arrival or time.time())}\n"
                 ).encode()

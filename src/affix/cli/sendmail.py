@@ -11,8 +11,10 @@ are command-line address lists, plus (-t) the To/Cc/Bcc headers (the Resent- one
 present). The message goes through cleanup as a local submission (pickup's Received header,
 content checks, missing headers); a running server is then told to look at the queue. A
 message cleanup rejects with a 5xx bounces to the sender, as Postfix's pickup does; a 4xx
-exits with EX_TEMPFAIL so that the calling program tries again. Other sendmail options are
-accepted and ignored, as Postfix does.
+exits with EX_TEMPFAIL so that the calling program tries again. A user who may not write the
+queue leaves the message in maildrop/ for the server's pickup instead (pickup.py), which
+gives cleanup's verdict later. Other sendmail options are accepted and ignored, as Postfix
+does.
 """
 
 from __future__ import annotations
@@ -25,16 +27,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from affix import log
+from affix import log, pickup
 from affix.ascii import is_digits
 from affix.cleanup import headers as hdr
-from affix.cleanup.service import INTERNAL, LOCAL, Cleanup, SubmitError
+from affix.cleanup.service import Cleanup, SubmitError
 from affix.cli.main import Context
 from affix.config.snapshot import Config, load_config
-from affix.delivery import bounce
+from affix.queue import maildrop
 from affix.queue.envelope import Envelope, Recipient
 from affix.queue.store import QueueStore
-from affix.reply import Reply
 
 # Postfix sendmail's option letters (options with `:` take an argument)
 _GETOPT = "A:B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx"
@@ -252,14 +253,15 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
                    arrival=time.time(), body_type=opts.body_type, ret=opts.ret,
                    envid=opts.envid)
     setup_log(cfg)
-    cleanup = Cleanup(cfg, QueueStore(cfg.get("queue_directory"),
-                                      cfg.bool("enable_long_queue_ids")))
+    store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
+    if not _may_write_queue(store):
+        _drop(store.root, env, content, sender)
+        return 0
+    cleanup = Cleanup(cfg, store)
     try:
-        cleanup.submit_sync(env, content, LOCAL)
+        pickup.submit_local(cfg, cleanup, env, content)
     except SubmitError as e:
-        if e.reply.is_temporary:
-            raise Usage(f"{sender}({os.getuid()}): {e.reply}", os.EX_TEMPFAIL) from e
-        _bounce(cfg, cleanup, e.queue_id, env, content, e.reply)
+        raise Usage(f"{sender}({os.getuid()}): {e.reply}", os.EX_TEMPFAIL) from e
     except OSError as e:
         raise Usage(f"{sender}({os.getuid()}): queue file write error: {e.strerror or e}",
                     os.EX_TEMPFAIL) from e
@@ -267,21 +269,22 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
     return 0
 
 
-def _bounce(cfg: Config, cleanup: Cleanup, queue_id: str, env: Envelope, content: bytes,
-            reply: Reply) -> None:
-    """A rejected local submission is returned to its sender (cleanup-and-delivery.md §1)."""
-    dsn = reply.dsn or "5.0.0"
-    for r in env.recipients:
-        log.delivery_status("cleanup", queue_id, r.address, "", "none", 0.0,
-                            (0.0, 0.0, 0.0, 0.0), dsn, "bounced", reply.text)
-    if not env.sender:
-        log.bounce_discarded(queue_id, env.sender)
-        return
-    failures = [bounce.Failure(r.address, r.original or r.address, dsn, reply.text, "",
-                               r.notify, r.orcpt)
-                for r in env.recipients if bounce.wanted(r.notify, bounce.FAILED)]
-    if not failures:  # -N never (or success/delay only): nobody asked to hear of it
-        return
-    notice_env, notice = bounce.build_notice(cfg, queue_id, env, content, failures)
-    log.bounce_notice(queue_id, "non-delivery", cleanup.submit_sync(notice_env, notice,
-                                                                    INTERNAL))
+def _may_write_queue(store: QueueStore) -> bool:
+    """Whether this user can queue mail itself: write access to incoming/, or, before
+    anything made it, to the nearest directory above it that exists."""
+    path = store.dir_of("incoming", "")
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return os.access(path, os.W_OK)
+
+
+def _drop(root: str, env: Envelope, content: bytes, sender: str) -> None:
+    """A user who may not write the queue leaves the message in maildrop/ for the server's
+    pickup (pickup.py); it waits there while no server runs."""
+    try:
+        maildrop.drop(root, env, content)
+    except OSError as e:
+        raise Usage(f"{sender}({os.getuid()}): cannot leave the message in "
+                    f"{os.path.join(root, maildrop.MAILDROP)}: {e.strerror or e} (has "
+                    "the server ever started?)", os.EX_TEMPFAIL) from e
+    maildrop.poke(root)

@@ -1,0 +1,171 @@
+"""Submissions by users other than root: `affix sendmail` leaves the message in maildrop/ and
+the server's pickup queues it, with the uid of the file's owner."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from affix.cleanup.service import Cleanup
+from affix.pickup import Pickup
+from affix.queue import maildrop
+from affix.queue.envelope import Envelope, Recipient
+from fixtures.net import free_port, wait_for
+from fixtures.processes import affix_cmd, affix_env
+from fixtures.qhelp import USER, maildir_files, make_config, read_log, store_for, use_log
+
+NOBODY = 65534
+RCPT = f"{USER}@example.test"
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory user nobody can reach (pytest's tmp_path is under a root-only one)."""
+    path = Path(tempfile.mkdtemp(prefix="affix-maildrop-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _sendmail_as_nobody(config_dir: Path, message: bytes, *args: str) -> tuple[int, str]:
+    """`affix sendmail` run by uid nobody: its exit code and what it wrote to stderr. Forked
+    rather than exec'd: the interpreter may live where nobody cannot read (under /root), so
+    the child imports what it needs, then gives up root, then runs the command."""
+    from affix.cli import main as cli_main
+    from affix.cli import queue, sendmail  # noqa: F401 (imported while still root)
+
+    with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stderr:
+        stdin.write(message)
+        stdin.seek(0)
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 70
+            try:
+                os.dup2(stdin.fileno(), 0)
+                os.dup2(stderr.fileno(), 2)
+                sys.stdin = open(0, closefd=False)  # noqa: SIM115
+                sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                code = cli_main.main(["-c", str(config_dir), "sendmail", *args])
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        stderr.seek(0)
+        return code, stderr.read().decode()
+
+
+def _start_server(base: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen([*affix_cmd(), "-c", str(base / "etc"), "start-fg"],
+                            env=affix_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    wait_for(lambda: "daemon started" in read_log(base), 30, "the server to start")
+    return proc
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(30)
+
+
+def test_a_user_other_than_root_submits_through_maildrop(shared_dir):
+    base = shared_dir
+    make_config(base, "compatibility_level = 3.7\n")
+    (base / "etc" / "master.cf").write_text(f"127.0.0.1:{free_port()} inet n - n - - smtpd\n")
+    server = _start_server(base)
+    try:
+        # as Postfix: the queue is root's, maildrop/ anyone's to write and nobody's to list
+        queue = base / "queue"
+        assert oct((queue / "maildrop").stat().st_mode & 0o7777) == "0o1733"
+        assert oct((queue / "incoming").stat().st_mode & 0o777) == "0o700"
+        sent = _sendmail_as_nobody(base / "etc", b"Subject: from nobody\n\nhello\n", RCPT)
+        assert sent == (0, "")
+        [delivered] = wait_for(lambda: maildir_files(base), 30, "the delivery")
+    finally:
+        _stop(server)
+    text = delivered.read_text()
+    qid = re.search(r"postfix/pickup\[\d+\]: (\w+): uid=65534 from=<nobody@mx\.example\.test>",
+                    read_log(base)).group(1)
+    assert f"Received: by mx.example.test (affix, from userid 65534)\n\tid {qid}; " in text
+    assert "Return-Path: <nobody@mx.example.test>\n" in text and text.endswith("\nhello\n")
+    assert list(maildrop.names(str(queue))) == []
+
+    # with the server down, the message waits in maildrop/ and goes out when it starts
+    assert _sendmail_as_nobody(base / "etc", b"Subject: while down\n\nlater\n", RCPT) == (0, "")
+    [waiting] = os.listdir(queue / "maildrop")
+    assert os.stat(queue / "maildrop" / waiting).st_uid == NOBODY
+    server = _start_server(base)
+    try:
+        wait_for(lambda: len(maildir_files(base)) == 2, 30, "the second delivery")
+    finally:
+        _stop(server)
+    assert os.listdir(queue / "maildrop") == []
+
+
+def test_nobody_gets_a_clear_error_when_no_server_ever_made_maildrop(shared_dir):
+    make_config(shared_dir)
+    (shared_dir / "queue").mkdir(mode=0o755)
+    (shared_dir / "queue" / "incoming").mkdir(mode=0o700)
+    code, said = _sendmail_as_nobody(shared_dir / "etc", b"Subject: x\n\nx\n", RCPT)
+    assert code == os.EX_TEMPFAIL
+    assert "cannot leave the message in" in said and "maildrop" in said
+    assert "Traceback" not in said
+
+
+def _pickup(tmp_path: Path) -> tuple[Pickup, str]:
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    store = store_for(cfg)
+    store.ensure_dirs()
+    root = cfg.get("queue_directory")
+    maildrop.ensure(root)
+    return Pickup(root, lambda: (cfg, Cleanup(cfg, store))), root
+
+
+def test_pickup_trusts_only_what_sendmail_options_can_set(tmp_path):
+    pickup, root = _pickup(tmp_path)
+    forged = Envelope("a@example.org", [Recipient(RCPT, notify="SUCCESS,BOGUS")],
+                      client_name="trusted.example", client_addr="10.0.0.1", helo="x",
+                      protocol="ESMTP", redirect="thief@example.org", hold="held",
+                      body_type="8BITMIME", ret="HDRS")
+    name = maildrop.drop(root, forged, b"Subject: forged\n\nbody\n")
+    os.chown(os.path.join(root, "maildrop", name), NOBODY, NOBODY)
+    pickup.take_all()
+    store = store_for(make_config(tmp_path))
+    [qid] = store.iterate("incoming")
+    env = store.read("incoming", qid).envelope
+    assert (env.client_name, env.client_addr, env.redirect, env.hold) == ("", "", None, None)
+    assert env.protocol == "" and [r.address for r in env.recipients] == [RCPT]
+    assert env.recipients[0].notify == "" and (env.body_type, env.ret) == ("8BITMIME", "HDRS")
+    assert f"{qid}: uid={NOBODY} from=<a@example.org>" in read_log(tmp_path)
+    assert maildrop.names(root) == []
+
+
+def test_pickup_sets_aside_what_is_not_a_message(tmp_path):
+    pickup, root = _pickup(tmp_path)
+    drop_dir = Path(root) / "maildrop"
+    (drop_dir / "garbage").write_bytes(b"not a queue file\n")
+    (tmp_path / "secret").write_text("root's\n")
+    os.symlink(tmp_path / "secret", drop_dir / "link")
+    name = maildrop.drop(root, Envelope("a@example.org", [Recipient(RCPT)]), b"\nbody\n")
+    os.link(drop_dir / name, tmp_path / "second-name")
+    (drop_dir / ".unfinished").write_bytes(b"half")
+    pickup.take_all()
+    logged = read_log(tmp_path)
+    assert "maildrop/garbage: not an affix queue file" in logged
+    assert "maildrop/link: cannot open" in logged
+    assert f"maildrop/{name}: not a plain file with one name; moved to corrupt" in logged
+    assert sorted(os.listdir(drop_dir)) == [".unfinished"]  # young: its writer may live
+    assert sorted(os.listdir(Path(root) / "corrupt")) == sorted(
+        f"maildrop.{n}" for n in ("garbage", "link", name))
+    assert (tmp_path / "secret").read_text() == "root's\n"
+    assert list(store_for(make_config(tmp_path)).iterate("incoming")) == []
