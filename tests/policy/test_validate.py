@@ -16,9 +16,15 @@ def config(tmp_path, text):
     return load_config(str(tmp_path))
 
 
-def test_startup_fatal_without_relay_blocking_restriction(policy, tmp_path):
-    engine = policy.engine("smtpd_relay_restrictions = permit_mynetworks\n"
-                           "smtpd_recipient_restrictions = permit_sasl_authenticated\n")
+@pytest.mark.parametrize("lists", [
+    "smtpd_relay_restrictions = permit_mynetworks\n"
+    "smtpd_recipient_restrictions = permit_sasl_authenticated\n",
+    # only a warning: the relay test would let everything through (Postfix refuses it too)
+    "smtpd_relay_restrictions = permit_mynetworks, warn_if_reject reject_unauth_destination\n"
+    "smtpd_recipient_restrictions =\n",
+])
+def test_startup_fatal_without_relay_blocking_restriction(policy, tmp_path, lists):
+    engine = policy.engine(lists)
     with pytest.raises(ConfigError) as err:
         engine.startup_check()
     assert RELAY_RULE in str(err.value)

@@ -35,8 +35,19 @@ def _expanded(cfg: Config, items: list[str], classes: frozenset[str],
 
 def relay_rule_holds(cfg: Config) -> bool:
     classes = frozenset(cfg.list("smtpd_restriction_classes"))
-    return any(RELAY_BLOCKERS & set(_expanded(cfg, cfg.list(p), classes))
+    return any(RELAY_BLOCKERS & _working(_expanded(cfg, cfg.list(p), classes))
                for p in (L.RELAY, L.RECIPIENT))
+
+
+def _working(names: list[str]) -> set[str]:
+    """The names that can take effect: the one after warn_if_reject only logs (an open
+    relay otherwise passes the check, as Postfix refuses it)."""
+    out, warn_only = set(), False
+    for name in names:
+        if not warn_only and name != "warn_if_reject":
+            out.add(name)
+        warn_only = name == "warn_if_reject"
+    return out
 
 
 def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> str | None:
