@@ -63,6 +63,14 @@ CASES = [
                          "smtpd_recipient_restrictions": "permit_mynetworks"},
          {"smtpd_relay_restrictions": "",
           "smtpd_recipient_restrictions": "permit_mynetworks, reject_unauth_destination"}),
+    Case("AFX-RST-002", {"smtpd_relay_restrictions": "permit_mynetworks, warn_if_reject "
+                         "reject_unauth_destination", "smtpd_recipient_restrictions": ""},
+         {"smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+          "smtpd_recipient_restrictions": ""}),
+    Case("AFX-RST-005", {"smtpd_relay_restrictions": "warn_if_reject reject_unauth_destination,"
+                         " permit, reject_unauth_destination"},
+         {"smtpd_relay_restrictions": "warn_if_reject reject_unauth_destination, "
+          "reject_unauth_destination, permit"}),
     Case("AFX-RST-005", {"smtpd_relay_restrictions": "permit_mynetworks, permit, "
                          "reject_unauth_destination"},
          {"smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination, "

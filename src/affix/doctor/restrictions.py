@@ -95,11 +95,13 @@ def _reachable_blocker(ctx: LintContext, service: Service) -> bool:
     for rl in ctx.restriction_lists():
         if rl.service is not service or rl.param not in (L.RELAY, L.RECIPIENT):
             continue
+        warn_only = False  # the step after warn_if_reject only logs
         for step in expanded(ctx, service, rl.steps, frozenset()):
-            if step.name in RELAY_BLOCKERS:
+            if step.name in RELAY_BLOCKERS and not warn_only:
                 return True
-            if step.name in UNCONDITIONAL_PERMIT:
+            if step.name in UNCONDITIONAL_PERMIT and not warn_only:
                 break
+            warn_only = step.name == "warn_if_reject"
     return False
 
 
