@@ -10,6 +10,7 @@ just contributes nothing, and the loopback networks are the last resort.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
@@ -127,25 +128,47 @@ def is_own_address(addr: str, interfaces: list[str]) -> bool:
     if interfaces == ["all"] and "." in addr and ":" not in addr:
         # the usual case, per message: an IPv4 address as smtpd writes it, compared as text
         return addr in _own_listing()[2]
+    ip = _client_ip(addr)
+    if ip is None:
+        return False
+    every, fixed = _interface_addresses(tuple(interfaces))
+    return ip in fixed or (every and ip in _own_listing()[1])
+
+
+# Both are asked per message with the same few values (the client, the config's list): the
+# parsed forms are kept rather than made again each time.
+
+@functools.lru_cache(maxsize=256)
+def _client_ip(addr: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address as an IPv4 address when it is one (also IPv4-mapped), None if no address."""
     try:
         ip = ipaddress.ip_address(addr.strip("[]").removeprefix("IPv6:").split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+@functools.lru_cache(maxsize=16)
+def _interface_addresses(interfaces: tuple[str, ...],
+                         ) -> tuple[bool, frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address]]:
+    """(whether `all` is listed, the addresses listed: loopback-only's and literal ones)."""
+    every = False
+    fixed: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
     for item in interfaces:
         item = item.lower().strip("[]").removeprefix("ipv6:")
         if item == "all":
-            if ip in _own_listing()[1]:
-                return True
+            every = True
         elif item == "loopback-only":
-            if ip in (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")):
-                return True
+            fixed.update(_LOOPBACK_ADDRESSES)
         else:
             with contextlib.suppress(ValueError):
-                if ipaddress.ip_address(item) == ip:
-                    return True
-    return False
+                fixed.add(ipaddress.ip_address(item))
+    return every, frozenset(fixed)
+
+
+_LOOPBACK_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 
 
 def _class_network(iface: Iface) -> str:
