@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from affix.cleanup.mime import BODY, walk
+from affix.cleanup.mime import BODY, has_structure, walk
 
 _LINE = st.sampled_from([
     "", "text", "--b", "--b--", "--c", "--c--", "Content-Type: multipart/mixed; boundary=c",
@@ -27,3 +27,12 @@ def test_pieces_concatenate_to_the_body(primary, lines, final_newline, chunk, sk
     for p in pieces:
         if p.kind == BODY and (not skip or p.offset < skip):
             assert len(p.data) <= chunk  # inspected text comes in line_length_limit chunks
+
+
+@settings(max_examples=300)
+@given(_PRIMARY, st.lists(_LINE, max_size=40), st.sampled_from([0, 1, 100]), st.booleans())
+def test_without_structure_every_piece_is_body_text(primary, lines, nesting, mime):
+    """What lets cleanup skip the walk when only header checks are configured."""
+    body = "\n".join(lines).encode()
+    if not has_structure(primary, nesting, mime):
+        assert all(p.kind == BODY for p in walk(primary, body, 10, nesting, mime, 1))

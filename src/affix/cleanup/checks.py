@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from affix import log
 from affix.cleanup import replies
 from affix.cleanup.headers import Message, is_header, name_of
-from affix.cleanup.mime import BODY, MIME, NESTED, is_mime_header, walk
+from affix.cleanup.mime import BODY, MIME, NESTED, has_structure, is_mime_header, walk
 from affix.config.snapshot import Config, split_list
 from affix.queue.envelope import Envelope
 from affix.reply import Reply
@@ -139,6 +139,8 @@ class _Inspection:
         if not self.active or not (self.maps[MIME_CHECKS] or self.maps[NESTED_CHECKS]
                                    or self.maps[BODY_CHECKS]):
             return
+        if not self.maps[BODY_CHECKS] and not has_structure(original, self.nesting, self.mime):
+            return  # the body is text alone, and nothing checks body text
         out: list[bytes] = []
         # body text past body_checks_size_limit (all of it without body_checks) is not read
         skip = self.body_limit if self.maps[BODY_CHECKS] else 1

@@ -62,6 +62,12 @@ def _entity(headers: list[bytes], in_digest: bool) -> _Entity:
     return _Entity("other")
 
 
+def has_structure(primary: list[bytes], nesting_limit: int, mime: bool = True) -> bool:
+    """Whether walk() may find headers in the body (a multipart or an attached message):
+    without, every piece it gives is body text."""
+    return (nesting_limit if mime else 0) > 0 and _entity(primary, False).kind != "other"
+
+
 @dataclass
 class _Level:
     boundary: bytes
