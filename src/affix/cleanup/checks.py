@@ -11,10 +11,12 @@ never re-encoded: untouched bytes stay exactly as received.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from affix import log
 from affix.cleanup import replies
@@ -65,6 +67,15 @@ class ContentChecks:
     def wanted(self) -> bool:
         return self.enabled and any(self.specs.values())
 
+    @functools.cached_property
+    def limits(self) -> _Limits:
+        """Read when the first message is checked, not when cleanup starts (a bad value fails
+        the messages, as it always has, until it reads), then kept for every message."""
+        cfg = self.cfg
+        return _Limits(cfg.size("header_size_limit"), cfg.size("body_checks_size_limit"),
+                       cfg.int("line_length_limit"), cfg.int("mime_nesting_limit"),
+                       not cfg.bool("disable_mime_input_processing"))
+
     def inspect(self, queue_id: str, envelope: Envelope, msg: Message,
                 origin: str = "smtp") -> CheckResult:
         """May edit msg.headers/msg.body in place (IGNORE, STRIP, PREPEND, REPLACE)."""
@@ -73,7 +84,7 @@ class ContentChecks:
         with self._lock:
             # each table once per message: TableCache.get also checks the file for changes
             maps = {p: [self.tables.get(s) for s in specs] for p, specs in self.specs.items()}
-            run = _Inspection(self.cfg, queue_id, _LogContext.of(envelope, origin), maps)
+            run = _Inspection(self.limits, queue_id, envelope, origin, maps)
             try:
                 with bounded.budget():  # one message's lines share the patterns' time
                     run.message(msg)
@@ -81,6 +92,16 @@ class ContentChecks:
                 log.cleanup_map_lookup_problem(queue_id, e.param)
                 return CheckResult(reject=replies.LOOKUP_ERROR)
             return run.result
+
+
+class _Limits(NamedTuple):
+    """The config's limits for the checks."""
+
+    header: int  # header_size_limit
+    body: int  # body_checks_size_limit
+    chunk: int  # line_length_limit
+    nesting: int  # mime_nesting_limit
+    mime: bool  # not disable_mime_input_processing
 
 
 @dataclass(frozen=True)
@@ -104,8 +125,7 @@ class _LogContext:
         return cls("local", envelope.sender, rcpt, None, None)
 
 
-@dataclass(frozen=True)
-class _Match:
+class _Match(NamedTuple):  # a tuple: one is made per header checked
     context: str  # "header" or "body"
     param: str  # the parameter whose table matched (named in warnings)
     line: str  # the lookup key: the header or body line without its line end
@@ -116,18 +136,14 @@ class _Match:
 class _Inspection:
     """One message's pass through the checks."""
 
-    def __init__(self, cfg: Config, queue_id: str, where: _LogContext,
+    def __init__(self, limits: _Limits, queue_id: str, envelope: Envelope, origin: str,
                  maps: dict[str, list[Table]]):
         self.queue_id = queue_id
-        self.where = where
+        self.envelope, self.origin = envelope, origin  # for the action log lines
         self.maps = maps
         self.result = CheckResult()
         self.active = True  # REJECT, DISCARD, REDIRECT and PASS end the inspection
-        self.header_limit = cfg.size("header_size_limit")
-        self.body_limit = cfg.size("body_checks_size_limit")
-        self.chunk = cfg.int("line_length_limit")
-        self.nesting = cfg.int("mime_nesting_limit")
-        self.mime = not cfg.bool("disable_mime_input_processing")
+        self.header_limit, self.body_limit, self.chunk, self.nesting, self.mime = limits
 
     def message(self, msg: Message) -> None:
         original = list(msg.headers)
@@ -193,7 +209,7 @@ class _Inspection:
         return None
 
     def log(self, action: str, m: _Match, text: str) -> None:
-        w = self.where
+        w = _LogContext.of(self.envelope, self.origin)
         log.cleanup_content_action(self.queue_id, action, m.context, m.line, w.origin,
                                    w.sender, w.recipient, w.protocol, w.helo, text)
 
