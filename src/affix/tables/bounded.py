@@ -12,11 +12,9 @@ the warning), and the server goes on.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from affix.tables.base import TableError
@@ -35,17 +33,23 @@ class MatchTimeout(TableError):
                          "rewrite it", temporary=True)
 
 
-@contextlib.contextmanager
-def budget(seconds: float = BUDGET) -> Iterator[None]:
-    """The searches made inside share `seconds` (nested budgets keep the outer one)."""
-    if getattr(_deadline, "at", None) is not None:
-        yield
-        return
-    _deadline.at = time.monotonic() + seconds
-    try:
-        yield
-    finally:
-        _deadline.at = None
+class budget:
+    """The searches made inside share `seconds` (nested budgets keep the outer one).
+    A class rather than a contextlib.contextmanager: cleanup enters one per message, and the
+    generator machinery cost several times the work."""
+
+    def __init__(self, seconds: float = BUDGET):
+        self.seconds = seconds
+        self.outer = False  # this one set the deadline (no budget was running)
+
+    def __enter__(self) -> None:
+        if getattr(_deadline, "at", None) is None:
+            _deadline.at = time.monotonic() + self.seconds
+            self.outer = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.outer:
+            _deadline.at = None
 
 
 class BoundedPattern:
