@@ -71,12 +71,22 @@ def find(msg: Message, name: str) -> bytes | None:
     return next((h for h in msg.headers if name_of(h) == name), None)
 
 
+def first(msg: Message, names: frozenset[str]) -> dict[str, bytes]:
+    """The first header of each of `names` (lower case) that the message has, in one pass."""
+    found: dict[str, bytes] = {}
+    for h in msg.headers:
+        name = name_of(h)
+        if name in names and name not in found:
+            found[name] = h
+    return found
+
+
 def count(msg: Message, name: str) -> int:
     name = name.lower()
-    return sum(1 for h in msg.headers if name_of(h) == name)
+    return [name_of(h) for h in msg.headers].count(name)
 
 
-def drop(msg: Message, names: set[str]) -> None:
+def drop(msg: Message, names: frozenset[str]) -> None:
     """message_drop_headers: remove every header whose name is listed (case-insensitive)."""
     msg.headers = [h for h in msg.headers if name_of(h) not in names]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from affix.reply import Reply
 # Origins of a message: how much cleanup trusts and fixes it.
 # requeue: `affix queue requeue` passes stored mail through again, content as it is.
 SMTP, LOCAL, INTERNAL, REQUEUE = "smtp", "local", "internal", "requeue"
+# the headers prepare() adds when missing (_add_missing) and logs (_log_ids): looked for at once
+_LOOKED_FOR = frozenset({"message-id", "date", "from", "resent-message-id"})
 
 
 class SubmitError(Exception):
@@ -125,18 +128,19 @@ class Cleanup:
                   if self._checked(origin) else CheckResult())
         if result.reject:
             return Prepared(None, result.reject)
-        hdr.drop(msg, {h.lower() for h in self.cfg.list("message_drop_headers")})
+        hdr.drop(msg, self._drop_names)
         local = origin == LOCAL or (origin == SMTP and self.local_clients(envelope))
         if local:
             hdr.qualify_addresses(msg, self.cfg.get("myorigin"))
+        found = hdr.first(msg, _LOOKED_FOR)
         if local or origin == INTERNAL or (origin == SMTP and
                                           self.cfg.bool("always_add_missing_headers")):
-            self._add_missing(queue_id, envelope, msg)
+            self._add_missing(queue_id, envelope, msg, found)
         if msg.body and not msg.body.startswith(b"\n"):
             # the first line that is no header ends the headers: the empty line that should
             # have come first is put in, or readers would take that line for a header
             msg.body = b"\n" + msg.body
-        self._log_ids(queue_id, msg)
+        self._log_ids(queue_id, found)
         if envelope.discard or result.discard:
             return Prepared(None, replies.queued(queue_id))
         try:
@@ -153,6 +157,11 @@ class Cleanup:
             return Prepared(None, replies.MESSAGE_TOO_BIG)
         return Prepared(data, replies.queued(queue_id), hold)
 
+    @functools.cached_property
+    def _drop_names(self) -> frozenset[str]:
+        """message_drop_headers, lower case (read at the first message, as the checks' limits)."""
+        return frozenset(h.lower() for h in self.cfg.list("message_drop_headers"))
+
     def _checked(self, origin: str) -> bool:
         """Content checks apply to SMTP, local and re-queued mail; to mail affix makes itself
         (bounces) only when internal_mail_filter_classes says so (default: never)."""
@@ -167,25 +176,27 @@ class Cleanup:
             return replies.TOO_MANY_HOPS
         return None
 
-    def _add_missing(self, queue_id: str, envelope: Envelope, msg: hdr.Message) -> None:
+    def _add_missing(self, queue_id: str, envelope: Envelope, msg: hdr.Message,
+                     found: dict[str, bytes]) -> None:
         """Postfix adds these only for local submissions (sendmail, local_clients.py) or with
-        always_add_missing_headers."""
+        always_add_missing_headers. `found` (hdr.first) gets the added ones too."""
         host = self.cfg.get("myhostname")
-        if hdr.find(msg, "message-id") is None:
+        if "message-id" not in found:
             long_ids = self.cfg.bool("enable_long_queue_ids")
-            msg.headers.append(hdr.make("Message-Id",
-                                        hdr.message_id_value(queue_id, host, long_ids)))
-        if hdr.find(msg, "date") is None:
+            found["message-id"] = hdr.make("Message-Id",
+                                           hdr.message_id_value(queue_id, host, long_ids))
+            msg.headers.append(found["message-id"])
+        if "date" not in found:
             msg.headers.append(hdr.make("Date", hdr.rfc2822_date()))
-        if hdr.find(msg, "from") is None:
+        if "from" not in found:
             sender = envelope.sender or f"MAILER-DAEMON@{host}"
             msg.headers.append(hdr.make("From", sender))
 
     @staticmethod
-    def _log_ids(queue_id: str, msg: hdr.Message) -> None:
-        found = hdr.find(msg, "message-id")
-        log.cleanup_message_id(queue_id, hdr.value_of(found) if found else "<>")
-        resent = hdr.find(msg, "resent-message-id")
+    def _log_ids(queue_id: str, found: dict[str, bytes]) -> None:
+        message_id = found.get("message-id")
+        log.cleanup_message_id(queue_id, hdr.value_of(message_id) if message_id else "<>")
+        resent = found.get("resent-message-id")
         if resent is not None:
             log.cleanup_message_id(queue_id, hdr.value_of(resent), resent=True)
 
