@@ -43,6 +43,7 @@ one.
 
 from __future__ import annotations
 
+import operator
 import zlib
 from dataclasses import dataclass, field
 
@@ -62,6 +63,7 @@ _STATUSES = (PENDING, DELIVERED, BOUNCED)
 # Envelope attributes stored as `A name=value` (everything but sender, recipients and arrival).
 _STR_ATTRS = ("client_name", "client_addr", "helo", "protocol", "sasl_username", "body_type",
               "filter", "ret", "envid")
+_str_attrs = operator.attrgetter(*_STR_ATTRS)  # their values, in one call
 
 
 class QueueFileError(Exception):
@@ -95,8 +97,10 @@ class QueuedMessage:
 
 
 def escape(value: str) -> bytes:
-    out = value.replace("%", "%25").replace("\t", "%09").replace("\r", "%0D").replace("\n", "%0A")
-    return out.encode("utf-8", "surrogateescape")
+    if "%" in value or "\t" in value or "\r" in value or "\n" in value:  # seldom: test first
+        value = (value.replace("%", "%25").replace("\t", "%09").replace("\r", "%0D")
+                 .replace("\n", "%0A"))
+    return value.encode("utf-8", "surrogateescape")
 
 
 def unescape(raw: bytes) -> str:
@@ -113,8 +117,7 @@ def encode(queue_id: str, envelope: Envelope, content: bytes,
     parts = [MAGIC, b"F " + flags.encode("ascii")[:FLAGS_WIDTH].ljust(FLAGS_WIDTH, b"-") + b"\n",
              f"I {queue_id}\nT {envelope.arrival:.6f}\n".encode(),
              b"S " + escape(envelope.sender) + b"\n"]
-    for name in _STR_ATTRS:
-        value = getattr(envelope, name)
+    for name, value in zip(_STR_ATTRS, _str_attrs(envelope), strict=True):
         if value:
             parts.append(b"A " + escape(f"{name}={value}") + b"\n")
     if envelope.smtputf8:
