@@ -20,7 +20,6 @@ from affix.doctor.master import override_where, read_master
 from affix.policy import lists as L
 from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
 from affix.policy.registry import Arg, RestrictionSpec, lookup
-from affix.policy.request import SessionState
 from affix.tables.opener import OPENERS
 
 
@@ -95,7 +94,7 @@ class ParseProblem:
 def _bare_table_meaning(param: str) -> str | None:
     if param not in L.ALL_LISTS:
         return "check_client_access"  # classes take the caller's meaning; client is typical
-    return L.list_context(param, SessionState("0.0.0.0"), None).bare_table
+    return L.CONTEXTS[param].bare_table
 
 
 class LintContext:

@@ -17,7 +17,7 @@ from affix.dns.dnsbl import RblResult, parse_rbl_spec, rbl_lookup
 from affix.dns.domains import host_lookup, mail_domain_lookup
 from affix.policy import lists as L
 from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
-from affix.policy.evaluation import Abort, Evaluation, TraceRecord
+from affix.policy.evaluation import Abort, Evaluation, Step, TraceRecord, steps
 from affix.policy.policy_client import PolicyClient, PolicyEndpoint
 from affix.policy.registry import Result
 from affix.policy.request import SessionState, Stage, Verdict
@@ -54,16 +54,20 @@ class RestrictionEngine:
         self.delay_reject = cfg.bool("smtpd_delay_reject")
         self.classes = frozenset(cfg.list("smtpd_restriction_classes"))
         self._lists = {param: cfg.list(param) for param in L.ALL_LISTS}
+        self._steps = {param: steps(items) for param, items in self._lists.items()}
+        self._class_steps: dict[str, tuple[Step, ...]] = {}
         self._matchlists: dict[str, Any] = {}
         self._policy: dict[str, PolicyClient] = {}
         self._warn_after_permit()
 
     # --- configuration ----------------------------------------------------------------------
-    def restriction_list(self, param: str) -> list[str]:
-        return self._lists[param]
+    def restriction_steps(self, param: str) -> tuple[Step, ...]:
+        return self._steps[param]
 
-    def class_list(self, name: str) -> list[str]:
-        return self.cfg.list(name)
+    def class_steps(self, name: str) -> tuple[Step, ...]:
+        if name not in self._class_steps:
+            self._class_steps[name] = steps(self.cfg.list(name))
+        return self._class_steps[name]
 
     def startup_check(self) -> None:
         """config.md §3: smtpd refuses to start without a relay-blocking restriction."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from affix import log
 from affix.config.snapshot import Config
-from affix.policy.lists import ListContext, list_context, log_stage
+from affix.policy.lists import CONTEXTS, ListContext, log_stage, reply_name
 from affix.policy.registry import Arg, RestrictionSpec, Result, lookup
 from affix.policy.request import SessionState, Stage, Verdict
 from affix.policy.response import fix_dsn, make_reply, soft_bounce
@@ -25,6 +25,27 @@ if TYPE_CHECKING:
     from affix.policy.engine import RestrictionEngine
 
 MAX_NESTING = 100  # access-table values and classes nest at most this deep (tables.md §4)
+
+# One restriction of a list: its name as written, its argument (the element after it, for a
+# restriction that takes one) and its registry entry (None for warn_if_reject, a restriction
+# class and a bare type:table).
+Step = tuple[str, "str | None", "RestrictionSpec | None"]
+
+
+def steps(items: list[str] | tuple[str, ...]) -> tuple[Step, ...]:
+    """A restriction list as the steps walk() takes (the engine makes those of its lists and
+    classes once: a message runs several lists)."""
+    out: list[Step] = []
+    i = 0
+    while i < len(items):
+        name, i = items[i], i + 1
+        spec = lookup(name)
+        arg = None
+        if spec is not None and spec.arg is not Arg.NONE and i < len(items):
+            arg, i = items[i], i + 1
+        out.append((name, arg, spec))
+    return tuple(out)
+
 
 # Postfix's list, in its order, for the bare-table warning in the DATA/END-OF-DATA lists.
 _ACCESS_CHECKS = ("check_client_access, check_reverse_client_hostname_access, "
@@ -57,7 +78,7 @@ class Evaluation:
         self.recipient = self._current_recipient()
         self.verdict = Verdict()
         self.final: Reply | None = None
-        self.lst: ListContext = list_context("smtpd_client_restrictions", state, None)
+        self.lst: ListContext = CONTEXTS["smtpd_client_restrictions"]
         self.recursion = 0
         self.warn_if_reject = 0
         self.defer_if_permit: Reply | None = None
@@ -74,6 +95,11 @@ class Evaluation:
         if self.stage in (Stage.DATA, Stage.END_OF_DATA) and len(self.state.recipients) == 1:
             return self.state.recipients[0]
         return None
+
+    @property
+    def reply_name(self) -> str:
+        """What the current list's replies name: the client, the HELO name, the address..."""
+        return reply_name(self.lst.param, self.state, self.recipient)
 
     # --- logging and tracing ------------------------------------------------------------------
     def log_action(self, action: str, text: str) -> None:
@@ -190,29 +216,23 @@ class Evaluation:
     # --- walking lists --------------------------------------------------------------------------
     async def run_list(self, param: str) -> Result:
         """One stage's list, with the per-stage resets (Postfix's SMTPD_CHECK_RESET)."""
-        self.lst = list_context(param, self.state, self.recipient)
+        self.lst = CONTEXTS[param]
         self.recursion = 0
         self.warn_if_reject = 0
-        return await self.walk(self.engine.restriction_list(param))
+        return await self.walk(self.engine.restriction_steps(param))
 
-    async def walk(self, items: list[str]) -> Result:
+    async def walk(self, items: tuple[Step, ...]) -> Result:
         """Evaluate restrictions in order until one decides; the end of the list is DUNNO."""
         if self.recursion >= MAX_NESTING:
             self.server_error(f"restriction nesting deeper than {MAX_NESTING} levels")
         self.recursion += 1
         try:
-            i = 0
-            while i < len(items):
+            for name, arg, spec in items:
                 if self.defer_if_permit is not None and self.defer_if_reject is not None:
                     break  # both flags raised: nothing can change the outcome
-                name, i = items[i], i + 1
-                spec = lookup(name)
                 if spec is None and name.lower() == "warn_if_reject":
                     self.warn_if_reject = self.warn_if_reject or self.recursion
                     continue
-                arg = None
-                if spec is not None and spec.arg is not Arg.NONE and i < len(items):
-                    arg, i = items[i], i + 1
                 result = await self._one(name, arg, spec)
                 if self.warn_if_reject >= self.recursion:
                     self.warn_if_reject = 0
@@ -224,7 +244,7 @@ class Evaluation:
 
     async def run_one(self, param: str, name: str) -> Result:
         """One restriction outside any list (the implicit reject_unlisted_* checks)."""
-        self.lst = list_context(param, self.state, self.recipient)
+        self.lst = CONTEXTS[param]
         return await self._one(name, None)
 
     async def _one(self, name: str, arg: str | None,
@@ -260,7 +280,7 @@ class Evaluation:
             return await self._bare_table(name)
         if name in self.engine.classes:
             self.note(f"restriction class {name}")
-            return await self.walk(self.engine.class_list(name))
+            return await self.walk(self.engine.class_steps(name))
         self.server_error(f'unknown smtpd restriction: "{name}"')
 
     async def _bare_table(self, table: str) -> Result:

@@ -18,26 +18,24 @@ ETRN = "smtpd_etrn_restrictions"
 
 ALL_LISTS = (CLIENT, HELO, SENDER, RELAY, RECIPIENT, DATA, END_OF_DATA, ETRN)
 
-# list -> (reply_class, restriction a bare `type:table` stands for)
-_CONTEXT = {
-    CLIENT: ("Client host", "check_client_access"),
-    HELO: ("Helo command", "check_helo_access"),
-    SENDER: ("Sender address", "check_sender_access"),
-    RELAY: ("Recipient address", "check_recipient_access"),
-    RECIPIENT: ("Recipient address", "check_recipient_access"),
-    DATA: ("Data command", None),
-    END_OF_DATA: ("End-of-data", None),
-    ETRN: ("Etrn command", "check_etrn_access"),
-}
-
-
 class ListContext(NamedTuple):
-    """The list being evaluated: generic restrictions reply with its name and class.
-    (A tuple: one is made per list and check, so it should cost little to make.)"""
+    """The list being evaluated: generic restrictions reply with its class (and the name
+    Evaluation.reply_name gives)."""
     param: str
-    reply_name: str
     reply_class: str
     bare_table: str | None  # the check_*_access a bare `type:table` means; None = error
+
+
+CONTEXTS = {
+    CLIENT: ListContext(CLIENT, "Client host", "check_client_access"),
+    HELO: ListContext(HELO, "Helo command", "check_helo_access"),
+    SENDER: ListContext(SENDER, "Sender address", "check_sender_access"),
+    RELAY: ListContext(RELAY, "Recipient address", "check_recipient_access"),
+    RECIPIENT: ListContext(RECIPIENT, "Recipient address", "check_recipient_access"),
+    DATA: ListContext(DATA, "Data command", None),
+    END_OF_DATA: ListContext(END_OF_DATA, "End-of-data", None),
+    ETRN: ListContext(ETRN, "Etrn command", "check_etrn_access"),
+}
 
 
 # list -> what its replies name: the client, the HELO name, the address being checked...
@@ -53,9 +51,8 @@ _REPLY_NAME: dict[str, Callable[[SessionState, str | None], str]] = {
 }
 
 
-def list_context(param: str, state: SessionState, recipient: str | None) -> ListContext:
-    reply_class, bare = _CONTEXT[param]
-    return ListContext(param, _REPLY_NAME[param](state, recipient), reply_class, bare)
+def reply_name(param: str, state: SessionState, recipient: str | None) -> str:
+    return _REPLY_NAME[param](state, recipient)
 
 
 def log_stage(stage: Stage) -> str:

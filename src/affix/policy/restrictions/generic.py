@@ -20,27 +20,27 @@ async def permit(ev: Evaluation, arg: str | None) -> Result:
 @restriction("reject")
 async def reject(ev: Evaluation, arg: str | None) -> Result:
     return ev.reject(ev.cfg.int("reject_code"), "5.7.1",
-                     f"<{ev.lst.reply_name}>: {ev.lst.reply_class} rejected: Access denied")
+                     f"<{ev.reply_name}>: {ev.lst.reply_class} rejected: Access denied")
 
 
 @restriction("defer")
 async def defer(ev: Evaluation, arg: str | None) -> Result:
     return ev.reject(ev.cfg.int("defer_code"), "4.3.2",
-                     f"<{ev.lst.reply_name}>: {ev.lst.reply_class} rejected: Try again later")
+                     f"<{ev.reply_name}>: {ev.lst.reply_class} rejected: Try again later")
 
 
 @restriction("defer_if_permit")
 async def defer_if_permit(ev: Evaluation, arg: str | None) -> Result:
     return ev.raise_defer_if_permit(
         450, "4.7.0",
-        f"<{ev.lst.reply_name}>: {ev.lst.reply_class} rejected: defer_if_permit requested")
+        f"<{ev.reply_name}>: {ev.lst.reply_class} rejected: defer_if_permit requested")
 
 
 @restriction("defer_if_reject")
 async def defer_if_reject(ev: Evaluation, arg: str | None) -> Result:
     return ev.raise_defer_if_reject(
         450, "4.7.0",
-        f"<{ev.lst.reply_name}>: {ev.lst.reply_class} rejected: defer_if_reject requested")
+        f"<{ev.reply_name}>: {ev.lst.reply_class} rejected: defer_if_reject requested")
 
 
 @restriction("sleep", arg=Arg.NUMBER)
@@ -57,7 +57,7 @@ async def reject_unauth_pipelining(ev: Evaluation, arg: str | None) -> Result:
     """The client sent commands ahead without PIPELINING (§7)."""
     if not ev.state.illegal_pipelining:
         return Result.DUNNO
-    return ev.reject(503, "5.5.0", f"<{ev.lst.reply_name}>: {ev.lst.reply_class} rejected: "
+    return ev.reject(503, "5.5.0", f"<{ev.reply_name}>: {ev.lst.reply_class} rejected: "
                                    "Improper use of SMTP command pipelining")
 
 
@@ -79,7 +79,7 @@ async def reject_multi_recipient_bounce(ev: Evaluation, arg: str | None) -> Resu
     if len(st.recipients) <= accepted_before:
         return Result.DUNNO
     return ev.reject(ev.cfg.int("multi_recipient_bounce_reject_code"), "5.5.3",
-                     f"<{ev.lst.reply_name}>: {ev.lst.reply_class} rejected: "
+                     f"<{ev.reply_name}>: {ev.lst.reply_class} rejected: "
                      "Multi-recipient bounce")
 
 

@@ -64,4 +64,4 @@ async def check_policy_service(ev: Evaluation, arg: str | None) -> Result:
         action = endpoint.default_action
         ev.note(f"policy service {endpoint.spec} failed ({e}); default action {action}")
     return await apply_action(ev, parse_action(action), endpoint.spec, "policy query",
-                              ev.lst.reply_name, ev.lst.reply_class)
+                              ev.reply_name, ev.lst.reply_class)
