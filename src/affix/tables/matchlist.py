@@ -41,6 +41,12 @@ class MatchList:
         self.parent = param_name in cfg.list("parent_domain_matches_subdomains")
         raw = cfg.get(param_name) if value is None else value
         self.patterns = tuple(self._parse(split_list(raw), depth=0))
+        # Without a table the answer depends on the name and address alone, and the same few
+        # are asked about again and again (mynetworks at every list of every RCPT,
+        # mydestination for each address): answers are kept. (An unusable element raises
+        # each time: lru_cache keeps no exception.)
+        self._lookup = self._answer if any(p.kind == "table" for p in self.patterns) \
+            else functools.lru_cache(maxsize=256)(self._answer)
 
     def _parse(self, elements: list[str], depth: int) -> list[Pattern]:
         out: list[Pattern] = []
@@ -79,14 +85,17 @@ class MatchList:
     # --- matching ---------------------------------------------------------------------------
     def match_client(self, name: str | None, addr: str | None) -> bool:
         """A client given by its verified name (or 'unknown') and its IP address."""
-        return self._match(name.lower() if name else None, _address(addr))
+        return self._lookup(name.lower() if name else None, addr)
 
     def match_domain(self, domain: str) -> bool:
-        return self._match(domain.lower().rstrip("."), None)
+        return self._lookup(domain.lower().rstrip("."), None)
 
     def match_address(self, addr: str) -> bool:
         """An IP address alone (host-name elements never match)."""
-        return self._match(None, _address(addr))
+        return self._lookup(None, addr)
+
+    def _answer(self, name: str | None, addr: str | None) -> bool:
+        return self._match(name, _address(addr))
 
     def _match(self, name: str | None, addr: Address | None) -> bool:
         for p in self.patterns:
