@@ -148,8 +148,10 @@ class RestrictionEngine:
         result = await mail_domain_lookup(self.resolver, domain)
         for w in result.warnings:
             ev.warn(w)
-        ev.note(f"DNS mail domain {domain}: {result.status.name} {result.rdtype}".strip())
-        return result.status.name
+        status = result.status.name
+        if ev.trace is not None:
+            ev.note(f"DNS mail domain {domain}: {status} {result.rdtype}".strip())
+        return status
 
     # --- the stages -------------------------------------------------------------------------
     async def check(self, stage: Stage, state: SessionState,

@@ -114,7 +114,9 @@ class Evaluation:
         log.warning("smtpd", text, self.state.syslog_name)
 
     def note(self, text: str) -> None:
-        """Record what a restriction consulted (table and key, DNS query) and the answer."""
+        """Record what a restriction consulted (table and key, DNS query) and the answer.
+        (Where making the text costs more than a format, the caller tests ev.trace first: a
+        real session, every message, has no trace.)"""
         if self.trace is not None:
             self._notes.append(text)
 
@@ -209,8 +211,9 @@ class Evaluation:
             found = search(table, keys)
         except TableError as e:
             self.table_failure(e, reply_name)
-        self.note(f"{spec}: " + (f"{found.key} = {found.value}" if found
-                                  else f"no entry for {', '.join(keys)}"))
+        if self.trace is not None:
+            self.note(f"{spec}: " + (f"{found.key} = {found.value}" if found
+                                      else f"no entry for {', '.join(keys)}"))
         return found
 
     # --- walking lists --------------------------------------------------------------------------
@@ -233,7 +236,10 @@ class Evaluation:
                 if spec is None and name.lower() == "warn_if_reject":
                     self.warn_if_reject = self.warn_if_reject or self.recursion
                     continue
-                result = await self._one(name, arg, spec)
+                if self.trace is None:  # a real session: straight to the restriction
+                    result = await self._dispatch(name, arg, spec)
+                else:
+                    result = await self._one(name, arg, spec)
                 if self.warn_if_reject >= self.recursion:
                     self.warn_if_reject = 0
                 if result is not Result.DUNNO:

@@ -17,7 +17,8 @@ async def permit_mynetworks(ev: Evaluation, arg: str | None) -> Result:
         matched = ev.engine.matchlist("mynetworks").match_client(st.client_name, st.client_addr)
     except TableError as e:
         ev.table_failure(e, st.client)
-    ev.note(f"mynetworks {'matches' if matched else 'does not match'} {st.client}")
+    if ev.trace is not None:
+        ev.note(f"mynetworks {'matches' if matched else 'does not match'} {st.client}")
     return Result.OK if matched else Result.DUNNO
 
 

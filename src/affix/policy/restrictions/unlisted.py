@@ -27,7 +27,8 @@ def found_in(ev: Evaluation, param: str, keys: list[str]) -> bool:
     for spec in ev.cfg.list(param):
         table = ev.engine.tables.get(spec)
         hit = any(table.lookup(k) is not None for k in (keys if table.fixed else keys[:1]))
-        ev.note(f"{spec}: {'found' if hit else 'no entry for'} {keys[0]}")
+        if ev.trace is not None:
+            ev.note(f"{spec}: {'found' if hit else 'no entry for'} {keys[0]}")
         if hit:
             return True
     return False
