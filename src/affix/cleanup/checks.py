@@ -62,6 +62,7 @@ class ContentChecks:
         self.enabled = "no_header_body_checks" not in cfg.list("receive_override_options")
         self.specs = {p: split_list(cfg.get(p))
                       for p in (HEADER_CHECKS, MIME_CHECKS, NESTED_CHECKS, BODY_CHECKS)}
+        self._all_specs = list(dict.fromkeys(s for specs in self.specs.values() for s in specs))
         self._lock = threading.Lock()  # cleanup may run in worker threads (submit_sync)
 
     def wanted(self) -> bool:
@@ -82,8 +83,10 @@ class ContentChecks:
         if not self.wanted():
             return CheckResult()
         with self._lock:
-            # each table once per message: TableCache.get also checks the file for changes
-            maps = {p: [self.tables.get(s) for s in specs] for p, specs in self.specs.items()}
+            # each table once per message (mime_ and nested_header_checks are usually the
+            # header_checks table): TableCache.get also checks the file for changes
+            opened = {s: self.tables.get(s) for s in self._all_specs}
+            maps = {p: [opened[s] for s in specs] for p, specs in self.specs.items()}
             run = _Inspection(self.limits, queue_id, envelope, origin, maps)
             try:
                 with bounded.budget():  # one message's lines share the patterns' time
@@ -125,7 +128,7 @@ class _LogContext:
         return cls("local", envelope.sender, rcpt, None, None)
 
 
-class _Match(NamedTuple):  # a tuple: one is made per header checked
+class _Match(NamedTuple):  # a line that a table has a value for
     context: str  # "header" or "body"
     param: str  # the parameter whose table matched (named in warnings)
     line: str  # the lookup key: the header or body line without its line end
@@ -173,7 +176,10 @@ class _Inspection:
         raw = data[:-1] if data.endswith(b"\n") else data
         # header_size_limit: a longer header is looked up truncated
         key = raw[:self.header_limit].decode(_ENC, _ERR)
-        return self.check(_Match("header", param, key, data, data[len(raw):]))
+        value = self.lookup(param, key)
+        if value is None:
+            return [data]
+        return self.act(_Match("header", param, key, data, data[len(raw):]), value)
 
     def body(self, data: bytes, offset: int) -> list[bytes]:
         if not self.active or not self.maps[BODY_CHECKS]:
@@ -184,12 +190,13 @@ class _Inspection:
         if not raw:
             return [data]  # empty lines never match
         key = raw.decode(_ENC, _ERR)
-        return self.check(_Match("body", BODY_CHECKS, key, data, data[len(raw):]))
-
-    def check(self, m: _Match) -> list[bytes]:
-        value = self.lookup(m.param, m.line)
+        value = self.lookup(BODY_CHECKS, key)
         if value is None:
-            return [m.data]
+            return [data]
+        return self.act(_Match("body", BODY_CHECKS, key, data, data[len(raw):]), value)
+
+    def act(self, m: _Match, value: str) -> list[bytes]:
+        """A table's `value` for the line: the action it names, on the message."""
         command, text = _ACTION_SPLIT.match(value).groups()  # type: ignore[union-attr]
         action = _ACTIONS.get(command.upper())
         if action is None:
