@@ -148,12 +148,23 @@ def rfc2822_date(when: float | None = None) -> str:
     """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, the form Postfix writes (day space-padded).
     Built from time.localtime alone: datetime and email.utils would cost every process memory
     (strftime's %a and %b are English: affix never sets LC_TIME)."""
-    tm = time.localtime(time.time() if when is None else when)
-    off = tm.tm_gmtoff // 60
-    sign = "+" if off >= 0 else "-"
-    off = abs(off)
-    zone = f"{sign}{off // 60:02d}{off % 60:02d}"
-    return time.strftime(f"%a, {tm.tm_mday:2d} %b %Y %H:%M:%S {zone} (%Z)", tm)
+    global _last_date
+    when = time.time() if when is None else when
+    tm = time.localtime(when)
+    # the text depends on the second and the zone alone; a message asks twice (Received, Date)
+    key = (when // 1, tm.tm_gmtoff, tm.tm_zone)
+    last_key, text = _last_date
+    if key != last_key:
+        off = tm.tm_gmtoff // 60
+        sign = "+" if off >= 0 else "-"
+        off = abs(off)
+        zone = f"{sign}{off // 60:02d}{off % 60:02d}"
+        text = time.strftime(f"%a, {tm.tm_mday:2d} %b %Y %H:%M:%S {zone} (%Z)", tm)
+        _last_date = (key, text)
+    return text
+
+
+_last_date: tuple[tuple[float, int, str], str] = ((float("nan"), 0, ""), "")
 
 
 def message_id_value(queue_id: str, hostname: str, long_ids: bool,
