@@ -153,7 +153,7 @@ class QueueStore:
     def create(self) -> QueueFile:
         """A new, empty, locked incoming file named by its queue id."""
         incoming = self._incoming
-        temp = os.path.join(incoming, f".new.{os.getpid()}.{time.monotonic_ns()}")
+        temp = f"{incoming}/.new.{os.getpid()}.{time.monotonic_ns()}"  # not join(): per message
         try:
             fd, inode, size, old_id = self._claim_spare(temp)
         except FileNotFoundError:  # a new queue directory (or one removed under us)
@@ -162,7 +162,7 @@ class QueueStore:
         try:
             while True:
                 queue_id = make_id(time.time(), inode, self.long_ids)
-                final = os.path.join(incoming, queue_id)
+                final = f"{incoming}/{queue_id}"
                 try:
                     # a spare keeps its inode: a short id may come round to the one it had
                     # (its old bytes would then read as this message's); never clobbers
