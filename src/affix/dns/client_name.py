@@ -17,6 +17,7 @@ Outcome, as Postfix's smtpd_peer.c decides it:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from enum import Enum
@@ -54,6 +55,7 @@ class ClientNames:
     addr: str = ""  # the client address as affix shows it (IPv4-mapped IPv6 -> IPv4)
 
 
+@functools.lru_cache(maxsize=1024)  # once per connection, and clients come back
 def normalize_address(addr: str) -> str:
     """`::ffff:1.2.3.4` -> `1.2.3.4` (§5.4); other addresses in their canonical text form."""
     try:

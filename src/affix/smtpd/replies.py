@@ -7,6 +7,8 @@ code are intentional: Postfix sends them that way (HELO/EHLO syntax, ETRN).
 
 from __future__ import annotations
 
+import functools
+
 from affix.reply import Reply
 
 # --- success ---------------------------------------------------------------------------------
@@ -19,15 +21,20 @@ READY_TLS = Reply(220, "2.0.0", "Ready to start TLS")
 ETRN_STARTED = Reply(250, None, "Queuing started")
 
 
+# The greeting and the HELO and EHLO replies are the same for every session of a service (the
+# EHLO one for each set of keywords): one Reply each, so that its wire form is made once.
+@functools.lru_cache(maxsize=16)
 def greeting(banner: str) -> Reply:
     return Reply(220, None, banner)
 
 
+@functools.lru_cache(maxsize=16)
 def helo(hostname: str) -> Reply:
     return Reply(250, None, hostname)
 
 
-def ehlo(hostname: str, keywords: list[str]) -> Reply:
+@functools.lru_cache(maxsize=16)
+def ehlo(hostname: str, keywords: tuple[str, ...]) -> Reply:
     """Multi-line: the host name, then one keyword per line (RFC 5321 4.1.1.1)."""
     return Reply(250, None, "\n".join([hostname, *keywords]))
 

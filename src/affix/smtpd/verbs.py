@@ -219,7 +219,7 @@ class Verbs:
         offer_tls = (self.s.tls_level != "none" and self.s.tls_context is not None
                      and not st.tls_active)
         words = ehlo_keywords(self.s, self.discard, offer_tls, self.xclient_ok)
-        return replies.ehlo(self.s.hostname, words)
+        return replies.ehlo(self.s.hostname, tuple(words))
 
     # --- MAIL ---------------------------------------------------------------------------
     async def MAIL(self, arg: str) -> Reply:
