@@ -40,8 +40,10 @@ class Reply:
         return wire
 
     def _encode(self) -> bytes:
-        lines = self.text.split("\n")
         prefix = f"{self.code} {self.dsn} " if self.dsn else f"{self.code} "
+        if "\n" not in self.text:  # one line: most replies, and each message's `queued as`
+            return (prefix + self.text + "\r\n").encode("utf-8", "surrogateescape")
+        lines = self.text.split("\n")
         cont = f"{self.code}-{self.dsn} " if self.dsn else f"{self.code}-"
         out = [cont + line for line in lines[:-1]] + [prefix + lines[-1]]
         return ("\r\n".join(out) + "\r\n").encode("utf-8", "surrogateescape")
