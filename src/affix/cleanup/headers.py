@@ -30,21 +30,18 @@ def is_header(line: bytes) -> bool:
     return _FIELD_NAME.match(line) is not None
 
 
+# One logical header: a `Name:` line and the continuation lines (white space first) after it;
+# a line ends after its LF, or with the content.
+_LOGICAL_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]+:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*")
+
+
 def split(content: bytes) -> Message:
     """Split content into logical headers and the rest (which starts at the first non-header)."""
     headers: list[bytes] = []
     pos = 0
-    while pos < len(content):
-        end = content.find(b"\n", pos)
-        end = len(content) if end < 0 else end + 1
-        line = content[pos:end]
-        if line[:1] in (b" ", b"\t") and headers:
-            headers[-1] += line if headers[-1].endswith(b"\n") else b"\n" + line
-        elif is_header(line):
-            headers.append(line)
-        else:
-            break
-        pos = end
+    while (m := _LOGICAL_HEADER.match(content, pos)) is not None:  # a match per header
+        headers.append(m.group())
+        pos = m.end()
     if headers and not headers[-1].endswith(b"\n"):
         headers[-1] += b"\n"
     return Message(headers, content[pos:])
