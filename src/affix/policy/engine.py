@@ -156,7 +156,8 @@ class RestrictionEngine:
     # --- the stages -------------------------------------------------------------------------
     async def check(self, stage: Stage, state: SessionState,
                     trace: list[TraceRecord] | None = None) -> Verdict:
-        if stage in _OWN_LIST and not self._lists[_OWN_LIST[stage]]:
+        own = _OWN_LIST.get(stage)  # (a Stage hashes in Python: looked up once)
+        if own is not None and not self._lists[own]:
             return Verdict()  # DATA, END-OF-DATA: no flag carries over, an empty list passes
         ev = Evaluation(self, stage, state, trace)
         try:  # noqa: SIM105 - contextlib.suppress costs more than most checks, per command
