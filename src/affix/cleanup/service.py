@@ -179,7 +179,8 @@ class Cleanup:
     def _add_missing(self, queue_id: str, envelope: Envelope, msg: hdr.Message,
                      found: dict[str, bytes]) -> None:
         """Postfix adds these only for local submissions (sendmail, local_clients.py) or with
-        always_add_missing_headers. `found` (hdr.first) gets the added ones too."""
+        always_add_missing_headers. `found` (hdr.first) gets the Message-Id added here, which
+        _log_ids logs next."""
         host = self.cfg.get("myhostname")
         if "message-id" not in found:
             long_ids = self.cfg.bool("enable_long_queue_ids")
