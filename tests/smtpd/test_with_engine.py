@@ -95,3 +95,71 @@ def test_a_recipient_discard_takes_unknown_users_and_drops_the_whole_message(
     assert list(server.cleanup.store.iterate("incoming")) == []
     c.cmd("MAIL FROM:<a@example.org>")  # the next transaction is not discarded
     assert c.cmd("RCPT TO:<other@example.jp>").startswith("550 5.1.1 <other@example.jp>")
+
+
+def test_after_a_discard_nothing_more_is_checked_in_the_transaction(smtpd, tmp_path,
+                                                                     dns_server):
+    """Postfix stops checking once DISCARD is decided: a later recipient that the relay check
+    would refuse is taken, the end-of-data list does not run, and the discard is logged once."""
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    server = _engine_server(smtpd, tmp_path, dns_server, (
+        "local_recipient_maps =\n"
+        "smtpd_sender_restrictions = check_sender_access inline:{spam@example.org=DISCARD}\n"
+        "smtpd_end_of_data_restrictions = reject\n"))
+    c = server.client()
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<spam@example.org>")
+    assert c.cmd("RCPT TO:<b@example.jp>") == "250 2.1.5 Ok"
+    assert c.cmd("RCPT TO:<x@other.example>") == "250 2.1.5 Ok"
+    c.cmd("DATA")
+    assert c.cmd("Subject: x\r\n\r\nhello\r\n.").startswith("250 2.0.0 Ok: queued as ")
+    assert list(server.cleanup.store.iterate("incoming")) == []
+    c.cmd("QUIT")
+    server.wait_log("disconnect from")
+    assert server.log.count("discard: RCPT from") == 1 and "reject:" not in server.log
+    c = server.client()  # a new transaction is checked again
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<x@other.example>") == (
+        "454 4.7.1 <x@other.example>: Relay access denied")
+
+
+def test_a_hold_is_kept_when_its_recipient_is_rejected_and_logged_once(smtpd, tmp_path,
+                                                                       dns_server):
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    server = _engine_server(smtpd, tmp_path, dns_server, (
+        "local_recipient_maps = inline:{known@example.jp=x, a1@example.jp=x, a2@example.jp=x}\n"
+        "smtpd_recipient_restrictions = check_recipient_access inline:{"
+        "{held@example.jp=HOLD first}, {a1@example.jp=HOLD one}, {a2@example.jp=HOLD two}}\n"))
+    c = server.client()
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<held@example.jp>").startswith("550 5.1.1 <held@example.jp>")
+    assert c.cmd("RCPT TO:<known@example.jp>") == "250 2.1.5 Ok"
+    c.cmd("DATA")
+    qid = server.assert_queued(c.cmd("Subject: x\r\n\r\nhello\r\n."))
+    assert server.cleanup.store.find(qid, ("hold",))  # the rejected recipient's HOLD
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<a1@example.jp>") == "250 2.1.5 Ok"
+    assert c.cmd("RCPT TO:<a2@example.jp>") == "250 2.1.5 Ok"
+    c.cmd("QUIT")
+    server.wait_log("disconnect from")
+    assert "Recipient address one" in server.log and "Recipient address two" not in server.log
+
+
+def test_warn_if_reject_unlisted_recipient_leaves_the_implicit_check(smtpd, tmp_path,
+                                                                     dns_server):
+    """A run under warn_if_reject only warns: the implicit reject_unlisted_recipient still
+    rejects the unknown user, as Postfix does."""
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    server = _engine_server(smtpd, tmp_path, dns_server, (
+        "local_recipient_maps = inline:{known@example.jp=x}\n"
+        "smtpd_recipient_restrictions = warn_if_reject reject_unlisted_recipient\n"))
+    c = server.client()
+    c.cmd("EHLO mail.example.org")
+    c.cmd("MAIL FROM:<a@example.org>")
+    assert c.cmd("RCPT TO:<nouser@example.jp>") == (
+        "550 5.1.1 <nouser@example.jp>: Recipient address rejected: User unknown in local "
+        "recipient table")
+    server.wait_log("NOQUEUE: reject: RCPT")
+    assert "NOQUEUE: reject_warning: RCPT" in server.log

@@ -33,6 +33,9 @@ _OWN_LIST = {Stage.DATA: L.DATA, Stage.END_OF_DATA: L.END_OF_DATA}
 _DIP = "defer_if_permit"  # -> {"client": Reply|None, "helo": ..., "sender": ...}
 _INSTANCE = "instance"
 _DISCARDED = "discarded"  # -> the transaction (state.transactions) a DISCARD action applies to
+_HELD = "held"  # -> the transaction a HOLD action applies to
+# stages inside a transaction: once it is discarded, none of them checks anything more
+_IN_TRANSACTION = frozenset({Stage.RCPT, Stage.DATA, Stage.END_OF_DATA})
 
 RELAY_RULE = ("in parameter smtpd_relay_restrictions or smtpd_recipient_restrictions, specify "
               "at least one working instance of: reject_unauth_destination, "
@@ -159,17 +162,33 @@ class RestrictionEngine:
         own = _OWN_LIST.get(stage)  # (a Stage hashes in Python: looked up once)
         if own is not None and not self._lists[own]:
             return Verdict()  # DATA, END-OF-DATA: no flag carries over, an empty list passes
+        if stage in _IN_TRANSACTION and self.discarding(state):
+            # Postfix checks nothing more once DISCARD is decided: every recipient is taken
+            # (nothing is delivered), and no more lines are logged for this transaction
+            return Verdict()
         ev = Evaluation(self, stage, state, trace)
         try:  # noqa: SIM105 - contextlib.suppress costs more than most checks, per command
             await self._STAGES[stage](self, ev)
         except Abort:
             pass
         verdict = ev.verdict
+        if verdict.hold:  # the hold stays even when this request is then rejected
+            state.policy_data[_HELD] = state.transactions
         if ev.final is not None:
             verdict.reply = self._with_footer(ev, ev.final)
         elif verdict.discard:
             state.policy_data[_DISCARDED] = state.transactions
         return verdict
+
+    @staticmethod
+    def discarding(state: SessionState) -> bool:
+        """A DISCARD action was decided in this transaction."""
+        return state.policy_data.get(_DISCARDED) == state.transactions
+
+    @staticmethod
+    def holding(state: SessionState) -> bool:
+        """A HOLD action was decided in this transaction (Postfix logs only the first)."""
+        return state.policy_data.get(_HELD) == state.transactions
 
     def _with_footer(self, ev: Evaluation, reply: Any) -> Any:
         footer = self.cfg.raw("smtpd_reject_footer") or ""
@@ -233,16 +252,14 @@ class RestrictionEngine:
         order = (L.RELAY, L.RECIPIENT) if self.cfg.bool(
             "smtpd_relay_before_recipient_restrictions") else (L.RECIPIENT, L.RELAY)
         for param in order:
+            if ev.verdict.discard:  # decided by an earlier list: a discarded message takes
+                break  # any recipient, none is ever delivered
             if await ev.run_list(param) is Result.REJECT:
                 return
         if await self._finish(ev) is Result.REJECT:
             return
-        # a message being discarded takes any recipient: it is never delivered (Postfix skips
-        # the unlisted-recipient check once DISCARD has been decided)
-        discarding = ev.verdict.discard or \
-            ev.state.policy_data.get(_DISCARDED) == ev.state.transactions
         if self.cfg.bool("smtpd_reject_unlisted_recipient") and \
-                not ev.unlisted_recipient_checked and not discarding:
+                not ev.unlisted_recipient_checked and not ev.verdict.discard:
             await ev.run_one(L.RECIPIENT, "reject_unlisted_recipient")
 
     async def _finish(self, ev: Evaluation) -> Result:

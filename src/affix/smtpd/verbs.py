@@ -331,6 +331,9 @@ class Verbs:
         finally:
             st.recipient = None
         if verdict.reply is not None:
+            # a HOLD (or another message action) found before the reject stays for the
+            # message, as Postfix keeps it for the recipients still to come
+            self._apply(verdict)
             return verdict.reply
         if txn.qf is None and not self._open_queue_file(txn):
             return replies.WRITE_ERROR

@@ -122,8 +122,9 @@ def _message_action(ev: Evaluation, action: acc.Action, table: str, prefix: str)
     v = ev.verdict
     match action:
         case acc.Hold(text):
-            v.hold = _default_text(text, "triggers HOLD action")
-            ev.log_action("hold", f"{prefix} {v.hold}")
+            if v.hold is None and not ev.engine.holding(ev.state):  # logged once, as Postfix
+                v.hold = _default_text(text, "triggers HOLD action")
+                ev.log_action("hold", f"{prefix} {v.hold}")
         case acc.Discard(text):
             v.discard = _default_text(text, "triggers DISCARD action")
             ev.log_action("discard", f"{prefix} {v.discard}")

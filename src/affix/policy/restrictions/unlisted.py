@@ -91,11 +91,12 @@ def check_unlisted(ev: Evaluation, address: str | None, reply_class: str) -> Res
 
 @restriction("reject_unlisted_recipient", old=("check_recipient_maps",))
 async def reject_unlisted_recipient(ev: Evaluation, arg: str | None) -> Result:
-    ev.unlisted_recipient_checked = True
+    # a run under warn_if_reject only warns: the implicit check still follows (Postfix)
+    ev.unlisted_recipient_checked = ev.unlisted_recipient_checked or not ev.warn_if_reject
     return check_unlisted(ev, ev.recipient, RECIPIENT_CLASS)
 
 
 @restriction("reject_unlisted_sender")
 async def reject_unlisted_sender(ev: Evaluation, arg: str | None) -> Result:
-    ev.unlisted_sender_checked = True
+    ev.unlisted_sender_checked = ev.unlisted_sender_checked or not ev.warn_if_reject
     return check_unlisted(ev, ev.state.sender, SENDER_CLASS)
