@@ -38,13 +38,30 @@ def test_hard_error_limit(smtpd):
     assert server.wait_log("disconnect").endswith("rcpt=0/1 unknown=0/2 commands=0/3")
 
 
-def test_soft_error_limit_delays_replies(smtpd):
+def test_soft_error_limit_delays_the_replies_after_it(smtpd):
+    """As Postfix: the reply to the error that reaches the limit goes at once, every reply
+    after it waits smtpd_error_sleep_time."""
     server = smtpd("smtpd_soft_error_limit = 1\nsmtpd_error_sleep_time = 1s\n")
     c = server.client()
+    start = time.monotonic()
     assert c.cmd("BOGUS").startswith("500 ")  # the error that reaches the soft limit
+    assert time.monotonic() - start < 0.5
     start = time.monotonic()
     assert c.cmd("NOOP") == "250 2.0.0 Ok"  # delayed by the tarpit
     assert time.monotonic() - start >= 0.9
+
+
+def test_the_tarpit_does_not_count_against_the_timeout(smtpd):
+    """A client that answers at once is never timed out for the server's own delays: it gets
+    `too many errors` (what fail2ban looks for), not `timeout exceeded`."""
+    server = smtpd("smtpd_soft_error_limit = 1\nsmtpd_error_sleep_time = 1s\n"
+                   "smtpd_hard_error_limit = 5\nsmtpd_timeout = 2s\n")
+    c = server.client()
+    for _ in range(5):  # 4 replies delayed by 1 s each: 4 s against a 2 s timeout
+        assert c.cmd("BOGUS").startswith("500 ")
+    assert c.reply() == "421 4.7.0 mx.example.jp Error: too many errors"
+    assert server.wait_log("too many errors").endswith(
+        "too many errors after UNKNOWN from unknown[127.0.0.1]")
 
 
 def test_successful_message_resets_the_error_count(smtpd):
@@ -150,3 +167,12 @@ def test_lost_connection_in_data_reports_bytes(smtpd):
     c.close()
     assert server.wait_log("lost connection").endswith(
         "lost connection after DATA (17 bytes) from unknown[127.0.0.1]")
+
+
+def test_unknown_commands_restart_the_timeout_as_any_request(smtpd):
+    server = smtpd("smtpd_timeout = 1s\n")
+    c = server.client()
+    for _ in range(4):  # 2.4 s of activity against a 1 s timeout
+        time.sleep(0.6)
+        assert c.cmd("BOGUS").startswith("500 ")
+    assert c.cmd("NOOP") == "250 2.0.0 Ok"

@@ -343,16 +343,16 @@ class SmtpSession(Verbs, asyncio.Protocol):
                 reply = replies.BAD_UTF8
         else:
             return raw.decode("utf-8", "surrogateescape").strip()
-        self.errors += 1
         self.send(reply)
+        self.errors += 1
         return None
 
     def _unknown(self, verb: str, text: str) -> None:
         self.stats.count("unknown", False)
-        self.errors += 1
         self.where = "UNKNOWN"  # what the error limit and lost-connection lines name
         if self.access_denied:
             self.send(replies.access_denied(self.state.client))
+            self.errors += 1
             return
         head = text.split(" ", 1)[0]
         first = text[:1]
@@ -364,6 +364,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
             self.send(replies.NON_SMTP, self.hangup)
             return
         self.send(replies.UNKNOWN_COMMAND)
+        self.errors += 1
 
     def _pipelining_violation(self, cmd: Command) -> bool:
         """restrictions.md §7: input waiting after a command that must end a group."""
@@ -397,14 +398,14 @@ class SmtpSession(Verbs, asyncio.Protocol):
         ok = reply.code < 400
         if cmd.stat and reply.code != 354:  # DATA counts once, at the end of data
             self.stats.count(cmd.stat, ok)
-        if not ok and not self.error_exempt:
-            self.errors += 1
+        error = not ok and not self.error_exempt
         self.error_exempt = False
         after, self.after = self.after, None
         if reply.hangs_up or cmd.name == "QUIT":
             after = self.hangup
         self.send(reply, after)
-        self._arm()
+        if error:  # after the reply: only replies after the soft limit's error are delayed
+            self.errors += 1
 
     def _too_many_errors(self) -> None:
         log.too_many_errors(self.where, self.state.client, self.s.syslog_name)
@@ -483,7 +484,6 @@ class SmtpSession(Verbs, asyncio.Protocol):
             return
         self.busy = False
         self.send(reply, self.hangup if reply.hangs_up else None)
-        self._arm()
 
     # --- output -------------------------------------------------------------------------
     def send(self, reply: Reply, then: Any = None) -> None:
@@ -492,6 +492,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
             self._tarpit(reply, then)
             return
         self.out.append(reply.wire())
+        self._arm()  # the client's time for its next request starts with this reply
         if then is not None:
             then()
 
@@ -505,6 +506,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
             if self.mode == CLOSED:
                 return
             self.out.append(reply.wire())
+            self._arm()
             self.busy = False
             if then is not None:
                 then()
@@ -530,7 +532,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
         if self.mode == CLOSED or self.closing:
             return
         now = self.loop.time()
-        if self.busy and self.task is not None:  # our own wait does not count
+        if self.busy and (self.task is not None or self.tarpitting):
+            # our own waits (a check in progress, the error tarpit) do not count
             self.deadline = max(self.deadline, now + self.s.timeout)
         if now < self.deadline:
             self.timer = self.loop.call_at(self.deadline, self._on_timer)
