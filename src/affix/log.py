@@ -188,6 +188,11 @@ def timeout(stage: str, client: str, syslog_name: str | None = None) -> None:
     info("smtpd", f"timeout after {stage} from {client}", syslog_name)
 
 
+def etrn_refused(argument: str, client: str, syslog_name: str | None = None) -> None:
+    """ETRN for a domain the flush service does not serve (the 459 reply)."""
+    warning("smtpd", f"reject: ETRN {argument[:100]}... from {client}", syslog_name)
+
+
 def too_many_errors(stage: str, client: str, syslog_name: str | None = None) -> None:
     info("smtpd", f"too many errors after {stage} from {client}", syslog_name)
 

@@ -229,6 +229,8 @@ def test_etrn_replies(smtpd):
     c.cmd("EHLO client.example")
     assert c.cmd("ETRN") == "500 Syntax: ETRN domain"
     assert c.cmd("ETRN bad!domain") == "501 Error: invalid parameter syntax"
+    assert c.cmd("ETRN bad..name") == "501 Error: invalid parameter syntax"
+    assert c.cmd("ETRN [192.0.2.1]") == "458 Unable to queue messages"
     assert c.cmd("ETRN example.jp") == "458 Unable to queue messages"
     c.cmd("MAIL FROM:<a@example.org>")
     assert c.cmd("ETRN example.jp") == "503 Error: MAIL transaction in progress"
@@ -238,10 +240,14 @@ def test_etrn_uses_the_flush_hook_when_there_is_one(smtpd):
     async def flush(domain: str) -> bool:
         return domain == "example.jp"
 
-    c = smtpd(etrn=flush).client()
+    server = smtpd(etrn=flush)
+    c = server.client()
     c.cmd("EHLO client.example")
     assert c.cmd("ETRN example.jp") == "250 Queuing started"
     assert c.cmd("ETRN other.example") == "459 <other.example>: service unavailable"
+    # Postfix's warning for a refused ETRN (pflogsumm lists it among the warnings)
+    assert server.wait_log("ETRN other").endswith(
+        "warning: reject: ETRN other.example... from unknown[127.0.0.1]")
 
 
 def test_auth_is_not_enabled(smtpd):

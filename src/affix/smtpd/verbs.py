@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from affix import log
 from affix.ascii import is_digits
 from affix.config.snapshot import split_list
+from affix.dns.names import valid_address_literal, valid_hostname
 from affix.policy.request import NameStatus, Stage, Verdict
 from affix.queue.envelope import Envelope, Recipient, printable
 from affix.reply import Reply
@@ -67,7 +67,6 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 )}
 
 _ESCAPES = {9: "\\t", 10: "\\n", 13: "\\r", 92: "\\\\"}
-_DOMAIN = re.compile(r"(?:\[[0-9A-Fa-f.:IPv]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)")
 
 
 def escape(data: bytes | str) -> str:
@@ -583,8 +582,8 @@ class Verbs:
         if len(words) != 1:
             return replies.ETRN_SYNTAX
         domain = words[0].lstrip("@#")
-        if not _DOMAIN.fullmatch(domain):
-            return replies.ETRN_BAD_DOMAIN
+        if not (valid_hostname(domain) or valid_address_literal(domain)):
+            return replies.ETRN_BAD_DOMAIN  # `bad..name` too, as Postfix judges host names
         st.etrn_domain = domain
         try:
             verdict = await self.ctx.policy.check(Stage.ETRN, st)
@@ -595,8 +594,10 @@ class Verbs:
         hook = getattr(self.ctx, "etrn", None)
         if hook is None:
             return replies.ETRN_UNAVAILABLE
-        return replies.ETRN_STARTED if await hook(domain) else (
-            replies.etrn_service_unavailable(domain))
+        if await hook(domain):
+            return replies.ETRN_STARTED
+        log.etrn_refused(words[0], st.client, self.s.syslog_name)
+        return replies.etrn_service_unavailable(domain)
 
     async def STARTTLS(self, arg: str) -> Reply:
         if arg:
