@@ -135,6 +135,15 @@ def test_discard_action_accepts_but_queues_nothing(tmp_path):
     qf, reply = _finish(cfg, env, message())
     assert str(reply) == f"250 2.0.0 Ok: queued as {qf.queue_id}"
     assert not os.path.exists(qf.path)
+    assert "message-id=" not in read_log(tmp_path)  # Postfix logs none for a discarded one
+
+
+def test_the_null_sender_is_named_unqualified_in_an_added_from(tmp_path):
+    cfg = make_config(tmp_path, "always_add_missing_headers = yes\n")
+    use_log(tmp_path)
+    qf, _ = _finish(cfg, envelope("", "b@example.test"), b"Subject: none\n\nbody\n")
+    content = store_for(cfg).read("incoming", qf.queue_id).content.decode()
+    assert "\nFrom: MAILER-DAEMON\n" in content  # as Postfix adds it
 
 
 def test_duplicate_recipients_are_queued_once(tmp_path):

@@ -140,9 +140,9 @@ class Cleanup:
             # the first line that is no header ends the headers: the empty line that should
             # have come first is put in, or readers would take that line for a header
             msg.body = b"\n" + msg.body
-        self._log_ids(queue_id, found)
-        if envelope.discard or result.discard:
+        if envelope.discard or result.discard:  # Postfix logs no message-id for it
             return Prepared(None, replies.queued(queue_id))
+        self._log_ids(queue_id, found)
         try:
             env = self._final_envelope(envelope, result)
         except ExpansionProblem as e:
@@ -189,9 +189,8 @@ class Cleanup:
             msg.headers.append(found["message-id"])
         if "date" not in found:
             msg.headers.append(hdr.make("Date", hdr.rfc2822_date()))
-        if "from" not in found:
-            sender = envelope.sender or f"MAILER-DAEMON@{host}"
-            msg.headers.append(hdr.make("From", sender))
+        if "from" not in found:  # the null sender is named as Postfix names it, unqualified
+            msg.headers.append(hdr.make("From", envelope.sender or "MAILER-DAEMON"))
 
     @staticmethod
     def _log_ids(queue_id: str, found: dict[str, bytes]) -> None:
