@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from affix.ascii import is_digits
@@ -20,7 +22,13 @@ _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class PolicyError(Exception):
-    """The server could not be reached or answered badly; str() is the reason."""
+    """The server could not be reached or answered badly; str() is the reason, in the words
+    Postfix's warning uses (`Connection refused`, `Connection timed out`...)."""
+
+
+# what Postfix's warnings say for a server that closes the connection or answers without an
+# action (its attribute client reports either as an application error)
+_APPLICATION_ERROR = "Application error"
 
 
 def _seconds(text: str) -> float:
@@ -45,6 +53,11 @@ class PolicyEndpoint:
     default_action: str
     policy_context: str
 
+    @property
+    def name(self) -> str:
+        """The server as Postfix's warnings name it: `host:port`, or the socket's path."""
+        return self.path if self.kind == "unix" else self.spec.partition(":")[2]
+
     @classmethod
     def parse(cls, cfg: Config, text: str) -> PolicyEndpoint:
         """Raises ValueError for a malformed endpoint."""
@@ -63,9 +76,14 @@ class PolicyEndpoint:
             "default_action": cfg.get("smtpd_policy_service_default_action"),
             "policy_context": cfg.get("smtpd_policy_service_policy_context"),
         }
-        for item in _options(inner)[1:]:
-            name, eq, value = item.partition("=")
-            if not eq or name.strip() not in opts:
+        for item in items[1:]:
+            # `name=value`, or `{ name = value }` for a value with spaces or commas
+            text = item[1:-1].strip() if item.startswith("{") and item.endswith("}") else item
+            name, eq, value = text.partition("=")
+            if not eq:
+                raise ValueError(f"malformed option: missing '=' after attribute name: "
+                                 f'"{text}"')
+            if name.strip() not in opts:
                 raise ValueError(f'bad policy service option "{item}"')
             opts[name.strip()] = value.strip()
         kind, path, port = _address(items[0], cfg)
@@ -73,11 +91,6 @@ class PolicyEndpoint:
                    _seconds(opts["max_idle"]), int(opts["request_limit"] or 0),
                    max(1, int(opts["try_limit"] or 1)), _seconds(opts["retry_delay"]),
                    opts["default_action"], opts["policy_context"])
-
-
-def _options(inner: str) -> list[str]:
-    """Comma-separated options; values may contain spaces (`default_action=451 4.3.5 x`)."""
-    return [part.strip() for part in inner.split(",") if part.strip()]
 
 
 def _address(endpoint: str, cfg: Config) -> tuple[str, str, int]:
@@ -104,8 +117,9 @@ class PolicyClient:
         self._last_used = 0.0
         self._requests = 0
 
-    async def query(self, attributes: dict[str, str]) -> str:
-        """The `action=` value of the answer; PolicyError after try_limit failures."""
+    async def query(self, attributes: dict[str, str], warn: Callable[[str], None]) -> str:
+        """The `action=` value of the answer; PolicyError after try_limit failures. `warn`
+        logs what each failed attempt found (a refused connection, an answer without action)."""
         request = "".join(f"{k}={v}\n" for k, v in attributes.items()) + "\n"
         reason = ""
         async with self._lock:
@@ -113,30 +127,37 @@ class PolicyClient:
                 if attempt:
                     await asyncio.sleep(self.endpoint.retry_delay)
                 try:
-                    return await asyncio.wait_for(self._exchange(request.encode()),
+                    return await asyncio.wait_for(self._exchange(request.encode(), warn),
                                                   self.endpoint.timeout)
-                except (TimeoutError, OSError, EOFError, PolicyError,
-                        asyncio.IncompleteReadError) as e:
-                    reason = "timeout" if isinstance(e, TimeoutError) else (
-                        str(e) or type(e).__name__)
-                    await self.close()
+                except TimeoutError:
+                    reason = os.strerror(errno.ETIMEDOUT)
+                except OSError as e:
+                    reason = e.strerror or str(e)
+                except (EOFError, PolicyError, asyncio.IncompleteReadError):
+                    reason = _APPLICATION_ERROR
+                await self.close()
         raise PolicyError(reason)
 
-    async def _connect(self) -> None:
+    async def _connect(self, warn: Callable[[str], None]) -> None:
         ep = self.endpoint
         stale = time.monotonic() - self._last_used > ep.max_idle
         over = ep.request_limit and self._requests >= ep.request_limit
         if self._writer is not None and (stale or over):
             await self.close()
         if self._writer is None:
-            if ep.kind == "unix":
-                self._reader, self._writer = await asyncio.open_unix_connection(ep.path)
-            else:
-                self._reader, self._writer = await asyncio.open_connection(ep.path, ep.port)
+            try:
+                if ep.kind == "unix":
+                    self._reader, self._writer = await asyncio.open_unix_connection(ep.path)
+                else:
+                    self._reader, self._writer = await asyncio.open_connection(ep.path,
+                                                                               ep.port)
+            except OSError as e:
+                warn(f"connect to {ep.name}: {e.strerror or e}")
+                raise
             self._requests = 0
 
-    async def _exchange(self, request: bytes) -> str:
-        await self._connect()
+    async def _exchange(self, request: bytes, warn: Callable[[str], None]) -> str:
+        await self._connect(warn)
         assert self._reader is not None and self._writer is not None
         self._writer.write(request)
         await self._writer.drain()
@@ -144,7 +165,7 @@ class PolicyClient:
         while True:
             line = await self._reader.readline()
             if not line:
-                raise EOFError("connection closed by policy server")
+                raise EOFError
             text = line.decode("utf-8", "replace").rstrip("\r\n")
             if not text:
                 break
@@ -153,7 +174,8 @@ class PolicyClient:
         self._requests += 1
         self._last_used = time.monotonic()
         if "action" not in answer:
-            raise PolicyError("policy server answer has no action attribute")
+            warn(f"missing attribute action in input from {self.endpoint.name}")
+            raise PolicyError(_APPLICATION_ERROR)
         return answer["action"]
 
     async def close(self) -> None:

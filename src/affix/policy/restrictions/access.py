@@ -140,7 +140,7 @@ def _message_action(ev: Evaluation, action: acc.Action, table: str, prefix: str)
             ev.log_action("bcc", f"{prefix} triggers BCC {target}")
         case acc.Prepend(header):
             if ev.stage is Stage.END_OF_DATA:
-                ev.warn(f"access table {table}: PREPEND is not allowed in "
+                ev.warn(f"access table {table}: action PREPEND must be used before "
                         "smtpd_end_of_data_restrictions")
             else:
                 v.prepend.append(header)

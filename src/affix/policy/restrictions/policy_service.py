@@ -5,8 +5,11 @@ from __future__ import annotations
 from affix.policy.evaluation import Evaluation
 from affix.policy.policy_client import PolicyEndpoint, PolicyError
 from affix.policy.registry import Arg, Result, restriction
+from affix.policy.request import Stage
 from affix.policy.restrictions.access import apply_action
 from affix.tables.access import parse_action
+
+_COUNTED = (Stage.DATA, Stage.END_OF_DATA)
 
 
 def request_attributes(ev: Evaluation, endpoint: PolicyEndpoint) -> dict[str, str]:
@@ -20,7 +23,8 @@ def request_attributes(ev: Evaluation, endpoint: PolicyEndpoint) -> dict[str, st
         "queue_id": st.queue_id or "",
         "sender": st.sender or "",
         "recipient": ev.recipient or "",
-        "recipient_count": str(len(st.recipients)),
+        # counted only once the recipients are all known (Postfix sends 0 before DATA)
+        "recipient_count": str(len(st.recipients)) if ev.stage in _COUNTED else "0",
         "client_address": st.client_addr,
         "client_name": st.client_name,
         "reverse_client_name": st.reverse_name,
@@ -42,8 +46,6 @@ def request_attributes(ev: Evaluation, endpoint: PolicyEndpoint) -> dict[str, st
         "policy_context": endpoint.policy_context,
         "server_address": st.server_addr,
         "server_port": str(st.server_port) if st.server_port else "",
-        "compatibility_level": ev.cfg.get("compatibility_level"),
-        "mail_version": ev.cfg.get("mail_version"),
     }
 
 
@@ -57,11 +59,14 @@ async def check_policy_service(ev: Evaluation, arg: str | None) -> Result:
         ev.server_error(f"check_policy_service {arg}: {e}")
     endpoint = client.endpoint
     try:
-        action = await client.query(request_attributes(ev, endpoint))
+        action = await client.query(request_attributes(ev, endpoint), ev.warn)
         ev.note(f"policy service {endpoint.spec}: action={action}")
     except PolicyError as e:
-        ev.warn(f"problem talking to server {endpoint.spec}: {e}")
+        ev.warn(f"problem talking to server {endpoint.name}: {e}")
         action = endpoint.default_action
         ev.note(f"policy service {endpoint.spec} failed ({e}); default action {action}")
+    if not action.strip():  # Postfix's words for it: the query has no key of its own
+        ev.warn(f"access table {endpoint.spec} entry  has empty value")
+        return Result.DUNNO
     return await apply_action(ev, parse_action(action), endpoint.spec, "policy query",
                               ev.reply_name, ev.lst.reply_class)
