@@ -240,6 +240,15 @@ def test_sender_dsn_mapping(policy):
     assert run.reply == "550 5.1.7 <a@example.org>: Sender address rejected: unknown"
 
 
+def test_dsn_mapping_logs_the_status_as_the_table_wrote_it(policy):
+    """Postfix's mapping line keeps the entry's class (4.1.1 in a 550 entry); the reply's
+    status follows the code."""
+    run = rcpt(policy, "smtpd_sender_restrictions = check_sender_access "
+                       "inline:{{a@example.org=550 4.1.1 mixed}}")
+    assert run.reply == "550 5.1.7 <a@example.org>: Sender address rejected: mixed"
+    assert "mapping DSN status 4.1.1 into Sender address status 4.1.7" in run.lines("mapping")
+
+
 def test_reject_footer_is_sent_but_not_logged(policy):
     run = rcpt(policy, "smtpd_reject_footer = see http://kororo.jp/help?$client_address\n"
                        "smtpd_client_restrictions = reject")

@@ -140,10 +140,12 @@ class Evaluation:
 
     def reject_fixed(self, code: int, dsn: str, text: str, reply_class: str) -> Result:
         """A reject whose DSN came from a table or template: fix X.1.Y per class first."""
-        fixed, note = fix_dsn(str(code)[:1] + dsn[1:] if dsn else dsn, reply_class)
+        # the log line names the status as the table wrote it (`4.1.1` in a 550 entry); the
+        # reply's status then takes the reply code's class
+        fixed, note = fix_dsn(dsn, reply_class)
         if note:
             log.info("smtpd", note, self.state.syslog_name)
-        return self.reject(code, fixed, text)
+        return self.reject(code, str(code)[:1] + fixed[1:] if fixed else fixed, text)
 
     def _flag(self, code: int, dsn: str, text: str) -> Reply:
         built = make_reply(code, dsn, text)
