@@ -34,6 +34,7 @@ _DIP = "defer_if_permit"  # -> {"client": Reply|None, "helo": ..., "sender": ...
 _INSTANCE = "instance"
 _DISCARDED = "discarded"  # -> the transaction (state.transactions) a DISCARD action applies to
 _HELD = "held"  # -> the transaction a HOLD action applies to
+_RBL = "rbl"  # -> {(zone spec, name, kind): RblResult} of this session
 # stages inside a transaction: once it is discarded, none of them checks anything more
 _IN_TRANSACTION = frozenset({Stage.RCPT, Stage.DATA, Stage.END_OF_DATA})
 
@@ -134,7 +135,15 @@ class RestrictionEngine:
         except ValueError as e:
             log.fatal("smtpd", str(e), ev.state.syslog_name)
             ev.server_error()
-        result = await rbl_lookup(self.resolver, spec, what, kind)
+        # a session asks each list once per name (Postfix keeps RBL answers in a cache):
+        # another restriction naming the same zone gets the answer, and no second warning
+        known = ev.state.policy_data.setdefault(_RBL, {})
+        result = known.get((arg, what, kind))
+        if result is None:
+            result = known[(arg, what, kind)] = await rbl_lookup(self.resolver, spec, what,
+                                                                  kind)
+            if result.error:
+                ev.warn(f"{result.query}: RBL lookup error: {result.error}")
         shown = ", ".join(result.addresses) or ("error" if result.error else "not listed")
         ev.note(f"DNS A {result.query or '(skipped)'}: {shown}"
                 + (f"; TXT {result.txt}" if result.txt else ""))

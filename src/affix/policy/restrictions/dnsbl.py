@@ -67,9 +67,7 @@ async def _listed(ev: Evaluation, arg: str | None, name: str, what: str, kind: s
     if not arg:
         ev.warn(f"restriction {name} requires domain name argument")
         return False, "", None
-    result = await ev.engine.rbl(ev, arg, what, kind)
-    if result.error:
-        ev.warn(f"{result.query}: RBL lookup error: {result.error}")
+    result = await ev.engine.rbl(ev, arg, what, kind)  # warns of a lookup error
     return result.listed, result.txt, result.error
 
 
