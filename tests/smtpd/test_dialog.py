@@ -334,6 +334,8 @@ def test_recipient_limit_and_overshoot(smtpd):
     # the first overshoot was free: one error so far, the hard limit (2) is not reached
     assert c.cmd("RCPT TO:<b5@example.jp>") == "452 4.5.3 Error: too many recipients"
     assert c.reply() == "421 4.7.0 mx.example.jp Error: too many errors"
+    # the free overshoot counts as done, as in Postfix's statistics
+    assert server.wait_log("disconnect from").endswith("ehlo=1 mail=1 rcpt=3/5 commands=5/7")
 
 
 def test_smtplib_sends_a_message(smtpd):

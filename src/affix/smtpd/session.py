@@ -395,10 +395,12 @@ class SmtpSession(Verbs, asyncio.Protocol):
 
     def finish_command(self, cmd: Command, reply: Reply) -> None:
         """Account for a command's result and send its reply (and what follows it)."""
-        ok = reply.code < 400
+        # a free overshoot RCPT (error_exempt) counts as done in the statistics too, as
+        # Postfix's rcpt command reports it a success
+        ok = reply.code < 400 or self.error_exempt
         if cmd.stat and reply.code != 354:  # DATA counts once, at the end of data
             self.stats.count(cmd.stat, ok)
-        error = not ok and not self.error_exempt
+        error = not ok
         self.error_exempt = False
         after, self.after = self.after, None
         if reply.hangs_up or cmd.name == "QUIT":
