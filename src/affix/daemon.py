@@ -175,9 +175,10 @@ def build_log(cfg: Config, foreground: bool) -> log.MailLog:
 
 
 def log_warnings(checked: Checked) -> None:
-    """Configuration warnings (unused parameters, skipped services) go to the mail log."""
+    """Configuration warnings (unused parameters, skipped services) go to the mail log, the
+    place named as Postfix's daemons name it (`FILE, line N:`)."""
     for w in checked.warnings:
-        log.warning("master", f"{w.file}:{w.line}: {w.message}" if w.line else
+        log.warning("master", f"{w.file}, line {w.line}: {w.message}" if w.line else
                     f"{w.file}: {w.message}")
 
 

@@ -93,8 +93,8 @@ def test_start_answers_reports_status_refuses_second_start_and_stops(instance):
 def test_start_logs_config_warnings_in_the_mail_log(instance):
     instance.write_main("smtpd_helo_requierd = yes")
     assert instance.run("start").returncode == 0
-    assert (f"postfix/master[{instance.pid()}]: warning: {instance.dir}/main.cf:5: unused "
-            "parameter: smtpd_helo_requierd=yes (did you mean smtpd_helo_required?)"
+    assert (f"postfix/master[{instance.pid()}]: warning: {instance.dir}/main.cf, line 5: "
+            "unused parameter: smtpd_helo_requierd=yes (did you mean smtpd_helo_required?)"
             in instance.maillog)
 
 
