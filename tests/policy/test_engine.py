@@ -315,6 +315,15 @@ def test_restriction_class_evaluated_in_callers_context(policy):
     assert len(run.lines("reject_warning")) == 2  # both class members only warn
 
 
+def test_a_class_that_names_itself_through_a_table_is_a_configuration_error(policy):
+    run = rcpt(policy, "smtpd_restriction_classes = loop\n"
+                       "loop = check_client_access inline:{{192.0.2.7=loop}}\n"
+                       "smtpd_client_restrictions = loop")
+    assert run.reply == "451 4.3.5 Server configuration error"
+    assert any(line.endswith("access table inline:{{192.0.2.7=loop}} entry loop causes "
+                             "unreasonable recursion") for line in run.lines("warning"))
+
+
 def test_access_value_with_restriction_names(policy):
     run = rcpt(policy, "smtpd_client_restrictions = check_client_access "
                        "inline:{{192.0.2 = reject_unknown_client_hostname, permit}}, reject",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from affix.policy.evaluation import Evaluation, steps
+from affix.policy.evaluation import MAX_NESTING, Evaluation, steps
 from affix.policy.names import canonical_address
 from affix.policy.registry import Arg, Result, restriction
 from affix.policy.request import Stage
@@ -85,6 +85,9 @@ async def apply_action(ev: Evaluation, action: acc.Action, table: str, key: str,
             return Result.DUNNO
         case acc.Restrictions(names):
             ev.note(f"{table}: {key} -> restrictions {' '.join(names)}")
+            if ev.recursion >= MAX_NESTING:  # Postfix's words, naming the entry at fault
+                ev.server_error(f"access table {table} entry {' '.join(names)} causes "
+                                "unreasonable recursion")
             return await ev.walk(steps(names))
         case acc.BadEntry("", value, _):
             ev.server_error(f"SMTPD access map {table} has entry with lookup table: {value}",
