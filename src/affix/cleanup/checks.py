@@ -70,8 +70,8 @@ class ContentChecks:
 
     @functools.cached_property
     def limits(self) -> _Limits:
-        """Read when the first message is checked, not when cleanup starts (a bad value fails
-        the messages, as it always has, until it reads), then kept for every message."""
+        """Read at the first message checked, then kept: a bad value fails the messages (each
+        is refused with a 4xx until it reads), not cleanup's start."""
         cfg = self.cfg
         return _Limits(cfg.size("header_size_limit"), cfg.size("body_checks_size_limit"),
                        cfg.int("line_length_limit"), cfg.int("mime_nesting_limit"),

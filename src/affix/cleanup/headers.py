@@ -141,6 +141,10 @@ def make(name: str, value: str) -> bytes:
     return f"{name}: {value}\n".encode("utf-8", "surrogateescape")
 
 
+# (the second, its zone offset and name) -> the text rfc2822_date made for them last
+_last_date: tuple[tuple[float, int, str], str] = ((float("nan"), 0, ""), "")
+
+
 def rfc2822_date(when: float | None = None) -> str:
     """`Tue, 23 Jul 2024 11:00:40 +0900 (JST)`, the form Postfix writes (day space-padded).
     Built from time.localtime alone: datetime and email.utils would cost every process memory
@@ -159,9 +163,6 @@ def rfc2822_date(when: float | None = None) -> str:
         text = time.strftime(f"%a, {tm.tm_mday:2d} %b %Y %H:%M:%S {zone} (%Z)", tm)
         _last_date = (key, text)
     return text
-
-
-_last_date: tuple[tuple[float, int, str], str] = ((float("nan"), 0, ""), "")
 
 
 def message_id_value(queue_id: str, hostname: str, long_ids: bool,

@@ -43,9 +43,9 @@ def _is_local_domain(ev: Evaluation, domain: str) -> bool:
 
 def _which_table(ev: Evaluation, local: str, domain: str) -> str | None:
     """The table the address is missing from, or None when it is known (or not checkable)."""
-    # the keys without the local-domain forms, made where a table is searched with them
+    plain = _keys(ev, local, domain, False)
     if ev.cfg.get("virtual_alias_maps").strip() and \
-            found_in(ev, "virtual_alias_maps", _keys(ev, local, domain, False)):
+            found_in(ev, "virtual_alias_maps", plain):
         return None
     if _is_local_domain(ev, domain):
         if not ev.cfg.get("local_recipient_maps").strip():
@@ -56,10 +56,8 @@ def _which_table(ev: Evaluation, local: str, domain: str) -> str | None:
     if ml("virtual_alias_domains").match_domain(domain):
         return "virtual alias"
     if ml("virtual_mailbox_domains").match_domain(domain):
-        plain = _keys(ev, local, domain, False)
         return None if found_in(ev, "virtual_mailbox_maps", plain) else "virtual mailbox"
     if ml("relay_domains").match_domain(domain) and ev.cfg.get("relay_recipient_maps").strip():
-        plain = _keys(ev, local, domain, False)
         return None if found_in(ev, "relay_recipient_maps", plain) else "relay recipient"
     return None
 
