@@ -22,6 +22,13 @@ def config(tmp_path, text):
     # only a warning: the relay test would let everything through (Postfix refuses it too)
     "smtpd_relay_restrictions = permit_mynetworks, warn_if_reject reject_unauth_destination\n"
     "smtpd_recipient_restrictions =\n",
+    # ... a whole class named after warn_if_reject too
+    "smtpd_restriction_classes = relay\nrelay = permit_sasl_authenticated, "
+    "reject_unauth_destination\nsmtpd_relay_restrictions = warn_if_reject relay\n"
+    "smtpd_recipient_restrictions =\n",
+    # a permit ends the list: the blocker after it never runs
+    "smtpd_relay_restrictions = permit, reject_unauth_destination\n"
+    "smtpd_recipient_restrictions =\n",
 ])
 def test_startup_fatal_without_relay_blocking_restriction(policy, tmp_path, lists):
     engine = policy.engine(lists)

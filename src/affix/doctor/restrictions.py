@@ -66,19 +66,22 @@ def relay_rule(ctx: LintContext) -> Iterator[Finding]:
     for service in ctx.services:
         where = _relay_where(ctx, service)
         tag = service.tag(L.RELAY, L.RECIPIENT)
-        if not relay_rule_holds(service.cfg):
+        if relay_rule_holds(service.cfg):
+            continue
+        if _blocker_after_permit(ctx, service):
+            yield finding("AFX-RST-005", where,
+                          f"{tag}open relay: every relay-blocking restriction comes after an "
+                          "unconditional permit",
+                          "the permit ends the list before reject_unauth_destination runs, "
+                          "so anyone could relay mail through this server (smtpd refuses to "
+                          "start)",
+                          "put reject_unauth_destination before the permit")
+        else:
             yield finding("AFX-RST-002", where, tag + RELAY_RULE,
                           "smtpd refuses to start; without such a restriction the server "
                           "would be an open relay",
                           "add reject_unauth_destination after permit_mynetworks and "
                           "permit_sasl_authenticated in smtpd_relay_restrictions")
-        elif not _reachable_blocker(ctx, service):
-            yield finding("AFX-RST-005", where,
-                          f"{tag}open relay: every relay-blocking restriction comes after an "
-                          "unconditional permit",
-                          "the permit ends the list before reject_unauth_destination runs, "
-                          "so anyone can relay mail through this server",
-                          "put reject_unauth_destination before the permit")
 
 
 def _relay_where(ctx: LintContext, service: Service) -> Where:
@@ -91,17 +94,32 @@ def _relay_where(ctx: LintContext, service: Service) -> Where:
     return ctx.where(L.RECIPIENT, service)
 
 
-def _reachable_blocker(ctx: LintContext, service: Service) -> bool:
-    for rl in ctx.restriction_lists():
-        if rl.service is not service or rl.param not in (L.RELAY, L.RECIPIENT):
+def _blocker_after_permit(ctx: LintContext, service: Service) -> bool:
+    """The start-up rule failed (relay_rule_holds): because a permit comes before the
+    blockers, rather than for want of one that takes effect."""
+    return any(_has_working_blocker(ctx, service, rl.steps, frozenset())
+               for rl in ctx.restriction_lists()
+               if rl.service is service and rl.param in (L.RELAY, L.RECIPIENT))
+
+
+def _has_working_blocker(ctx: LintContext, service: Service, steps: tuple[Step, ...],
+                         seen: frozenset[str]) -> bool:
+    """A blocker anywhere, classes included, except behind warn_if_reject (which only logs,
+    a whole class named there too)."""
+    from affix.doctor.context import pair_steps
+
+    classes = ctx.classes(service)
+    warn_only = False
+    for step in steps:
+        skip, warn_only = warn_only, step.name == "warn_if_reject"
+        if skip:
             continue
-        warn_only = False  # the step after warn_if_reject only logs
-        for step in expanded(ctx, service, rl.steps, frozenset()):
-            if step.name in RELAY_BLOCKERS and not warn_only:
-                return True
-            if step.name in UNCONDITIONAL_PERMIT and not warn_only:
-                break
-            warn_only = step.name == "warn_if_reject"
+        if step.name in RELAY_BLOCKERS:
+            return True
+        text = step.item.text
+        if step.spec is None and text in classes and text not in seen and _has_working_blocker(
+                ctx, service, tuple(pair_steps(ctx.items(text, service))), seen | {text}):
+            return True
     return False
 
 

@@ -21,33 +21,29 @@ _BARE = {L.CLIENT: True, L.HELO: True, L.SENDER: True, L.RELAY: True, L.RECIPIEN
          L.ETRN: True, L.DATA: False, L.END_OF_DATA: False}
 
 
-def _expanded(cfg: Config, items: list[str], classes: frozenset[str],
-              seen: frozenset[str] = frozenset()) -> list[str]:
-    """Restriction names with restriction classes replaced by their contents."""
-    out: list[str] = []
-    for item in items:
-        if item in classes and item not in seen:
-            out += _expanded(cfg, cfg.list(item), classes, seen | {item})
-        else:
-            out.append(item.lower())
-    return out
-
-
 def relay_rule_holds(cfg: Config) -> bool:
     classes = frozenset(cfg.list("smtpd_restriction_classes"))
-    return any(RELAY_BLOCKERS & _working(_expanded(cfg, cfg.list(p), classes))
+    return any(_has_blocker(cfg, cfg.list(p), classes, frozenset())
                for p in (L.RELAY, L.RECIPIENT))
 
 
-def _working(names: list[str]) -> set[str]:
-    """The names that can take effect: the one after warn_if_reject only logs (an open
-    relay otherwise passes the check, as Postfix refuses it)."""
-    out, warn_only = set(), False
-    for name in names:
-        if not warn_only and name != "warn_if_reject":
-            out.add(name)
-        warn_only = name == "warn_if_reject"
-    return out
+def _has_blocker(cfg: Config, items: list[str], classes: frozenset[str],
+                 seen: frozenset[str]) -> bool:
+    """Whether a blocker takes effect, read as Postfix's smtpd reads the list at start: the
+    element after warn_if_reject only logs (a class named there too), and `permit` ends the
+    list (what follows never runs). Anything else is an open relay that must not start."""
+    i = 0
+    while i < len(items):
+        item, name = items[i], items[i].lower()
+        i += 1
+        if name == "warn_if_reject":
+            i += 1
+        elif name == "permit":
+            return False
+        elif name in RELAY_BLOCKERS or (item in classes and item not in seen and _has_blocker(
+                cfg, cfg.list(item), classes, seen | {item})):
+            return True
+    return False
 
 
 def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> str | None:
