@@ -274,6 +274,8 @@ class Server:
             try:
                 await self.pool.start()
             except ConfigError:
+                if self.pickup is not None:
+                    await self.pickup.stop()
                 await self._stop_qmgr()
                 raise
 

@@ -9,7 +9,9 @@ refuses for good goes back to its sender, as Postfix's pickup returns it.
 
 A file is removed once its message is queued; a crash between the two queues it again at the
 next start (a duplicate, as with Postfix). A file cleanup refuses for a while (4xx) stays
-for the next look.
+for the next look, and the files after it go on. Anything else a user leaves in maildrop/
+(other names, links, directories, damaged files) is removed with a warning, as Postfix's
+pickup removes it: maildrop/ is anyone's to write, so nothing there is trusted.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ def _bounce(cfg: Config, cleanup: Cleanup, queue_id: str, env: Envelope, content
 
 def trusted_envelope(dropped: maildrop.Dropped) -> Envelope:
     """What a user may set with sendmail's options, and nothing more: the sender, the
-    recipients with NOTIFY, RET, ENVID and the body type. The arrival time is the file's."""
+    recipients with NOTIFY, RET, ENVID and the body type. The arrival time is the file's
+    (maildrop.read)."""
     env = dropped.envelope
     if not env.recipients:
         raise maildrop.MaildropError("no recipients")
@@ -73,7 +76,7 @@ def trusted_envelope(dropped: maildrop.Dropped) -> Envelope:
         printable(env.sender),
         [Recipient(printable(r.address), printable(r.original), notify=_notify(r.notify))
          for r in env.recipients],
-        arrival=dropped.mtime,
+        arrival=dropped.arrival,
         body_type=env.body_type if env.body_type in ("7BIT", "8BITMIME") else "",
         ret=env.ret if env.ret in ("FULL", "HDRS") else "",
         envid=printable(env.envid))
@@ -96,6 +99,8 @@ class Pickup:
         self._event = asyncio.Event()
         self._fds: list[int] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # read by take_all's thread: stop between two files
+        self._stuck: set[str] = set()  # queued, but the file would not go
 
     def start(self) -> None:
         """Make maildrop/ and the FIFO, listen on it, look at once. A failure is logged and
@@ -125,6 +130,7 @@ class Pickup:
         self._event.set()
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._fds:
             asyncio.get_running_loop().remove_reader(self._fds[0])
         if self._task is not None:
@@ -140,40 +146,65 @@ class Pickup:
     async def _run(self) -> None:
         while True:
             self._event.clear()
-            await asyncio.to_thread(self.take_all)
+            try:
+                await asyncio.to_thread(self.take_all)
+            except Exception as e:  # noqa: BLE001 - a bug must not end local submission
+                log.error("pickup", f"internal error: {e!r}")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._event.wait(), INTERVAL)
 
     def take_all(self) -> None:
-        """Queue every complete maildrop file, oldest first; stop at the first that cleanup
-        cannot take now (the next look tries again)."""
+        """Queue every complete maildrop file, oldest first. A file cleanup cannot take now
+        (4xx) waits for the next look, and the others go on; an entry that is no message is
+        removed with a warning (as Postfix's pickup removes it); a problem of the system
+        (no file descriptors, a full disk) ends this look."""
         cfg, cleanup = self.current()
         try:
-            names = maildrop.names(self.root)
+            ready, strays = maildrop.names(self.root)
         except OSError as e:
             log.warning("pickup", f"{maildrop.MAILDROP}/: {e.strerror or e}")
             return
-        for name in names:
-            try:
-                dropped = maildrop.read(self.root, name, cfg.int("message_size_limit"))
-                envelope = trusted_envelope(dropped)
-            except maildrop.MaildropError as e:
-                self._set_aside(name, str(e))
+        for name in strays:
+            self._remove(name, None, "not a name sendmail gives its files")
+        for name in ready:
+            if self._stopping:
+                return  # the rest waits for the next start, where it is safe
+            if name in self._stuck:
                 continue
             try:
+                dropped = maildrop.read(self.root, name, cfg.size("message_size_limit"))
+                envelope = trusted_envelope(dropped)
+            except FileNotFoundError:
+                continue
+            except maildrop.MaildropError as e:
+                self._remove(name, None, str(e))
+                continue
+            except maildrop.Busy as e:
+                log.warning("pickup", f"{maildrop.MAILDROP}/{name}: {e}; trying again later")
+                return
+            try:
                 submit_local(cfg, cleanup, envelope, dropped.content, dropped.uid)
-            except (SubmitError, OSError) as e:
+            except SubmitError as e:  # this message only: the others may go
                 log.warning("pickup", f"{maildrop.MAILDROP}/{name}: uid={dropped.uid}: "
                                       f"not queued now, trying again later: {e}")
+                continue
+            except OSError as e:
+                log.warning("pickup", f"{maildrop.MAILDROP}/{name}: uid={dropped.uid}: "
+                                      f"not queued now, trying again later: "
+                                      f"{e.strerror or e}")
                 return
-            maildrop.remove(self.root, name)
+            self._remove(name, dropped.uid, None)
 
-    def _set_aside(self, name: str, why: str) -> None:
-        """A damaged or hostile file goes to corrupt/, where root can look at it; under a
-        name of its own, so that a user cannot name it after a queue file already there."""
-        log.warning("pickup", f"{maildrop.MAILDROP}/{name}: {why}; moved to corrupt")
+    def _remove(self, name: str, uid: int | None, why: str | None) -> None:
+        """Remove a queued file (no `why`), or one that is no message, with a warning that
+        names it safely (a user chose the name)."""
+        shown = printable(name)[:100]
+        if why is not None:
+            log.warning("pickup", f"{maildrop.MAILDROP}/{shown}: {why}; removed")
         try:
-            os.rename(os.path.join(self.root, maildrop.MAILDROP, name),
-                      os.path.join(self.root, "corrupt", f"{maildrop.MAILDROP}.{name}"))
-        except OSError:
             maildrop.remove(self.root, name)
+        except OSError as e:
+            log.warning("pickup", f"{maildrop.MAILDROP}/{shown}: cannot remove: "
+                                  f"{e.strerror or e}")
+            if uid is not None:  # queued already: not again while this process runs
+                self._stuck.add(name)

@@ -97,7 +97,7 @@ def test_a_user_other_than_root_submits_through_maildrop(shared_dir):
                     read_log(base)).group(1)
     assert f"Received: by mx.example.test (affix, from userid 65534)\n\tid {qid}; " in text
     assert "Return-Path: <nobody@mx.example.test>\n" in text and text.endswith("\nhello\n")
-    assert list(maildrop.names(str(queue))) == []
+    assert maildrop.names(str(queue)) == ([], [])
 
     # with the server down, the message waits in maildrop/ and goes out when it starts
     assert _sendmail_as_nobody(base / "etc", b"Subject: while down\n\nlater\n", RCPT) == (0, "")
@@ -137,7 +137,7 @@ def test_pickup_trusts_only_what_sendmail_options_can_set(tmp_path):
                       client_name="trusted.example", client_addr="10.0.0.1", helo="x",
                       protocol="ESMTP", redirect="thief@example.org", hold="held",
                       body_type="8BITMIME", ret="HDRS")
-    name = maildrop.drop(root, forged, b"Subject: forged\n\nbody\n")
+    name = maildrop.drop(root, forged, b"Subject: forged\n\nbody\n", 0)
     os.chown(os.path.join(root, "maildrop", name), NOBODY, NOBODY)
     pickup.take_all()
     store = store_for(make_config(tmp_path))
@@ -147,25 +147,71 @@ def test_pickup_trusts_only_what_sendmail_options_can_set(tmp_path):
     assert env.protocol == "" and [r.address for r in env.recipients] == [RCPT]
     assert env.recipients[0].notify == "" and (env.body_type, env.ret) == ("8BITMIME", "HDRS")
     assert f"{qid}: uid={NOBODY} from=<a@example.org>" in read_log(tmp_path)
-    assert maildrop.names(root) == []
+    assert maildrop.names(root) == ([], [])
 
 
-def test_pickup_sets_aside_what_is_not_a_message(tmp_path):
+def test_pickup_removes_what_is_not_a_message_and_goes_on(tmp_path):
+    """Whatever a user leaves there (garbage, links, directories, odd names) is removed with
+    a warning that cannot forge a log line, and pickup goes on with the next file."""
     pickup, root = _pickup(tmp_path)
     drop_dir = Path(root) / "maildrop"
-    (drop_dir / "garbage").write_bytes(b"not a queue file\n")
+    env = Envelope("a@example.org", [Recipient(RCPT)])
+    garbage = maildrop.drop(root, env, b"\nfirst\n", 0)
+    (drop_dir / garbage).write_bytes(b"not a queue file\n")
     (tmp_path / "secret").write_text("root's\n")
-    os.symlink(tmp_path / "secret", drop_dir / "link")
-    name = maildrop.drop(root, Envelope("a@example.org", [Recipient(RCPT)]), b"\nbody\n")
-    os.link(drop_dir / name, tmp_path / "second-name")
-    (drop_dir / ".unfinished").write_bytes(b"half")
+    linked = maildrop.drop(root, env, b"\nsecond\n", 0)
+    os.unlink(drop_dir / linked)
+    os.symlink(tmp_path / "secret", drop_dir / linked)
+    second_name = maildrop.drop(root, env, b"\nthird\n", 0)
+    os.link(drop_dir / second_name, tmp_path / "second-name")
+    (drop_dir / "0\nDec 02 05:00:00 mx postfix-smtpd[1]: forged").mkdir()
+    (drop_dir / "0\nDec 02 05:00:00 mx postfix-smtpd[1]: forged" / "inside").write_text("x")
+    good = maildrop.drop(root, env, b"Subject: good\n\nfourth\n", 0)
+    (drop_dir / f".{good}").write_bytes(b"half")  # a live writer's unfinished file
     pickup.take_all()
     logged = read_log(tmp_path)
-    assert "maildrop/garbage: not an affix queue file" in logged
-    assert "maildrop/link: cannot open" in logged
-    assert f"maildrop/{name}: not a plain file with one name; moved to corrupt" in logged
-    assert sorted(os.listdir(drop_dir)) == [".unfinished"]  # young: its writer may live
-    assert sorted(os.listdir(Path(root) / "corrupt")) == sorted(
-        f"maildrop.{n}" for n in ("garbage", "link", name))
+    assert f"maildrop/{garbage}: not an affix queue file" in logged
+    assert f"maildrop/{linked}: cannot open: Too many levels of symbolic links" in logged
+    assert f"maildrop/{second_name}: not a plain file with one name; removed" in logged
+    assert "maildrop/0?Dec 02 05:00:00 mx postfix-smtpd[1]: forged: not a name" in logged
+    assert "\nDec 02 05:00:00 mx postfix-smtpd[1]: forged" not in logged
+    assert sorted(os.listdir(drop_dir)) == [f".{good}"]
     assert (tmp_path / "secret").read_text() == "root's\n"
-    assert list(store_for(make_config(tmp_path)).iterate("incoming")) == []
+    [qid] = store_for(make_config(tmp_path)).iterate("incoming")
+    assert b"fourth" in store_for(make_config(tmp_path)).read("incoming", qid).content
+
+
+def test_a_message_cleanup_defers_waits_without_holding_up_the_others(tmp_path):
+    pickup, root = _pickup(tmp_path)
+    (tmp_path / "header_checks").write_text("/^Subject: later/ REJECT 4.7.1 try later\n")
+    cfg = make_config(tmp_path, f"header_checks = regexp:{tmp_path}/header_checks\n")
+    pickup.current = lambda: (cfg, Cleanup(cfg, store_for(cfg)))
+    env = Envelope("a@example.org", [Recipient(RCPT)])
+    later = maildrop.drop(root, env, b"Subject: later\n\nx\n", 0)
+    maildrop.drop(root, env, b"Subject: now\n\ny\n", 0)
+    pickup.take_all()
+    assert os.listdir(Path(root) / "maildrop") == [later]
+    assert len(list(store_for(cfg).iterate("incoming"))) == 1
+    assert f"maildrop/{later}: uid=0: not queued now, trying again later" in read_log(tmp_path)
+
+
+def test_a_future_date_on_a_dropped_file_does_not_move_its_arrival(tmp_path):
+    import time
+
+    pickup, root = _pickup(tmp_path)
+    name = maildrop.drop(root, Envelope("a@example.org", [Recipient(RCPT)]), b"\nx\n", 0)
+    os.utime(Path(root) / "maildrop" / name, (4102444800, 4102444800))  # 2100
+    pickup.take_all()
+    store = store_for(make_config(tmp_path))
+    [qid] = store.iterate("incoming")
+    assert store.read("incoming", qid).envelope.arrival <= time.time()
+
+
+def test_nobody_is_told_at_once_when_the_message_is_too_big(shared_dir):
+    make_config(shared_dir, "message_size_limit = 1000\n")
+    (shared_dir / "queue").mkdir(mode=0o755)
+    maildrop.ensure(str(shared_dir / "queue"))
+    code, said = _sendmail_as_nobody(shared_dir / "etc", b"Subject: big\n\n" + b"x" * 2000,
+                                     RCPT)
+    assert code == os.EX_DATAERR and "message file too big" in said
+    assert os.listdir(shared_dir / "queue" / "maildrop") == []

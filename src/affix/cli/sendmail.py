@@ -255,7 +255,7 @@ def enqueue(cfg: Config, opts: Options, data: bytes) -> int:
     setup_log(cfg)
     store = QueueStore(cfg.get("queue_directory"), cfg.bool("enable_long_queue_ids"))
     if not _may_write_queue(store):
-        _drop(store.root, env, content, sender)
+        _drop(store.root, env, content, sender, cfg.size("message_size_limit"))
         return 0
     cleanup = Cleanup(cfg, store)
     try:
@@ -278,11 +278,14 @@ def _may_write_queue(store: QueueStore) -> bool:
     return os.access(path, os.W_OK)
 
 
-def _drop(root: str, env: Envelope, content: bytes, sender: str) -> None:
+def _drop(root: str, env: Envelope, content: bytes, sender: str, size_limit: int) -> None:
     """A user who may not write the queue leaves the message in maildrop/ for the server's
-    pickup (pickup.py); it waits there while no server runs."""
+    pickup (pickup.py); it waits there while no server runs. One that is too big is refused
+    here, where the user hears of it."""
     try:
-        maildrop.drop(root, env, content)
+        maildrop.drop(root, env, content, size_limit)
+    except maildrop.MaildropError as e:
+        raise Usage(f"{sender}({os.getuid()}): {e}", os.EX_DATAERR) from e
     except OSError as e:
         raise Usage(f"{sender}({os.getuid()}): cannot leave the message in "
                     f"{os.path.join(root, maildrop.MAILDROP)}: {e.strerror or e} (has "

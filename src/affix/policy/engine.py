@@ -181,12 +181,14 @@ class RestrictionEngine:
         except Abort:
             pass
         verdict = ev.verdict
-        if verdict.hold:  # the hold stays even when this request is then rejected
+        # a HOLD or DISCARD stays for the transaction even when this request is rejected
+        # (smtpd applies them to it all the same)
+        if verdict.hold:
             state.policy_data[_HELD] = state.transactions
+        if verdict.discard:
+            state.policy_data[_DISCARDED] = state.transactions
         if ev.final is not None:
             verdict.reply = self._with_footer(ev, ev.final)
-        elif verdict.discard:
-            state.policy_data[_DISCARDED] = state.transactions
         return verdict
 
     @staticmethod

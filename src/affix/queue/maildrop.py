@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
+import shutil
 import stat
 import time
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ class Dropped:
 
     name: str
     uid: int  # the file's owner: who submitted it
-    mtime: float
+    arrival: float  # when it was submitted (or later), never in the future
     envelope: Envelope  # as the file says; pickup keeps only what a user may set
     content: bytes
 
@@ -75,15 +77,19 @@ def ensure(root: str) -> None:
     os.chmod(fifo, FIFO_MODE)
 
 
-def drop(root: str, envelope: Envelope, content: bytes) -> str:
-    """Leave a message in maildrop/ (any user); returns the file's name. Raises OSError."""
+def drop(root: str, envelope: Envelope, content: bytes, size_limit: int) -> str:
+    """Leave a message in maildrop/ (any user); returns the file's name. Raises OSError, or
+    MaildropError for a message over size_limit (message_size_limit; 0: none), which pickup
+    would refuse to read."""
     name = f"{time.time_ns():x}.{os.getpid()}.{secrets.token_hex(4)}"
+    data = qfile.encode(name, envelope, content)
+    if (size_limit and len(content) > size_limit) or too_big(len(data), size_limit):
+        raise MaildropError("message file too big")
     directory = os.path.join(root, MAILDROP)
     temp = os.path.join(directory, "." + name)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         try:
-            data = qfile.encode(name, envelope, content)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
@@ -113,48 +119,78 @@ def poke(root: str) -> bool:
     return True
 
 
-def names(root: str) -> list[str]:
-    """Complete files waiting, oldest first; unfinished ones left by dead writers go."""
+# what drop() names a file: time in ns (hex), pid, random (hex); anything else is not ours
+_NAME = re.compile(r"[0-9a-f]{1,16}\.[0-9]{1,10}\.[0-9a-f]{8}")
+
+
+def names(root: str) -> tuple[list[str], list[str]]:
+    """(complete files waiting, oldest first; entries that drop() cannot have made, for
+    pickup to remove). Unfinished files left by dead writers are removed here."""
     directory = os.path.join(root, MAILDROP)
-    ready = []
+    ready, strays = [], []
     now = time.time()
     with os.scandir(directory) as it:
         for entry in it:
-            if not entry.name.startswith("."):
-                ready.append(entry.name)
-                continue
-            with contextlib.suppress(OSError):
-                if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
-                    os.unlink(entry.path)
-    return sorted(ready)
+            name = entry.name
+            if _NAME.fullmatch(name):
+                ready.append(name)
+            elif name.startswith(".") and _NAME.fullmatch(name[1:]):
+                with contextlib.suppress(OSError):  # a live writer's file is young
+                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_SECONDS:
+                        os.unlink(entry.path)
+            else:
+                strays.append(name)
+    return sorted(ready), strays
+
+
+class Busy(Exception):
+    """A file that cannot be read now (no file descriptors, an I/O error): try later."""
 
 
 def read(root: str, name: str, size_limit: int) -> Dropped:
     """One file, checked: a plain file with one name, not over size_limit bytes (0: no
-    limit) plus the envelope's room, in the queue file format. Raises MaildropError."""
+    limit) plus ENVELOPE_ROOM, in the queue file format. Raises MaildropError for a file that
+    is not a message (or is gone: FileNotFoundError), Busy for one to try again later."""
     path = os.path.join(root, MAILDROP, name)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
     except OSError as e:
-        raise MaildropError(f"cannot open: {e.strerror or e}") from None
+        if e.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # a symlink, socket, dir
+            raise MaildropError(f"cannot open: {e.strerror}") from None
+        raise Busy(e.strerror or str(e)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
             # a FIFO would block pickup; a second name could be another user's file
             raise MaildropError("not a plain file with one name")
-        if size_limit and st.st_size > size_limit + _ENVELOPE_ROOM:
-            raise MaildropError(f"larger than {size_limit} bytes")
-        data = _read_upto(fd, st.st_size)
+        if too_big(st.st_size, size_limit):
+            raise MaildropError(f"larger than sendmail writes for message_size_limit = "
+                                f"{size_limit}")
+        try:
+            data = _read_upto(fd, st.st_size)
+        except OSError as e:
+            raise Busy(e.strerror or str(e)) from None
     finally:
         os.close(fd)
     try:
         msg = qfile.decode(name, data)
     except qfile.QueueFileError as e:
         raise MaildropError(str(e).removeprefix(f"{name}: ")) from None
-    return Dropped(name, st.st_uid, st.st_mtime, msg.envelope, msg.content or b"")
+    # the change time, which its owner cannot set back (utime() sets it to now): when it was
+    # submitted, or later
+    arrival = min(st.st_ctime, time.time())
+    return Dropped(name, st.st_uid, arrival, msg.envelope, msg.content or b"")
 
 
-_ENVELOPE_ROOM = 1024 * 1024  # bytes of envelope records allowed beside the content
+ENVELOPE_ROOM = 1024 * 1024  # bytes of envelope records allowed beside the content
+
+
+def too_big(file_size: int, size_limit: int) -> bool:
+    """Whether a maildrop file is larger than sendmail writes (its content is checked
+    against message_size_limit before it is dropped)."""
+    return bool(size_limit) and file_size > size_limit + ENVELOPE_ROOM
 
 
 def _read_upto(fd: int, size: int) -> bytes:
@@ -171,6 +207,13 @@ def _read_upto(fd: int, size: int) -> bytes:
 
 
 def remove(root: str, name: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(root, MAILDROP, name))
+    """Remove an entry, whatever it is (a user may have made a directory tree there):
+    raises OSError only when it stays."""
+    path = os.path.join(root, MAILDROP, name)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(path)  # symlink-safe where the platform allows (Linux: it does)
 
