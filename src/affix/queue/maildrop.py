@@ -24,7 +24,6 @@ import errno
 import os
 import re
 import secrets
-import shutil
 import stat
 import time
 from dataclasses import dataclass
@@ -215,5 +214,7 @@ def remove(root: str, name: str) -> None:
     except FileNotFoundError:
         pass
     except IsADirectoryError:
+        import shutil  # only here: the server's footprint leaves it out otherwise
+
         shutil.rmtree(path)  # symlink-safe where the platform allows (Linux: it does)
 
