@@ -6,9 +6,13 @@ import re
 import stat
 import threading
 
+import pytest
+
 from affix.delivery.agent import DeliveryRequest
 from affix.delivery.local import LocalAgent
+from affix.delivery.syncs import Syncs
 from affix.offload import Offload
+from affix.qmgr import manager as manager_module
 from affix.queue.envelope import Recipient
 from affix.smtpd import eager
 from fixtures.qhelp import (
@@ -328,13 +332,18 @@ def test_without_smtp_sessions_a_plain_maildir_delivery_runs_on_the_loop(tmp_pat
     assert len(maildir_files(tmp_path)) == 1  # the commands took the other two
 
 
+@pytest.mark.parametrize("slow_disk", [False, True])
 def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tmp_path,
-                                                                             monkeypatch):
-    # deliveries on the master's loop share the fsync of new/ (delivery/dirsync.py); the
-    # message leaves the queue only after an fsync of new/ that followed its link
+                                                                             monkeypatch,
+                                                                             slow_disk):
+    # deliveries on the master's loop share the fsync of new/ (delivery/syncs.py); each file
+    # is fsynced before its link, and the message leaves the queue only after an fsync of
+    # new/ that followed its link -- on the loop, and in rounds on a thread (a slow disk)
+    if slow_disk:
+        monkeypatch.setattr(manager_module, "Syncs", lambda offload: Syncs(Offload(0.0)))
     cfg = make_config(tmp_path)
     use_log(tmp_path)
-    events: list[tuple[str, str]] = []
+    events: list[tuple[str, ...]] = []
     real_fsync, real_link, real_unlink, real_rename = os.fsync, os.link, os.unlink, os.rename
 
     def fsync(fd: int) -> None:
@@ -343,7 +352,7 @@ def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tm
 
     def link(src, dst, *args, **kw):  # noqa: ANN001, ANN202 - os.link's own signature
         real_link(src, dst, *args, **kw)
-        events.append(("link", str(dst)))
+        events.append(("link", str(src), str(dst)))
 
     def unlink(path, *args, **kw):  # noqa: ANN001, ANN202
         real_unlink(path, *args, **kw)
@@ -366,19 +375,27 @@ def test_on_the_loop_a_queue_file_goes_only_after_the_maildir_entry_is_synced(tm
     ids = run(go())
     new_dir = str(tmp_path / "mail" / USER / "new")
     assert len(maildir_files(tmp_path)) == 12
-    links = [i for i, (kind, _) in enumerate(events) if kind == "link"]
+    links = [i for i, (kind, *_) in enumerate(events) if kind == "link"]
     syncs = [i for i, e in enumerate(events) if e == ("fsync", new_dir)]
-    assert len(links) == 12 and len(syncs) < 12  # deliveries shared fsyncs of new/
-    for qid, linked in zip(ids, links, strict=True):
-        removed = next(i for i, (kind, path) in enumerate(events)
-                       if kind == "unlink" and path.endswith(f"/active/{qid}"))
-        assert any(linked < s < removed for s in syncs), qid
+    assert len(links) == 12
+    if not slow_disk:
+        assert len(syncs) < 12  # deliveries shared fsyncs of new/
+    tmp_dir = str(tmp_path / "mail" / USER / "tmp")
+    qid_of = {f.name: ids[int(re.search(rb"Subject: m(\d+)", f.read_bytes())[1])]
+              for f in maildir_files(tmp_path)}
+    for linked in links:
+        _, src, dst = events[linked]
+        assert ("fsync", f"{tmp_dir}/{src}") in events[:linked]
+        removed = next(i for i, (kind, path, *_) in enumerate(events)
+                       if kind == "unlink" and path.endswith(f"/active/{qid_of[dst]}"))
+        assert any(linked < s < removed for s in syncs), qid_of[dst]
 
 
 def test_on_a_slow_disk_a_plain_delivery_goes_to_a_thread_resolved_once_and_synced(
         tmp_path, monkeypatch):
-    # the offload has found the disk slow: the thread writes the Maildir and fsyncs new/
-    # itself, with what the loop already resolved (the .forward is looked for once)
+    # the offload has found the disk slow: a thread writes, fsyncs and links the file, with
+    # what the loop already resolved (the .forward is looked for once); new/ is the queue
+    # manager's to fsync
     use_log(tmp_path)
     agent = LocalAgent(make_config(tmp_path), offload=Offload(0.0))
     looked: list[str] = []
@@ -394,7 +411,8 @@ def test_on_a_slow_disk_a_plain_delivery_goes_to_a_thread_resolved_once_and_sync
 
     finished, outcomes = run(go())
     assert not finished  # it went to a thread
-    assert [(o.status, o.unsynced) for o in outcomes] == [("sent", "")]
+    new_dir = str(tmp_path / "mail" / USER / "new")
+    assert [(o.status, o.unsynced) for o in outcomes] == [("sent", new_dir)]
     assert looked == [USER]
     assert len(maildir_files(tmp_path)) == 1
 

@@ -30,7 +30,7 @@ class Outcome:
     relay: str = "local"
     orig_to: str = ""
     # a directory whose new entry is not yet fsynced: the outcome is final only once it is
-    # (set by deliveries on the queue manager's loop; see delivery/dirsync.py)
+    # (set by deliveries on the queue manager's loop; see delivery/syncs.py)
     unsynced: str = ""
 
     def with_unsynced(self, directory: str) -> Outcome:

@@ -30,6 +30,7 @@ from affix.delivery.agent import DEFERRED, DeliveryRequest, Outcome, outcome_for
 from affix.delivery.aliases import split_alias_values
 from affix.delivery.command import command_env, run_command
 from affix.delivery.maps import DeliveryMaps
+from affix.delivery.syncs import Syncs
 from affix.offload import Offload
 from affix.queue.envelope import Envelope, Recipient
 from affix.tables.base import TableError
@@ -69,15 +70,19 @@ class LocalAgent:
     name = "local"
 
     def __init__(self, cfg: Config, submit: Submit | None = None,
-                 maps: DeliveryMaps | None = None, offload: Offload | None = None):
+                 maps: DeliveryMaps | None = None, offload: Offload | None = None,
+                 syncs: Syncs | None = None):
         self.cfg = cfg
         self.submit = submit
         self.maps = maps if maps is not None else DeliveryMaps(cfg)
-        # With the queue manager's Offload, a delivery that only writes a Maildir may run on
-        # the event loop (while such work is short): a thread per delivery costs more in
-        # hand-offs and interpreter-lock traffic than the file work it keeps off the loop.
-        # Anything that may take long (commands, mbox locks, forwarding) keeps its thread.
+        # With the queue manager's Offload, a delivery that only writes a Maildir does its
+        # file work on the event loop (while such work is short), and its fsyncs go through
+        # `syncs` (delivery/syncs.py): a thread per delivery costs more in hand-offs and
+        # interpreter-lock traffic than the file work it keeps off the loop. Anything that
+        # may take long (commands, mbox locks, forwarding) keeps its thread.
         self.offload = offload
+        # the queue manager's, shared by its agents (an agent made without one has its own)
+        self.syncs = syncs if syncs is not None or offload is None else Syncs(offload)
         self._reported = False
         self._problem = self.config_error()  # the snapshot never changes: check once
         self._users: dict[str, tuple[float, pwd.struct_passwd | None]] = {}
@@ -109,10 +114,75 @@ class LocalAgent:
         plain = self._plain_maildir(request.recipient.address) if offload else None
         if offload is None or plain is None:
             return await asyncio.to_thread(self.deliver_sync, request)
-        if offload.on_loop():
-            return offload.timed(self.deliver_sync, request, plain, True)
-        # timed on the thread too, so that a disk that is fast again brings it back
-        return await asyncio.to_thread(offload.timed, self.deliver_sync, request, plain)
+        return [await self._deliver_plain(offload, request, *plain)]
+
+    async def _deliver_plain(self, offload: Offload, request: DeliveryRequest,
+                             pw: pwd.struct_passwd, ext: str) -> Outcome:
+        """A delivery that only writes the user's own Maildir: its file work on the loop while
+        that is short, its fsync through self.syncs; or, when the file work is slow, all of
+        it on one thread. The outcome names new/, which the queue manager fsyncs before it
+        records the delivery."""
+        syncs = self.syncs
+        assert syncs is not None
+        if not offload.on_loop():
+            return await asyncio.to_thread(self._deliver_plain_here, offload, request, pw, ext)
+        started = offload.timed(self._start_plain, request, pw, ext)
+        if isinstance(started, Outcome):
+            return started
+        ctx, file = started
+        try:
+            await syncs.file(file.fd)
+        except OSError as e:
+            mailbox.abort_maildir(file)
+            return self._maildir_error(ctx, file.path, e)
+        except BaseException:
+            mailbox.abort_maildir(file)
+            raise
+        return offload.timed(self._finish_plain, ctx, file)
+
+    def _deliver_plain_here(self, offload: Offload, request: DeliveryRequest,
+                            pw: pwd.struct_passwd, ext: str) -> Outcome:
+        """_deliver_plain in one go, on a thread: the file work timed apart from the fsync
+        (each with its own offload), so that a disk that is quick again brings either back."""
+        assert self.syncs is not None
+        started = offload.timed(self._start_plain, request, pw, ext)
+        if isinstance(started, Outcome):
+            return started
+        ctx, file = started
+        try:
+            self.syncs.offload.timed(os.fsync, file.fd)
+        except BaseException as e:
+            mailbox.abort_maildir(file)
+            if isinstance(e, OSError):
+                return self._maildir_error(ctx, file.path, e)
+            raise
+        return offload.timed(self._finish_plain, ctx, file)
+
+    def _start_plain(self, request: DeliveryRequest, pw: pwd.struct_passwd,
+                     ext: str) -> Outcome | tuple[_Ctx, mailbox.MaildirFile]:
+        """deliver_sync's checks, then the Maildir file written in tmp/ (not yet synced);
+        an Outcome when there is nothing to sync."""
+        r = request.recipient
+        ctx = _Ctx(request, r.address, r.original or r.address, seen={r.address.lower()})
+        early = self._refused(request, ctx)
+        if early is not None:
+            return early
+        ctx = ctx.with_extension(ext)
+        path, in_home = self._mailbox_path(pw)
+        owner = None if in_home else privs.owner_for(privs.from_passwd(pw))
+        try:
+            return ctx, mailbox.start_maildir(path, self._headers(ctx, True) + request.content,
+                                              limit=self.cfg.size("mailbox_size_limit"),
+                                              owner=owner)
+        except OSError as e:
+            return self._maildir_error(ctx, path, e)
+
+    def _finish_plain(self, ctx: _Ctx, file: mailbox.MaildirFile) -> Outcome:
+        try:
+            new = mailbox.finish_maildir(file, sync_new=False)
+        except OSError as e:
+            return self._maildir_error(ctx, file.path, e)
+        return ctx.outcome("2.0.0", "delivered to maildir").with_unsynced(os.path.dirname(new))
 
     def _plain_maildir(self, rcpt: str) -> tuple[pwd.struct_passwd, str] | None:
         """(user, address extension) when delivery to `rcpt` is a write to the user's own
@@ -141,31 +211,32 @@ class LocalAgent:
             return "mailbox_size_limit is smaller than message_size_limit"
         return None
 
-    def deliver_sync(self, request: DeliveryRequest,
-                     plain: tuple[pwd.struct_passwd, str] | None = None,
-                     on_loop: bool = False) -> list[Outcome]:
-        """`plain`: what _plain_maildir found, so that the recipient is not resolved twice;
-        `on_loop`: the queue manager fsyncs new/ (delivery/dirsync.py)."""
+    def deliver_sync(self, request: DeliveryRequest) -> list[Outcome]:
         r = request.recipient
         ctx = _Ctx(request, r.address, r.original or r.address, seen={r.address.lower()})
+        early = self._refused(request, ctx)
+        if early is not None:
+            return [early]
+        try:
+            return self._resolve(ctx)
+        except TableError as e:  # e.g. mydestination names a table that cannot be read
+            log.warning("local", str(e))
+            return [ctx.outcome("4.3.0", "table lookup problem")]
+
+    def _refused(self, request: DeliveryRequest, ctx: _Ctx) -> Outcome | None:
+        """The outcome of a delivery that cannot start: a configuration error, or a loop."""
         problem = self._problem
         if problem:
             # local cannot start: the mail stays queued until the admin fixes main.cf
             if not self._reported:
                 log.fatal("local", f"configuration error: {problem}")
                 self._reported = True
-            return [ctx.outcome("4.3.5", "mail system configuration error")]
-        if self._looped(request.content, r.address):
+            return ctx.outcome("4.3.5", "mail system configuration error")
+        address = request.recipient.address
+        if self._looped(request.content, address):
             # local(8)'s own loop check, independent of the hop count (§2)
-            return [ctx.outcome("5.4.6", f"mail forwarding loop for {r.address}")]
-        try:
-            if plain is not None:
-                pw, ext = plain
-                return [self._mailbox(ctx.with_extension(ext), pw, on_loop=on_loop)]
-            return self._resolve(ctx)
-        except TableError as e:  # e.g. mydestination names a table that cannot be read
-            log.warning("local", str(e))
-            return [ctx.outcome("4.3.0", "table lookup problem")]
+            return ctx.outcome("5.4.6", f"mail forwarding loop for {address}")
+        return None
 
     # --- resolution --------------------------------------------------------------------------
     def _split_ext(self, local: str) -> tuple[str, str]:
@@ -348,36 +419,36 @@ class LocalAgent:
         return mailbox.delivery_headers(ctx.req.envelope.sender, orig,
                                         ctx.req.recipient.address if delivered else None)
 
-    def _mailbox(self, ctx: _Ctx, pw: pwd.struct_passwd, on_loop: bool = False) -> Outcome:
+    def _mailbox_path(self, pw: pwd.struct_passwd) -> tuple[str, bool]:
+        """(the user's mailbox, whether it is in the home directory); a Maildir ends in `/`."""
+        home_mailbox = self.cfg.get("home_mailbox")
+        if home_mailbox:
+            return os.path.join(pw.pw_dir, home_mailbox), True
+        spool = self.cfg.get("mail_spool_directory")
+        return os.path.join(spool.rstrip("/"), pw.pw_name) + ("/" if spool.endswith("/")
+                                                               else ""), False
+
+    def _mailbox(self, ctx: _Ctx, pw: pwd.struct_passwd) -> Outcome:
         who = privs.from_passwd(pw)
         if self.cfg.get("mailbox_command"):
             return self._command(ctx, self.cfg.get("mailbox_command"), "mailbox", who)
-        home_mailbox = self.cfg.get("home_mailbox")
-        spool = self.cfg.get("mail_spool_directory")
-        if home_mailbox:
-            path, in_home = os.path.join(pw.pw_dir, home_mailbox), True
-        else:
-            path = os.path.join(spool.rstrip("/"), pw.pw_name) + ("/" if spool.endswith("/")
-                                                                  else "")
-            in_home = False
+        path, in_home = self._mailbox_path(pw)
         return self._write(ctx, path, self._headers(ctx, True), who, in_home, pw.pw_name,
-                           "mailbox", on_loop)
+                           "mailbox")
 
     def _write(self, ctx: _Ctx, path: str, headers: bytes, who: privs.Privs, in_home: bool,
-               user: str, what: str, on_loop: bool = False) -> Outcome:
+               user: str, what: str) -> Outcome:
         limit = self.cfg.size("mailbox_size_limit")
         runner = who if in_home else privs.current()
         owner = None if in_home else privs.owner_for(who)
         content = ctx.req.content
         if path.endswith("/"):
             try:
-                # on the loop, the queue manager fsyncs new/ for many deliveries at once
-                new = privs.run_file_op(runner, "maildir", path, headers + content,
-                                        limit=limit, owner=owner, sync_new=not on_loop)
+                privs.run_file_op(runner, "maildir", path, headers + content, limit=limit,
+                                  owner=owner)
             except OSError as e:
                 return self._maildir_error(ctx, path, e)
-            done = ctx.outcome("2.0.0", "delivered to maildir")  # a /dir/ alias too, as Postfix
-            return done.with_unsynced(os.path.dirname(new)) if on_loop else done
+            return ctx.outcome("2.0.0", "delivered to maildir")  # a /dir/ alias too, as Postfix
         record = mailbox.mbox_record(ctx.req.envelope.sender, headers, content)
         strict = (who.uid if os.geteuid() == 0 else os.geteuid()) \
             if self.cfg.bool("strict_mailbox_ownership") and what == "mailbox" else None

@@ -17,6 +17,7 @@ import os
 import socket
 import stat
 import time
+from dataclasses import dataclass
 
 from affix.config.snapshot import Config
 
@@ -230,10 +231,21 @@ def _maildir_host() -> str:
     return socket.gethostname().replace("/", "\\057").replace(":", "\\072")
 
 
-def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
-                    owner: tuple[int, int] | None = None, sync_new: bool = True) -> str:
-    """tmp/SECONDS.P<pid>.HOST -> fsync -> link new/SECONDS.V<dev>I<ino>M<usec>.HOST -> fsync
-    new/ (unless not `sync_new`: then the caller must, before it calls the delivery done)."""
+@dataclass
+class MaildirFile:
+    """A message written into a Maildir's tmp/ (start_maildir): not yet synced, not in new/."""
+
+    path: str  # the Maildir, as given
+    fds: dict[str, int]  # its directories: "" (the top), tmp, new
+    tmp_name: str
+    fd: int  # the file in tmp/
+    now: float  # the delivery's time, in both names
+
+
+def start_maildir(path: str, data: bytes, *, limit: int = 0,
+                  owner: tuple[int, int] | None = None) -> MaildirFile:
+    """The first half of a Maildir delivery: tmp/SECONDS.P<pid>.HOST, written (page cache
+    only). The caller fsyncs its fd, then calls finish_maildir (or abort_maildir)."""
     host = _maildir_host()
     fds = _open_maildir(path, owner)
     try:
@@ -241,26 +253,71 @@ def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
         tmp_name = f"{int(now)}.P{os.getpid()}.{time.monotonic_ns()}.{host}"
         fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
                      dir_fd=fds["tmp"])
+    except BaseException:
+        _close_all(fds)
+        raise
+    file = MaildirFile(path, fds, tmp_name, fd, now)
+    try:
+        if owner is not None:
+            os.fchown(fd, *owner)
+        if limit and len(data) > limit:
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
+        _write_all(fd, data)
+    except BaseException:
+        abort_maildir(file)
+        raise
+    return file
+
+
+def finish_maildir(file: MaildirFile, sync_new: bool = True) -> str:
+    """The second half, once the file is fsynced: link it as new/SECONDS.V<dev>I<ino>M<usec>.HOST
+    and fsync new/ (unless not `sync_new`: then the caller must, before it calls the delivery
+    done). Returns the new name's path; the file's and directories' fds are closed."""
+    fds, now = file.fds, file.now
+    try:
         try:
-            if owner is not None:
-                os.fchown(fd, *owner)
-            if limit and len(data) > limit:
-                raise OSError(errno.EFBIG, os.strerror(errno.EFBIG))
-            _write_all(fd, data)
-            os.fsync(fd)
-            st = os.fstat(fd)
+            st = os.fstat(file.fd)
         except BaseException:
-            os.close(fd)
-            os.unlink(tmp_name, dir_fd=fds["tmp"])
+            _discard_tmp(file)
             raise
-        os.close(fd)
-        new_name = f"{int(now)}.V{st.st_dev:x}I{st.st_ino:x}M{int(now % 1 * 1e6)}.{host}"
-        os.link(tmp_name, new_name, src_dir_fd=fds["tmp"], dst_dir_fd=fds["new"],
+        os.close(file.fd)
+        usec = int(now % 1 * 1e6)
+        new_name = f"{int(now)}.V{st.st_dev:x}I{st.st_ino:x}M{usec}.{_maildir_host()}"
+        os.link(file.tmp_name, new_name, src_dir_fd=fds["tmp"], dst_dir_fd=fds["new"],
                 follow_symlinks=False)
-        os.unlink(tmp_name, dir_fd=fds["tmp"])
+        os.unlink(file.tmp_name, dir_fd=fds["tmp"])
         if sync_new:
             os.fsync(fds["new"])
-        return os.path.join(path.rstrip("/"), "new", new_name)
+        return os.path.join(file.path.rstrip("/"), "new", new_name)
     finally:
-        for fd in fds.values():
-            os.close(fd)
+        _close_all(fds)
+
+
+def abort_maildir(file: MaildirFile) -> None:
+    """Give up a started delivery: the file in tmp/ goes, every fd is closed."""
+    try:
+        _discard_tmp(file)
+    finally:
+        _close_all(file.fds)
+
+
+def _discard_tmp(file: MaildirFile) -> None:
+    os.close(file.fd)
+    os.unlink(file.tmp_name, dir_fd=file.fds["tmp"])
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        os.close(fd)
+
+
+def deliver_maildir(path: str, data: bytes, *, limit: int = 0,
+                    owner: tuple[int, int] | None = None) -> str:
+    """A whole Maildir delivery: tmp/ -> fsync -> new/ -> fsync new/ (see finish_maildir)."""
+    file = start_maildir(path, data, limit=limit, owner=owner)
+    try:
+        os.fsync(file.fd)
+    except BaseException:
+        abort_maildir(file)
+        raise
+    return finish_maildir(file)

@@ -30,8 +30,8 @@ from affix.cleanup.service import Cleanup
 from affix.config.snapshot import Config
 from affix.delivery import bounce
 from affix.delivery.agent import BOUNCED, DEFERRED, SENT, Agent, DeliveryRequest, Outcome
-from affix.delivery.dirsync import DirSync
 from affix.delivery.maps import DeliveryMaps
+from affix.delivery.syncs import Syncs
 from affix.offload import MASTER_LIMIT, SESSIONS_LIMIT, Offload
 from affix.qmgr.route import Router
 from affix.queue import qfile
@@ -68,7 +68,7 @@ class _Attempt:
 
 
 def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
-                   offload: Offload | None = None) -> dict[str, Agent]:
+                   offload: Offload | None = None, syncs: Syncs | None = None) -> dict[str, Agent]:
     # imported here: a server that has not delivered anything yet does not carry them
     from affix.delivery.error import ErrorAgent
     from affix.delivery.local import LocalAgent
@@ -77,8 +77,8 @@ def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | No
 
     submit = cleanup.submit_sync if cleanup is not None else None
     maps = maps if maps is not None else DeliveryMaps(cfg)
-    return {"local": LocalAgent(cfg, submit, maps, offload), "virtual": VirtualAgent(cfg, maps),
-            "smtp": SmtpAgent(cfg), "error": ErrorAgent(cfg)}
+    return {"local": LocalAgent(cfg, submit, maps, offload, syncs),
+            "virtual": VirtualAgent(cfg, maps), "smtp": SmtpAgent(cfg), "error": ErrorAgent(cfg)}
 
 
 def backoff(age: float, minimal: float, maximal: float) -> float:
@@ -125,14 +125,16 @@ class QueueManager:
         self._inflight: dict[str, asyncio.Task] = {}
         self._dest_sems: dict[tuple[str, str], asyncio.Semaphore] = {}
         self._slots = asyncio.Semaphore(_ACTIVE_LIMIT)
-        self._dir_sync = DirSync()
+        # the deliveries' fsyncs, timed apart from the rest of their work
+        self._syncs = Syncs(self._new_offload())
         self._runner: asyncio.Task | None = None
 
     @property
     def agents(self) -> dict[str, Agent]:
         if self._agents is None:
             self._agents = default_agents(self.cfg, self.cleanup, self.maps,
-                                          self._new_offload())  # timed apart from queue work
+                                          self._new_offload(),  # timed apart from queue work
+                                          self._syncs)
         return self._agents
 
     def _new_offload(self) -> Offload:
@@ -436,7 +438,7 @@ class QueueManager:
         unsynced = {o.unsynced for o in outcomes if o.unsynced}
         if not unsynced:
             return outcomes
-        failed = await self._dir_sync.sync(unsynced)
+        failed = await self._syncs.dirs(unsynced)
         return [o.with_unsynced("") if o.unsynced not in failed else
                 Outcome(o.to, DEFERRED, "4.3.0", f"maildir delivery failed: sync "
                         f"{o.unsynced}: {failed[o.unsynced].strerror}", o.relay, o.orig_to)
