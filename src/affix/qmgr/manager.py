@@ -35,6 +35,7 @@ from affix.delivery.syncs import Syncs
 from affix.offload import MASTER_LIMIT, SESSIONS_LIMIT, Offload
 from affix.qmgr.route import Router
 from affix.queue import qfile
+from affix.queue.closer import Closer
 from affix.queue.envelope import Recipient
 from affix.queue.store import QueueStore
 from affix.tables.base import TableError
@@ -61,10 +62,20 @@ class _Attempt:
     def from_incoming(self) -> bool:
         return self.queue == "incoming"
 
-    def release(self) -> None:
-        if self.lock_fd >= 0:
-            os.close(self.lock_fd)
-            self.lock_fd = -1
+    def release(self, closer: Closer) -> None:
+        """Let the file go; a removed file's last close (it frees the inode, which can wait
+        for the disk) goes through `closer`."""
+        fd, self.lock_fd = self.lock_fd, -1
+        if fd < 0:
+            return
+        try:
+            removed = os.fstat(fd).st_nlink == 0
+        except OSError:
+            removed = False
+        if removed:
+            closer.close(fd)
+        else:
+            os.close(fd)
 
 
 def default_agents(cfg: Config, cleanup: Cleanup | None, maps: DeliveryMaps | None = None,
@@ -128,6 +139,7 @@ class QueueManager:
         # the deliveries' fsyncs, timed apart from the rest of their work
         self._syncs = Syncs(self._new_offload())
         self._runner: asyncio.Task | None = None
+        self._closer = Closer(self._new_offload())  # timed apart from the other queue work
 
     @property
     def agents(self) -> dict[str, Agent]:
@@ -341,7 +353,7 @@ class QueueManager:
             log.qmgr_warning(f"{qid}: delivery attempt failed: {e}")
             await self._retry_later(qid)
         finally:
-            attempt.release()
+            attempt.release(self._closer)
             self._inflight.pop(qid, None)
             if len(self._inflight) <= CAUGHT_UP_AT:
                 self._report(False)
@@ -378,16 +390,16 @@ class QueueManager:
                 *(self._deliver(msg, i, attempt) for i in pending)), strict=True))
         traced = await self._trace_successes(msg, results)
         if all(_overall(o) == SENT for o in results.values()) and not traced:
-            # the common case in one thread hop: mark every recipient, remove the file
-            if await self._io(self._all_sent, msg, list(results), attempt):
+            # the common case in one thread hop: mark every recipient, remove the file (let go
+            # by _guarded at once after this, so that a new message may take it as a spare)
+            if await self._io(self._all_sent, msg, list(results)):
                 log.qmgr_removed(qid)
                 return
         else:
             await self._record(msg, results)
         await self._finish(msg, attempt)
 
-    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int],
-                  attempt: _Attempt) -> bool:
+    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int]) -> bool:
         """Record the deliveries; remove the message when nothing is left to do (True)."""
         last = len(indexes) == len(msg.pending())
         if last and (os.path.exists(self.store.log_path("bounce", msg.queue_id))
@@ -398,7 +410,6 @@ class QueueManager:
                              durable=not last)
         if last:
             self.store.delete("active", msg.queue_id, durable=False, size=msg.size)
-            attempt.release()  # at once: a new message may take the file (a spare) now
         return last
 
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,
