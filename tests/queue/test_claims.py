@@ -257,3 +257,29 @@ def test_a_stopped_queue_manager_hands_back_what_it_was_told_of_but_did_not_star
         return await manager.stop()
 
     assert run(go()) == ["4A1B2C3D4E"]
+
+
+def test_the_claim_records_the_deliveries_without_opening_the_file_again(tmp_path,
+                                                                        monkeypatch):
+    # the claim's descriptor is open for writing: the status bytes go through it
+    cfg = make_config(tmp_path)
+    use_log(tmp_path)
+    queue_dir = str(tmp_path / "queue")
+    opened: list[tuple[str, int]] = []
+    real_open = os.open
+
+    def recording_open(path, flags, *args, **kw):  # noqa: ANN001, ANN202 - os.open's own
+        if str(path).startswith(queue_dir):
+            opened.append((str(path), flags))
+        return real_open(path, flags, *args, **kw)
+
+    async def go() -> str:
+        qid = await queue_message(cfg, envelope("a@example.org", RCPT), message("claim"))
+        monkeypatch.setattr(os, "open", recording_open)
+        await run_qmgr(cfg)
+        return qid
+
+    qid = run(go())
+    assert len(maildir_files(tmp_path)) == 1
+    of_message = [flags for path, flags in opened if path.endswith(qid)]
+    assert len(of_message) == 1 and of_message[0] & os.O_ACCMODE == os.O_RDWR

@@ -392,22 +392,23 @@ class QueueManager:
         if all(_overall(o) == SENT for o in results.values()) and not traced:
             # the common case in one thread hop: mark every recipient, remove the file (let go
             # by _guarded at once after this, so that a new message may take it as a spare)
-            if await self._io(self._all_sent, msg, list(results)):
+            if await self._io(self._all_sent, msg, list(results), attempt.lock_fd):
                 log.qmgr_removed(qid)
                 return
         else:
             await self._record(msg, results)
         await self._finish(msg, attempt)
 
-    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int]) -> bool:
-        """Record the deliveries; remove the message when nothing is left to do (True)."""
+    def _all_sent(self, msg: qfile.QueuedMessage, indexes: list[int], fd: int) -> bool:
+        """Record the deliveries (through `fd`, the claim's); remove the message when
+        nothing is left to do (True)."""
         last = len(indexes) == len(msg.pending())
         if last and (os.path.exists(self.store.log_path("bounce", msg.queue_id))
                      or any(bounce.wanted(r.notify, bounce.DELIVERED)
                             for r in msg.envelope.recipients if r.notify)):
             last = False  # an earlier attempt bounced or delivered with a notice due
         self.store.mark_many("active", msg, {i: qfile.DELIVERED for i in indexes},
-                             durable=not last)
+                             durable=not last, fd=fd)
         if last:
             self.store.delete("active", msg.queue_id, durable=False, size=msg.size)
         return last

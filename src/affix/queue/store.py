@@ -421,11 +421,11 @@ class QueueStore:
         return qfile.decode(queue_id, data, header_only)
 
     def claim(self, queue: str, queue_id: str) -> tuple[int, qfile.QueuedMessage] | None:
-        """A message for a queue manager to work on: (fd, message), the file open with an
-        exclusive flock that the caller holds until it is done (closes fd); None while
-        somebody else holds it (see lock()). FileNotFoundError when it is gone,
-        QueueFileError (fd closed) when torn."""
-        fd = self.lock(queue, queue_id)
+        """A message for a queue manager to work on: (fd, message), the file open for reading
+        and writing (mark_many writes through it) with an exclusive flock that the caller
+        holds until it is done (closes fd); None while somebody else holds it (see lock()).
+        FileNotFoundError when it is gone, QueueFileError (fd closed) when torn."""
+        fd = self.lock(queue, queue_id, os.O_RDWR)
         if fd is None:
             return None
         try:
@@ -434,16 +434,16 @@ class QueueStore:
             os.close(fd)
             raise
 
-    def lock(self, queue: str, queue_id: str) -> int | None:
+    def lock(self, queue: str, queue_id: str, mode: int = os.O_RDONLY) -> int | None:
         """The file open with an exclusive flock (the caller closes fd to let it go); None
         while somebody else holds it: its writer (an incoming file is marked complete just
         before its fsync, so a scan can see it before it is durable), a queue manager (of
         this process, another one, or the one a reload replaced) or a queue tool. The lock is
         also how a message in active that a dead process left is told from one a live process
         is delivering (the kernel drops a dead process's locks). FileNotFoundError when the
-        message is gone."""
+        message is gone. `mode`: how the file is opened (claim() writes through it)."""
         path = self.path(queue, queue_id)
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, mode | os.O_CLOEXEC)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             # its holder may have moved it on (another queue, spare/) and let it go between
@@ -498,17 +498,21 @@ class QueueStore:
         msg.envelope.recipients[index].done = status != qfile.PENDING
 
     def mark_many(self, queue: str, msg: qfile.QueuedMessage, statuses: dict[int, bytes],
-                  durable: bool = True) -> None:
+                  durable: bool = True, fd: int = -1) -> None:
         """mark() for several recipients with one open and one fdatasync; without the
-        fdatasync when the caller removes the file right after (see the module docstring)."""
-        fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
+        fdatasync when the caller removes the file right after (see the module docstring).
+        `fd`: the file, open for writing already (claim()): no open of its own."""
+        own = fd < 0
+        if own:
+            fd = os.open(self.path(queue, msg.queue_id), os.O_WRONLY | os.O_CLOEXEC)
         try:
             for index, status in statuses.items():
                 os.pwrite(fd, status, msg.status_offsets[index])
             if durable:
                 os.fdatasync(fd)
         finally:
-            os.close(fd)
+            if own:
+                os.close(fd)
         for index, status in statuses.items():
             msg.statuses[index] = status
             msg.envelope.recipients[index].done = status != qfile.PENDING
