@@ -86,6 +86,8 @@ class LocalAgent:
         self._reported = False
         self._problem = self.config_error()  # the snapshot never changes: check once
         self._users: dict[str, tuple[float, pwd.struct_passwd | None]] = {}
+        # forward_path's templates, split once into text and $names (read per delivery)
+        self._forward_path = [_VARIABLE.split(t) for t in _split(cfg.raw("forward_path") or "")]
 
     def _user(self, name: str) -> pwd.struct_passwd:
         """pwd.getpwnam, each answer (an unknown user too: KeyError) reused for a second."""
@@ -396,9 +398,10 @@ class LocalAgent:
         values = {"home": pw.pw_dir, "user": pw.pw_name, "extension": ext,
                   "recipient_delimiter": self.cfg.get("recipient_delimiter")[:1] if ext else ""}
         tried = set()
-        for template in _split(self.cfg.raw("forward_path") or ""):
-            # $home, $user, ${recipient_delimiter}, ${extension} (empty without an extension)
-            path = re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), template)
+        for pieces in self._forward_path:
+            # $home, $user, ${recipient_delimiter}, ${extension} (empty without an extension):
+            # the odd pieces are the names
+            path = "".join(values.get(p, "") if i % 2 else p for i, p in enumerate(pieces))
             if path in tried:  # the default list names $home/.forward twice without extension
                 continue
             tried.add(path)
@@ -542,6 +545,9 @@ class LocalAgent:
         wanted = address.lower()
         return any(hdr.name_of(h) == "delivered-to" and hdr.value_of(h).lower() == wanted
                    for h in msg.headers)
+
+
+_VARIABLE = re.compile(r"\$\{?(\w+)\}?")  # in forward_path
 
 
 def _split(value: str) -> list[str]:
