@@ -49,3 +49,13 @@ class Offload:
         if self.on_loop():
             return self.timed(fn, *args)
         return await asyncio.to_thread(self.timed, fn, *args)
+
+
+def settle(future: asyncio.Future[Any], error: BaseException | None) -> None:
+    """Release a waiter with its work's outcome (unless it stopped waiting: cancelled)."""
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)

@@ -20,6 +20,17 @@ def _engine_server(smtpd, tmp_path, dns_server, extra: str):
     return smtpd(maincf, policy=engine, resolver=resolver, tables=tables)
 
 
+def _mail_session(smtpd, tmp_path, dns_server, extra: str, sender: str = "a@example.org"):
+    """A server with the engine and `extra`, and a client that has said EHLO (a name the
+    DNS knows) and MAIL FROM:<sender>."""
+    dns_server.add("mail.example.org", "A", "192.0.2.1")
+    server = _engine_server(smtpd, tmp_path, dns_server, extra)
+    c = server.client()
+    c.cmd("EHLO mail.example.org")
+    assert c.cmd(f"MAIL FROM:<{sender}>") == "250 2.1.0 Ok"
+    return server, c
+
+
 def test_unknown_helo_is_rejected_at_rcpt_and_logged(smtpd, tmp_path, dns_server):
     server = _engine_server(smtpd, tmp_path, dns_server, "")
     c = server.client()
@@ -101,14 +112,10 @@ def test_after_a_discard_nothing_more_is_checked_in_the_transaction(smtpd, tmp_p
                                                                      dns_server):
     """Postfix stops checking once DISCARD is decided: a later recipient that the relay check
     would refuse is taken, the end-of-data list does not run, and the discard is logged once."""
-    dns_server.add("mail.example.org", "A", "192.0.2.1")
-    server = _engine_server(smtpd, tmp_path, dns_server, (
+    server, c = _mail_session(smtpd, tmp_path, dns_server, (
         "local_recipient_maps =\n"
         "smtpd_sender_restrictions = check_sender_access inline:{spam@example.org=DISCARD}\n"
-        "smtpd_end_of_data_restrictions = reject\n"))
-    c = server.client()
-    c.cmd("EHLO mail.example.org")
-    c.cmd("MAIL FROM:<spam@example.org>")
+        "smtpd_end_of_data_restrictions = reject\n"), sender="spam@example.org")
     assert c.cmd("RCPT TO:<b@example.jp>") == "250 2.1.5 Ok"
     assert c.cmd("RCPT TO:<x@other.example>") == "250 2.1.5 Ok"
     c.cmd("DATA")
@@ -126,14 +133,10 @@ def test_after_a_discard_nothing_more_is_checked_in_the_transaction(smtpd, tmp_p
 
 def test_a_hold_is_kept_when_its_recipient_is_rejected_and_logged_once(smtpd, tmp_path,
                                                                        dns_server):
-    dns_server.add("mail.example.org", "A", "192.0.2.1")
-    server = _engine_server(smtpd, tmp_path, dns_server, (
+    server, c = _mail_session(smtpd, tmp_path, dns_server, (
         "local_recipient_maps = inline:{known@example.jp=x, a1@example.jp=x, a2@example.jp=x}\n"
         "smtpd_recipient_restrictions = check_recipient_access inline:{"
         "{held@example.jp=HOLD first}, {a1@example.jp=HOLD one}, {a2@example.jp=HOLD two}}\n"))
-    c = server.client()
-    c.cmd("EHLO mail.example.org")
-    c.cmd("MAIL FROM:<a@example.org>")
     assert c.cmd("RCPT TO:<held@example.jp>").startswith("550 5.1.1 <held@example.jp>")
     assert c.cmd("RCPT TO:<known@example.jp>") == "250 2.1.5 Ok"
     c.cmd("DATA")
@@ -151,13 +154,9 @@ def test_warn_if_reject_unlisted_recipient_leaves_the_implicit_check(smtpd, tmp_
                                                                      dns_server):
     """A run under warn_if_reject only warns: the implicit reject_unlisted_recipient still
     rejects the unknown user, as Postfix does."""
-    dns_server.add("mail.example.org", "A", "192.0.2.1")
-    server = _engine_server(smtpd, tmp_path, dns_server, (
+    server, c = _mail_session(smtpd, tmp_path, dns_server, (
         "local_recipient_maps = inline:{known@example.jp=x}\n"
         "smtpd_recipient_restrictions = warn_if_reject reject_unlisted_recipient\n"))
-    c = server.client()
-    c.cmd("EHLO mail.example.org")
-    c.cmd("MAIL FROM:<a@example.org>")
     assert c.cmd("RCPT TO:<nouser@example.jp>") == (
         "550 5.1.1 <nouser@example.jp>: Recipient address rejected: User unknown in local "
         "recipient table")

@@ -21,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
+from typing import Any
 
-from affix.offload import Offload
+from affix.offload import Offload, settle
+from affix.queue.store import fsync_dir
 
 
 class Syncs:
@@ -111,25 +114,8 @@ class Syncs:
         """fsync the files, then the directories; per item None or its error. Nothing but
         system calls (on the thread, each is a trip through the interpreter lock)."""
         start = time.perf_counter()
-        errors: list[OSError | None] = []
-        for fd in fds:
-            try:
-                os.fsync(fd)
-            except OSError as e:
-                errors.append(e)
-            else:
-                errors.append(None)
-        for path in paths:
-            try:
-                dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
-            except OSError as e:
-                errors.append(e)
-            else:
-                errors.append(None)
+        errors = [_error_of(os.fsync, fd) for fd in fds] + \
+            [_error_of(fsync_dir, path) for path in paths]
         if errors:
             self.offload.note((time.perf_counter() - start) / len(errors))
         return errors
@@ -141,9 +127,12 @@ class Syncs:
         waiters = [[future] for _, future in files] + list(dirs.values())
         for futures, error in zip(waiters, errors, strict=True):
             for future in futures:
-                if future.done():
-                    continue
-                if error is None:
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
+                settle(future, error)
+
+
+def _error_of(sync: Callable[[Any], None], arg: Any) -> OSError | None:
+    try:
+        sync(arg)
+    except OSError as e:
+        return e
+    return None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from affix.offload import SESSIONS_LIMIT, Offload
+from affix.offload import SESSIONS_LIMIT, Offload, settle
 from affix.queue.store import QueueFile, QueueStore
 
 # bytes of a thread-bound batch that the loop writes itself (more may wait for the disk)
@@ -87,11 +87,6 @@ class GroupCommit:
                 except BaseException as e:  # noqa: BLE001 - every waiter must hear of it
                     errors = [e if isinstance(e, OSError) else OSError(str(e))] * len(batch)
                 for (_, _, future), error in zip(batch, errors, strict=True):
-                    if future.done():
-                        continue
-                    if error is None:
-                        future.set_result(None)
-                    else:
-                        future.set_exception(error)
+                    settle(future, error)
         finally:
             self._running = False

@@ -117,7 +117,7 @@ def _being_written(entry: os.DirEntry[str]) -> bool:
     return True
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -318,7 +318,7 @@ class QueueStore:
                     errors[i] = e
         if any(e is None for e in errors):
             try:
-                _fsync_dir(self._incoming)
+                fsync_dir(self._incoming)
             except OSError as e:
                 errors = [e if err is None else err for err in errors]
         return errors
@@ -476,9 +476,9 @@ class QueueStore:
             os.rename(self.path(src, queue_id), target)
         if not durable:
             return
-        _fsync_dir(dst_dir)
+        fsync_dir(dst_dir)
         if self.dir_of(src, queue_id) != dst_dir:
-            _fsync_dir(self.dir_of(src, queue_id))
+            fsync_dir(self.dir_of(src, queue_id))
 
     def set_next_attempt(self, queue: str, queue_id: str, when: float) -> None:
         os.utime(self.path(queue, queue_id), (when, when))
@@ -550,7 +550,7 @@ class QueueStore:
                 return self.delete(queue, queue_id, durable, logs=False)
             return False
         if durable:
-            _fsync_dir(self.dir_of(queue, queue_id))
+            fsync_dir(self.dir_of(queue, queue_id))
         return True
 
     def _spare_room(self) -> bool:
