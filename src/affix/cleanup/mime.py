@@ -65,7 +65,12 @@ def _entity(headers: list[bytes], in_digest: bool) -> _Entity:
 def has_structure(primary: list[bytes], nesting_limit: int, mime: bool = True) -> bool:
     """Whether walk() may find headers in the body (a multipart or an attached message):
     without, every piece it gives is body text."""
-    return (nesting_limit if mime else 0) > 0 and _entity(primary, False).kind != "other"
+    return _opens(_entity(primary, False).kind, 0, nesting_limit if mime else 0)
+
+
+def _opens(kind: str, depth: int, limit: int) -> bool:
+    """Whether an entity's content is looked into (parts, an attached message's headers)."""
+    return depth < limit and kind != "other"
 
 
 @dataclass
@@ -93,7 +98,7 @@ class _Walker:
         """The header block of an entity ended: decide what its content is."""
         entity = _entity(headers, self.in_digest)
         self.offset = 0
-        if self.depth >= self.limit or entity.kind == "other":
+        if not _opens(entity.kind, self.depth, self.limit):
             self.in_headers = False
         elif entity.kind == "multipart":
             self.depth += 1
