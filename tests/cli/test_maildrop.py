@@ -111,6 +111,21 @@ def test_a_user_other_than_root_submits_through_maildrop(shared_dir):
     assert os.listdir(queue / "maildrop") == []
 
 
+def test_with_worker_processes_the_master_picks_up(shared_dir):
+    make_config(shared_dir, "compatibility_level = 3.7\naffix_workers = 2\n")
+    (shared_dir / "etc" / "master.cf").write_text(
+        f"127.0.0.1:{free_port()} inet n - n - - smtpd\n")
+    server = _start_server(shared_dir)
+    try:
+        for n in range(3):
+            assert _sendmail_as_nobody(shared_dir / "etc", b"Subject: %d\n\nx\n" % n,
+                                       RCPT) == (0, "")
+        wait_for(lambda: len(maildir_files(shared_dir)) == 3, 30, "three deliveries")
+    finally:
+        _stop(server)
+    assert len(re.findall(r"postfix/pickup\[\d+\]: \w+: uid=65534 ", read_log(shared_dir))) == 3
+
+
 def test_nobody_gets_a_clear_error_when_no_server_ever_made_maildrop(shared_dir):
     make_config(shared_dir)
     (shared_dir / "queue").mkdir(mode=0o755)
