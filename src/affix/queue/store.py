@@ -10,6 +10,8 @@ Layout under queue_directory:
   bounce/ID        per-message log of bounced recipients (builds the non-delivery notice)
   defer/ID         per-message log of the last deferral reason per recipient (shown by mailq)
   spare/NAME       files of delivered messages kept for reuse as new queue files (below)
+  maildrop/NAME    messages from users who may not write here (mode 1733; queue/maildrop.py)
+  public/pickup    the FIFO that tells the server's pickup to look at maildrop/
 
 Crash safety ("250 means on disk", design.md): a writer creates the file under a temporary
 name, holds an exclusive flock on it, renames it to its id, writes the whole file (format in
