@@ -108,16 +108,16 @@ class Pickup:
         try:
             maildrop.ensure(self.root)
             fifo = os.path.join(self.root, maildrop.PUBLIC, maildrop.PICKUP_FIFO)
-            reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+            self._fds.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
             # our own writer keeps the FIFO from reading as end-of-file (ready for ever)
             # whenever no sendmail has it open
-            self._fds = [reader, os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)]
+            self._fds.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         except OSError as e:
             log.warning("pickup", f"submissions by users other than root are off: "
                                   f"{maildrop.MAILDROP}/: {e.strerror or e}")
             self._close()
             return
-        asyncio.get_running_loop().add_reader(reader, self._poked)
+        asyncio.get_running_loop().add_reader(self._fds[0], self._poked)
         self._task = asyncio.ensure_future(self._run())
 
     def wake(self) -> None:

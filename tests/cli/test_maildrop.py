@@ -34,8 +34,8 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _sendmail_as_nobody(config_dir: Path, message: bytes, *args: str) -> tuple[int, str]:
-    """`affix sendmail` run by uid nobody: its exit code and what it wrote to stderr. Forked
+def _affix_as_nobody(config_dir: Path, message: bytes, *args: str) -> tuple[int, str]:
+    """`affix ARGS` run by uid nobody: its exit code and what it wrote to stderr. Forked
     rather than exec'd: the interpreter may live where nobody cannot read (under /root), so
     the child imports what it needs, then gives up root, then runs the command."""
     from affix.cli import main as cli_main
@@ -55,7 +55,7 @@ def _sendmail_as_nobody(config_dir: Path, message: bytes, *args: str) -> tuple[i
                 os.setgroups([])
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
-                code = cli_main.main(["-c", str(config_dir), "sendmail", *args])
+                code = cli_main.main(["-c", str(config_dir), *args])
                 sys.stderr.flush()
             finally:
                 os._exit(code)
@@ -87,7 +87,7 @@ def test_a_user_other_than_root_submits_through_maildrop(shared_dir):
         queue = base / "queue"
         assert oct((queue / "maildrop").stat().st_mode & 0o7777) == "0o1733"
         assert oct((queue / "incoming").stat().st_mode & 0o777) == "0o700"
-        sent = _sendmail_as_nobody(base / "etc", b"Subject: from nobody\n\nhello\n", RCPT)
+        sent = _affix_as_nobody(base / "etc", b"Subject: from nobody\n\nhello\n", "sendmail", RCPT)
         assert sent == (0, "")
         [delivered] = wait_for(lambda: maildir_files(base), 30, "the delivery")
     finally:
@@ -100,7 +100,8 @@ def test_a_user_other_than_root_submits_through_maildrop(shared_dir):
     assert maildrop.names(str(queue)) == ([], [])
 
     # with the server down, the message waits in maildrop/ and goes out when it starts
-    assert _sendmail_as_nobody(base / "etc", b"Subject: while down\n\nlater\n", RCPT) == (0, "")
+    assert _affix_as_nobody(base / "etc", b"Subject: while down\n\nlater\n", "sendmail",
+                            RCPT) == (0, "")
     [waiting] = os.listdir(queue / "maildrop")
     assert os.stat(queue / "maildrop" / waiting).st_uid == NOBODY
     server = _start_server(base)
@@ -118,19 +119,28 @@ def test_with_worker_processes_the_master_picks_up(shared_dir):
     server = _start_server(shared_dir)
     try:
         for n in range(3):
-            assert _sendmail_as_nobody(shared_dir / "etc", b"Subject: %d\n\nx\n" % n,
-                                       RCPT) == (0, "")
+            assert _affix_as_nobody(shared_dir / "etc", b"Subject: %d\n\nx\n" % n,
+                                    "sendmail", RCPT) == (0, "")
         wait_for(lambda: len(maildir_files(shared_dir)) == 3, 30, "three deliveries")
     finally:
         _stop(server)
     assert len(re.findall(r"postfix/pickup\[\d+\]: \w+: uid=65534 ", read_log(shared_dir))) == 3
 
 
+def test_the_queue_listing_tells_nobody_it_needs_root(shared_dir):
+    make_config(shared_dir)
+    store_for(make_config(shared_dir)).ensure_dirs()
+    code, said = _affix_as_nobody(shared_dir / "etc", b"", "queue")
+    assert code == 1 and "Traceback" not in said
+    assert said.startswith(f"affix: fatal: queue: cannot access {shared_dir}/queue/")
+    assert said.rstrip().endswith("Permission denied (run as the user that owns it, e.g. root)")
+
+
 def test_nobody_gets_a_clear_error_when_no_server_ever_made_maildrop(shared_dir):
     make_config(shared_dir)
     (shared_dir / "queue").mkdir(mode=0o755)
     (shared_dir / "queue" / "incoming").mkdir(mode=0o700)
-    code, said = _sendmail_as_nobody(shared_dir / "etc", b"Subject: x\n\nx\n", RCPT)
+    code, said = _affix_as_nobody(shared_dir / "etc", b"Subject: x\n\nx\n", "sendmail", RCPT)
     assert code == os.EX_TEMPFAIL
     assert "cannot leave the message in" in said and "maildrop" in said
     assert "Traceback" not in said
@@ -226,7 +236,27 @@ def test_nobody_is_told_at_once_when_the_message_is_too_big(shared_dir):
     make_config(shared_dir, "message_size_limit = 1000\n")
     (shared_dir / "queue").mkdir(mode=0o755)
     maildrop.ensure(str(shared_dir / "queue"))
-    code, said = _sendmail_as_nobody(shared_dir / "etc", b"Subject: big\n\n" + b"x" * 2000,
-                                     RCPT)
+    code, said = _affix_as_nobody(shared_dir / "etc", b"Subject: big\n\n" + b"x" * 2000,
+                                  "sendmail", RCPT)
     assert code == os.EX_DATAERR and "message file too big" in said
     assert os.listdir(shared_dir / "queue" / "maildrop") == []
+
+
+def test_pickup_that_cannot_make_its_fifo_says_so_and_stays_off(tmp_path):
+    import asyncio
+
+    use_log(tmp_path)
+    root = tmp_path / "queue"
+    (root / "public").mkdir(parents=True)
+    (root / "public" / "pickup").write_text("not a FIFO")
+
+    async def start() -> None:
+        # its config and cleanup are never asked for: it does not start
+        pickup = Pickup(str(root), lambda: (None, None))  # type: ignore[arg-type,return-value]
+        pickup.start()
+        await pickup.stop()
+
+    asyncio.run(start())  # the server goes on: root's submissions do not need pickup
+    assert (root / "public" / "pickup").read_text() == "not a FIFO"
+    assert "warning: submissions by users other than root are off: maildrop/: " in \
+        read_log(tmp_path)

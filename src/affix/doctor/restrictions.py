@@ -13,7 +13,7 @@ from affix.doctor.findings import Finding, Severity, Where
 from affix.doctor.registry import check, finding
 from affix.policy import lists as L
 from affix.policy.engine import RELAY_RULE
-from affix.policy.validate import RELAY_BLOCKERS, check_restrictions, relay_rule_holds
+from affix.policy.validate import check_restrictions, relay_rule_holds
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
 DNSBL_REJECTS = frozenset({"reject_rbl_client", "reject_rhsbl_client", "reject_rhsbl_sender",
@@ -68,7 +68,7 @@ def relay_rule(ctx: LintContext) -> Iterator[Finding]:
         tag = service.tag(L.RELAY, L.RECIPIENT)
         if relay_rule_holds(service.cfg):
             continue
-        if _blocker_after_permit(ctx, service):
+        if relay_rule_holds(service.cfg, past_permit=True):
             yield finding("AFX-RST-005", where,
                           f"{tag}open relay: every relay-blocking restriction comes after an "
                           "unconditional permit",
@@ -92,35 +92,6 @@ def _relay_where(ctx: LintContext, service: Service) -> Where:
     if not ctx.entry(L.RECIPIENT) and ctx.entry(L.RELAY):
         return ctx.where(L.RELAY, service)
     return ctx.where(L.RECIPIENT, service)
-
-
-def _blocker_after_permit(ctx: LintContext, service: Service) -> bool:
-    """The start-up rule failed (relay_rule_holds): because a permit comes before the
-    blockers, rather than for want of one that takes effect."""
-    return any(_has_working_blocker(ctx, service, rl.steps, frozenset())
-               for rl in ctx.restriction_lists()
-               if rl.service is service and rl.param in (L.RELAY, L.RECIPIENT))
-
-
-def _has_working_blocker(ctx: LintContext, service: Service, steps: tuple[Step, ...],
-                         seen: frozenset[str]) -> bool:
-    """A blocker anywhere, classes included, except behind warn_if_reject (which only logs,
-    a whole class named there too)."""
-    from affix.doctor.context import pair_steps
-
-    classes = ctx.classes(service)
-    warn_only = False
-    for step in steps:
-        skip, warn_only = warn_only, step.name == "warn_if_reject"
-        if skip:
-            continue
-        if step.name in RELAY_BLOCKERS:
-            return True
-        text = step.item.text
-        if step.spec is None and text in classes and text not in seen and _has_working_blocker(
-                ctx, service, tuple(pair_steps(ctx.items(text, service))), seen | {text}):
-            return True
-    return False
 
 
 def expanded(ctx: LintContext, service: Service, steps: tuple[Step, ...],

@@ -21,14 +21,16 @@ _BARE = {L.CLIENT: True, L.HELO: True, L.SENDER: True, L.RELAY: True, L.RECIPIEN
          L.ETRN: True, L.DATA: False, L.END_OF_DATA: False}
 
 
-def relay_rule_holds(cfg: Config) -> bool:
+def relay_rule_holds(cfg: Config, past_permit: bool = False) -> bool:
+    """config.md §3. `past_permit`: read on after a `permit` too (lint tells a blocker that a
+    permit makes unreachable from a missing one)."""
     classes = frozenset(cfg.list("smtpd_restriction_classes"))
-    return any(_has_blocker(cfg, cfg.list(p), classes, frozenset())
+    return any(_has_blocker(cfg, cfg.list(p), classes, frozenset(), past_permit)
                for p in (L.RELAY, L.RECIPIENT))
 
 
 def _has_blocker(cfg: Config, items: list[str], classes: frozenset[str],
-                 seen: frozenset[str]) -> bool:
+                 seen: frozenset[str], past_permit: bool) -> bool:
     """Whether a blocker takes effect, read as Postfix's smtpd reads the list at start: the
     element after warn_if_reject only logs (a class named there too), and `permit` ends the
     list (what follows never runs). Anything else is an open relay that must not start."""
@@ -38,10 +40,10 @@ def _has_blocker(cfg: Config, items: list[str], classes: frozenset[str],
         i += 1
         if name == "warn_if_reject":
             i += 1
-        elif name == "permit":
+        elif name == "permit" and not past_permit:
             return False
         elif name in RELAY_BLOCKERS or (item in classes and item not in seen and _has_blocker(
-                cfg, cfg.list(item), classes, seen | {item})):
+                cfg, cfg.list(item), classes, seen | {item}, past_permit)):
             return True
     return False
 
