@@ -150,13 +150,16 @@ def _listen_error(svc: MasterService, key: ListenKey, e: OSError) -> ConfigError
 
 
 def make_directories(cfg: Config) -> None:
-    """data_directory and queue_directory, created when missing."""
+    """data_directory and queue_directory with its layout, created when missing: before the
+    server says it started, so that nothing (a sendmail, a queue tool) finds half a queue."""
     for name in ("data_directory", "queue_directory"):
         path = cfg.get(name)
         try:
             os.makedirs(path, exist_ok=True)
+            if name == "queue_directory":
+                QueueStore(path).ensure_dirs()
         except OSError as e:
-            raise ConfigError(f"{name}: cannot create {path}: {e.strerror}",
+            raise ConfigError(f"{name}: cannot create {e.filename or path}: {e.strerror}",
                               *cfg.position(name)) from None
 
 
