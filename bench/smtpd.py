@@ -8,7 +8,10 @@ Driver: Postfix's `smtp-source` (1 KB messages), either a new connection per mes
   mail log written to a file;
 - affix w=2: two affix server processes sharing the port (SO_REUSEPORT, as affix_workers = 2);
 - aiosmtpd: its SMTP protocol with the Sink handler on uvloop (as the issue's reference);
-- smtp-sink: Postfix's C test server (a ceiling, not a target).
+- smtp-sink: Postfix's C test server (a ceiling, not a target);
+- canned: a fixed reply per line on uvloop (bench/smtpd_serve.py's CannedReplies): what Python
+  and the event loop cost on this box before any server does any work. The gap between it and
+  aiosmtpd is aiosmtpd's own work; affix's must fit in that gap minus a third for the target.
 Rows: messages per second (ratio affix/aiosmtpd, target >= 1.5), server CPU ms per message
 (from /proc/PID/stat), and memory with 500 idle sessions open, after the workloads: RSS, and
 PSS and USS from /proc/PID/smaps_rollup (shared library pages split among the processes that
@@ -56,7 +59,7 @@ class ServerProcess:
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
             common.wait_port(self.port)
             return
-        program = "aiosmtpd" if kind == "aiosmtpd" else "affix"
+        program = kind if kind in ("aiosmtpd", "canned") else "affix"
         self.procs = [self._start(program, workdir, 0)]
         if kind == "affix w=2":
             self.procs.append(self._start(program, workdir, self.port))
@@ -203,7 +206,7 @@ def run(n: int | None = None) -> list:
 
     msgs = n or DEFAULT_N
     common.compile_affix()
-    kinds = ["affix", "affix w=2", "aiosmtpd", "smtp-sink"]
+    kinds = ["affix", "affix w=2", "aiosmtpd", "smtp-sink", "canned"]
     results = _measure_all(kinds, msgs, repeat=3)
     print(f"\nsmtpd (best of 3): {' | '.join(kinds)}")
     for key in results["affix"]:
@@ -215,6 +218,8 @@ def run(n: int | None = None) -> list:
     # two processes: the rates and CPU (memory is per process, in the rows above)
     rows += [Row(f"smtpd affix w=2 {key} (vs aiosmtpd)", value, aio[key])
              for key, value in results["affix w=2"].items() if "/" in key]
+    rows += [Row(f"smtpd canned replies {key} (vs aiosmtpd)", value, aio[key])
+             for key, value in results["canned"].items() if "/" in key]
     rows += [Row(f"smtpd floor: rss of {name} (MB)", _floor_mb(code), None)
              for name, code in _FLOORS.items()]
     return rows
