@@ -260,3 +260,48 @@ def test_pickup_that_cannot_make_its_fifo_says_so_and_stays_off(tmp_path):
     assert (root / "public" / "pickup").read_text() == "not a FIFO"
     assert "warning: submissions by users other than root are off: maildrop/: " in \
         read_log(tmp_path)
+
+
+def test_a_file_pickup_cannot_open_now_waits_for_the_next_look(tmp_path, monkeypatch):
+    """No file descriptor left (EMFILE) is the system's trouble, not the file's: pickup says
+    so, keeps the file and ends this look; the next look queues it. The fault is injected
+    (a process cannot run out of descriptors between two calls on cue)."""
+    import errno
+
+    pickup, root = _pickup(tmp_path)
+    name = maildrop.drop(root, Envelope("a@example.org", [Recipient(RCPT)]), b"\nx\n", 0)
+    real_open = os.open
+
+    def out_of_descriptors(path, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if str(path).endswith(f"maildrop/{name}"):
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", out_of_descriptors)
+    pickup.take_all()
+    monkeypatch.setattr(os, "open", real_open)
+    store = store_for(make_config(tmp_path))
+    assert os.listdir(Path(root) / "maildrop") == [name]
+    assert list(store.iterate("incoming")) == []
+    assert (f"warning: maildrop/{name}: Too many open files; trying again later"
+            in read_log(tmp_path))
+    pickup.take_all()
+    assert os.listdir(Path(root) / "maildrop") == [] and len(list(store.iterate("incoming"))) == 1
+
+
+def test_a_queued_file_that_cannot_be_removed_is_not_queued_twice(tmp_path):
+    pickup, root = _pickup(tmp_path)
+    name = maildrop.drop(root, Envelope("a@example.org", [Recipient(RCPT)]), b"\nonce\n", 0)
+    path = Path(root) / "maildrop" / name
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("this file system has no immutable files (chattr +i)")
+    try:
+        pickup.take_all()
+        pickup.take_all()  # the next look (a poke, the minute's timer) leaves it alone
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+    assert os.listdir(Path(root) / "maildrop") == [name]
+    [qid] = store_for(make_config(tmp_path)).iterate("incoming")
+    logged = read_log(tmp_path)
+    assert f"{qid}: uid=0 from=<a@example.org>" in logged
+    assert logged.count(f"warning: maildrop/{name}: cannot remove: Operation not permitted") == 1
