@@ -33,6 +33,18 @@ def test_services_ports_and_overrides():
         "smtpd_client_restrictions": ""}
 
 
+def test_options_end_where_the_commands_own_arguments_begin():
+    """Debian's SpamAssassin recipe: the `-oi` after argv= is sendmail's, not master.cf's
+    (the line is skipped, as affix has no pipe, but must not stop the server)."""
+    services, warnings = parse_mastercf(
+        "smtp inet n - n - - smtpd -v -n smtp -o smtpd_helo_required=yes\n"
+        "spamassassin unix - n n - - pipe\n"
+        "  user=debian-spamd argv=/usr/bin/spamc -f -e /usr/sbin/sendmail -oi -f ${sender}\n")
+    [smtp] = services
+    assert smtp.overrides == {"smtpd_helo_required": "yes"}
+    assert len(warnings) == 1 and "spamassassin" in warnings[0].message
+
+
 @pytest.mark.parametrize("service, host, port", [
     ("127.0.0.1:2525", "127.0.0.1", 2525), ("[::1]:submission", "::1", 587),
     ("smtps", None, 465), ("submissions", None, 465), ("localhost:smtp", "localhost", 25),

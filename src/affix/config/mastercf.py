@@ -144,13 +144,28 @@ def parse_override(arg: str, path: str, line: int) -> tuple[str, str]:
     return name, value.strip()
 
 
+# the options of a Postfix daemon's command line that take an argument (-o name=value, -n
+# service name, -t transport, ...)
+_OPTIONS_WITH_ARGUMENT = frozenset("imnost")
+
+
 def parse_command(words: list[str], path: str,
                   line: int) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The -o overrides and the other words of a command. Options end at the first word that
+    is not one, as for the daemon's own option parser: in `pipe flags=R argv=spamc -oi ...`
+    the `-oi` belongs to the command pipe runs."""
     overrides: dict[str, str] = {}
     args: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
+        if word == "--" or not word.startswith("-") or word == "-":
+            args.extend(words[i + (word == "--"):])
+            break
+        if word[1] != "o" and word[-1] in _OPTIONS_WITH_ARGUMENT and i + 1 < len(words):
+            args += words[i:i + 2]  # e.g. -n name: its argument is no end of the options
+            i += 2
+            continue
         if word == "-o" or word.startswith("-o") and len(word) > 2:
             value = word[2:] if len(word) > 2 else (words[i + 1] if i + 1 < len(words) else "")
             if not value:
