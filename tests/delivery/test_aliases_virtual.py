@@ -228,25 +228,63 @@ def test_newaliases_warns_about_a_bad_line_and_builds_the_others(tmp_path, affix
             "line skipped") in checked.stdout
 
 
-def test_virtual_mailbox_delivery(tmp_path):
+def test_virtual_mailbox_delivery(tmp_path, vmail):
     (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
-                                       "bob@virt.test    virt.test/bob\n")
+                                       "bob@virt.test    virt.test/bob\n"
+                                       "eve@virt.test    /tmp/affix-escaped/\n")
     _postmap(tmp_path / "vmailbox")
     cfg = make_config(tmp_path, f"virtual_mailbox_domains = virt.test\n"
                                 f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
-                                f"virtual_mailbox_base = {tmp_path}/vmail\n")
+                                + vmail.main_cf)
     use_log(tmp_path)
-    qid = deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test"),
-                   message("virtual"))
-    [f] = (tmp_path / "vmail" / "virt.test" / "alice" / "new").iterdir()
+    qid = deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test",
+                                "eve@virt.test"), message("virtual"))
+    [f] = (vmail.base / "virt.test" / "alice" / "new").iterdir()
     assert f.read_text().startswith("Return-Path: <>\nX-Original-To: "
                                     "alice@virt.test\nDelivered-To: alice@virt.test\n")
-    assert "Subject: virtual" in (tmp_path / "vmail" / "virt.test" / "bob").read_text()
+    assert "Subject: virtual" in (vmail.base / "virt.test" / "bob").read_text()
+    # a map value is below the base, even one that starts with a slash
+    assert len(list((vmail.base / "tmp" / "affix-escaped" / "new").iterdir())) == 1
+    assert not os.path.exists("/tmp/affix-escaped")
     text = read_log(tmp_path)
     assert re.search(rf"postfix/virtual\[\d+\]: {qid}: to=<alice@virt\.test>, relay=virtual, "
                      r".*status=sent \(delivered to maildir\)", text)
     assert "to=<bob@virt.test>, relay=virtual" in text and "(delivered to mailbox)" in text
     assert 'dsn=5.1.1, status=bounced (unknown user: "carol@virt.test")' in text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root delivers with other users' ids")
+def test_virtual_mail_is_written_by_its_owner_and_never_by_root(tmp_path, vmail):
+    """What root writes for virtual users is theirs, directories included (Dovecot, running
+    as that user, must read them); with no owner, or root's group, the mail waits."""
+    (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
+                                       "bob@virt.test    virt.test/bob\n")
+    _postmap(tmp_path / "vmailbox")
+    maps = f"virtual_mailbox_domains = virt.test\nvirtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
+    cfg = make_config(tmp_path, maps + vmail.main_cf)
+    use_log(tmp_path)
+    deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test"), message("owned"))
+    maildir = vmail.base / "virt.test" / "alice"
+    for path in (vmail.base / "virt.test", maildir, maildir / "new",
+                 *(maildir / "new").iterdir(), vmail.base / "virt.test" / "bob"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (vmail.uid, vmail.uid), path
+
+    for lines, problem in [
+            (f"virtual_mailbox_base = {vmail.base}\n", "not found in virtual_uid_maps"),
+            (vmail.main_cf + "virtual_gid_maps = static:0\n", "bad gid 0 in virtual_gid_maps"),
+            (vmail.main_cf + "virtual_uid_maps = static:12\n", "bad uid 12 in virtual_uid_maps"),
+            (vmail.main_cf + "virtual_mailbox_base = vmail\n", None)]:
+        (tmp_path / "maillog").unlink()
+        cfg = make_config(tmp_path, maps + lines)
+        use_log(tmp_path)
+        deliver(cfg, envelope("", "alice@virt.test"), message("waits"), until_empty=False)
+        text = read_log(tmp_path)
+        assert "dsn=4.3.5, status=deferred (mail system configuration error)" in text
+        assert (f"warning: recipient alice@virt.test: {problem}" if problem else
+                "warning: virtual_mailbox_base = vmail: specify an absolute directory") in text
+        for qid in store_for(cfg).iterate("deferred"):
+            store_for(cfg).delete("deferred", qid)
+    assert len(list((maildir / "new").iterdir())) == 1
 
 
 def test_newaliases_builds_an_index_the_tables_area_can_read(tmp_path, affix):

@@ -68,15 +68,14 @@ def test_unreadable_mydestination_table_defers_the_recipient(tmp_path):
     assert maildir_files(tmp_path) == []
 
 
-def test_virtual_mailbox_domains_default_to_the_keys_of_virtual_mailbox_maps(tmp_path):
+def test_virtual_mailbox_domains_default_to_the_keys_of_virtual_mailbox_maps(tmp_path, vmail):
     vmailbox = tmp_path / "vmailbox"
     vmailbox.write_text("virt.test        domain\nalice@virt.test  virt.test/alice/\n")
     compile_source(str(vmailbox), Options(), [])
-    cfg = make_config(tmp_path, f"virtual_mailbox_maps = hash:{vmailbox}\n"
-                                f"virtual_mailbox_base = {tmp_path}/vmail\n")
+    cfg = make_config(tmp_path, f"virtual_mailbox_maps = hash:{vmailbox}\n" + vmail.main_cf)
     use_log(tmp_path)
     deliver(cfg, envelope("", "alice@virt.test"), message("virtual"))
-    [f] = (tmp_path / "vmail" / "virt.test" / "alice" / "new").iterdir()
+    [f] = (vmail.base / "virt.test" / "alice" / "new").iterdir()
     assert "Subject: virtual" in f.read_text()
     assert "relay=virtual" in read_log(tmp_path)
 

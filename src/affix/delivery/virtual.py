@@ -1,8 +1,12 @@
 """virtual(8): mailboxes for users that are not system accounts (virtual(5) setup).
 
-virtual_mailbox_maps gives each address (or `@domain`) a path below virtual_mailbox_base; a
-path ending in `/` is a Maildir, otherwise an mbox file. virtual_uid_maps/virtual_gid_maps say
-who owns the files (applied when affix runs as root); virtual_mailbox_limit caps each file.
+virtual_mailbox_maps gives each address (or `@domain`) a path below virtual_mailbox_base (an
+absolute directory; the path is appended to it, so a map value cannot leave it); a path ending
+in `/` is a Maildir, otherwise an mbox file. virtual_uid_maps/virtual_gid_maps say whose the
+mail is: when affix runs as root, the delivery (and any directory it makes) is done with that
+uid and gid, and a recipient without both, or with a uid under virtual_minimum_uid or gid 0,
+waits in the queue with "mail system configuration error", as with Postfix's virtual(8): mail
+is never written as root. virtual_mailbox_limit caps each file.
 """
 
 from __future__ import annotations
@@ -56,27 +60,43 @@ class VirtualAgent:
             return out("4.3.0", "virtual mailbox map lookup problem")
         if where is None:
             return out("5.1.1", f'unknown user: "{address}"')
-        owner = None
-        if os.geteuid() == 0 and uid and gid:
-            if not is_digits(uid) or int(uid) < self.cfg.int("virtual_minimum_uid"):
-                return out("4.3.5", f"mail system configuration error: bad uid {uid}")
-            owner = (int(uid), int(gid)) if is_digits(gid) else None
-        path = os.path.join(self.cfg.get("virtual_mailbox_base"), where)
+        base = self.cfg.get("virtual_mailbox_base")
+        if not base.startswith("/"):
+            log.warning("virtual", f"virtual_mailbox_base = {base}: "
+                                   f"specify an absolute directory")
+            return out("4.3.5", "mail system configuration error")
+        who = privs.current()
+        if os.geteuid() == 0:
+            problem = self._owner_problem(address, uid, gid)
+            if problem:
+                log.warning("virtual", f"recipient {address}: {problem}")
+                return out("4.3.5", "mail system configuration error")
+            who = privs.Privs(int(uid or 0), int(gid or 0), address, base)
+        path = f"{base.rstrip('/')}/{where.lstrip('/')}"
         orig = r.original or r.address
         headers = mailbox.delivery_headers(request.envelope.sender, orig, r.address)
-        return self._write(path, headers, request, owner, out)
+        return self._write(path, headers, request, who, out)
+
+    def _owner_problem(self, address: str, uid: str | None, gid: str | None) -> str:
+        if uid is None:
+            return "not found in virtual_uid_maps"
+        if gid is None:
+            return "not found in virtual_gid_maps"
+        if not is_digits(uid) or int(uid) < self.cfg.int("virtual_minimum_uid"):
+            return f"bad uid {uid} in virtual_uid_maps"
+        if not is_digits(gid) or int(gid) <= 0:
+            return f"bad gid {gid} in virtual_gid_maps"
+        return ""
 
     def _write(self, path: str, headers: bytes, request: DeliveryRequest,
-               owner: tuple[int, int] | None, out) -> Outcome:
+               who: privs.Privs, out) -> Outcome:
         limit = self.cfg.size("virtual_mailbox_limit")
-        who = privs.current()
         try:
             if path.endswith("/"):
-                privs.run_file_op(who, "maildir", path, headers + request.content, limit=limit,
-                                  owner=owner)
+                privs.run_file_op(who, "maildir", path, headers + request.content, limit=limit)
                 return out("2.0.0", "delivered to maildir")
             record = mailbox.mbox_record(request.envelope.sender, headers, request.content)
-            privs.run_file_op(who, "mbox", path, record, limit=limit, owner=owner,
+            privs.run_file_op(who, "mbox", path, record, limit=limit,
                               locks=self.cfg.list("mailbox_delivery_lock"),
                               attempts=self.cfg.int("deliver_lock_attempts"),
                               delay=self.cfg.time("deliver_lock_delay"),

@@ -13,6 +13,7 @@ from affix.doctor import (  # noqa: F401 - each module registers its checks
     smtp,
     syntax,
     tables,
+    virtual,
 )
 from affix.doctor.context import LintContext
 from affix.doctor.findings import Finding, Severity, Where
