@@ -26,6 +26,7 @@ from affix.config.snapshot import (
     postfix_parameter_names,
     referenced_names,
 )
+from affix.config.unsupported import missing_feature
 
 Validator = Callable[[Config, Sequence[MasterService]], Iterable[ConfigError | Warning_]]
 
@@ -191,6 +192,11 @@ def check_service_overrides(cfg: Config,
     for svc in services:
         svc_cfg = svc.config(cfg)
         for name, value in svc.overrides.items():
+            missing = missing_feature(name, value)
+            if missing:
+                yield Warning_(svc.path, svc.line, "Postfix feature affix does not have: "
+                               f"-o {name}={value} ({missing})")
+                continue
             if name not in PARAMS and name not in cfg.entries:
                 if name in postfix_parameter_names():  # as for main.cf (unused_warnings)
                     yield Warning_(svc.path, svc.line, "Postfix parameter not used by affix: "

@@ -45,6 +45,26 @@ def test_options_end_where_the_commands_own_arguments_begin():
     assert len(warnings) == 1 and "spamassassin" in warnings[0].message
 
 
+def test_the_smtpd_behind_postscreen_keeps_its_settings():
+    """Postfix hands port 25 clients from postscreen to `smtpd pass`: its -o restrictions
+    are the ones port 25 mail meets, so affix's smtpd on the postscreen port takes them."""
+    services, warnings = parse_mastercf(
+        "smtp inet n - y - 1 postscreen\n"
+        "smtpd pass - - y - - smtpd\n"
+        "  -o smtpd_recipient_restrictions=check_recipient_access,inline:{root@x=REJECT}\n"
+        "submission inet n - y - - smtpd -o syslog_name=postfix/submission\n"
+        "other pass - - y - - smtpd\n")
+    smtp, submission = services
+    assert smtp.overrides == {
+        "smtpd_recipient_restrictions": "check_recipient_access,inline:{root@x=REJECT}"}
+    assert submission.overrides == {"syslog_name": "postfix/submission"}
+    assert [(w.line, w.message) for w in warnings] == [
+        (1, "service smtp: postscreen is not implemented; affix runs smtpd on this port"),
+        (2, "service smtpd (pass smtpd): its -o settings apply to service smtp, where affix "
+            "runs smtpd for postscreen"),
+        (5, "service other (pass smtpd) is not run by affix; line skipped")]
+
+
 @pytest.mark.parametrize("service, host, port", [
     ("127.0.0.1:2525", "127.0.0.1", 2525), ("[::1]:submission", "::1", 587),
     ("smtps", None, 465), ("submissions", None, 465), ("localhost:smtp", "localhost", 25),

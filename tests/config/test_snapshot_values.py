@@ -132,6 +132,42 @@ def test_unknown_parameter_warns_with_did_you_mean(tmp_path):
     ]
 
 
+def test_a_reference_from_an_ignored_parameter_is_no_use(tmp_path):
+    """rspamd's recipe: `non_smtpd_milters = $smtpd_milters` must not hide smtpd_milters
+    (affix uses neither); a chain through a used parameter still counts."""
+    cfg = config(tmp_path, "smtpd_milters = inet:localhost:11332\n"
+                           "non_smtpd_milters = $smtpd_milters\n"
+                           "base_nets = 10.0.0.0/8\nmy_nets = $base_nets\nmynetworks = $my_nets\n")
+    assert [w.line for w in cfg.unused_warnings()] == [1, 2]
+    assert "(no milter runs: no DKIM signing, no milter spam or virus checks)" in \
+        cfg.unused_warnings()[0].message
+
+
+def test_settings_that_ask_for_a_missing_feature_warn_whatever_refers_to_them(tmp_path):
+    cfg = config(tmp_path, "content_filter = amavis:[127.0.0.1]:10024\n"
+                           "relayhost = [smtp.example.net]:587\nmailbox_transport = \n"
+                           "virtual_transport = virtual\nqueue_minfree = 20000000\n"
+                           "other = $relayhost\nmyorigin = $other\n")
+    assert [str(w).split(": warning: ")[1] for w in cfg.unused_warnings()] == [
+        "Postfix feature affix does not have: content_filter=amavis:[127.0.0.1]:10024 (mail "
+        "is not handed to this content filter (no scan by it): it is delivered as it arrives)",
+        "Postfix feature affix does not have: relayhost=[smtp.example.net]:587 (affix has no "
+        "SMTP client yet: mail for other domains waits in the queue and returns to its sender "
+        "after maximal_queue_lifetime)",
+        "Postfix parameter not used by affix: virtual_transport=virtual",  # Postfix's default
+        "Postfix feature affix does not have: queue_minfree=20000000 (mail is not refused "
+        "when the queue's file system runs low)"]
+
+
+def test_conditional_references_and_dollar_signs_are_no_undefined_names(tmp_path):
+    cfg = config(tmp_path, "message_size_limit = ${big_mail:52428800}\n"
+                           "smtpd_banner = $myhostname ESMTP ${unset_thing?ready}$$literal\n"
+                           "mydestination = $myhostnme\n")
+    assert cfg.size("message_size_limit") == 52428800
+    assert [w.message.split(" refers to ")[1].split(",")[0]
+            for w in cfg.undefined_warnings()] == ["$myhostnme"]
+
+
 def test_myhostname_and_mydomain_follow_each_other(tmp_path):
     cfg = config(tmp_path, "myhostname = mx.kororo.jp\n")
     assert cfg.get("mydomain") == "kororo.jp"

@@ -61,6 +61,8 @@ MASTER_CASES = [
                submission("smtpd_tls_security_level=encrypt", "smtpd_sasl_auth_enable=yes")),
     MasterCase("AFX-MCF-008", submission("milter_macro_daemon_name=ORIGINATING"),
                submission("syslog_name=postfix/submission")),
+    MasterCase("AFX-MCF-009", submission("content_filter=amavis:[127.0.0.1]:10024"),
+               submission("content_filter=")),
     MasterCase("AFX-MCF-006",
                submission("smtpd_sasl_auth_enable=yes",
                           "smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from affix.ascii import is_digits
 from affix.config.errors import ConfigError
@@ -42,6 +42,7 @@ class MasterService:
     args: tuple[str, ...] = ()  # options other than -o (e.g. -v)
     # private, unpriv, chroot, wakeup and maxproc as written (shown by `affix conf -M`)
     fields: tuple[str, ...] = ("n", "-", "n", "-", "-")
+    kind: str = "inet"  # or "pass": the smtpd behind postscreen (no listener of its own)
 
     @property
     def service_name(self) -> str:
@@ -215,6 +216,9 @@ def parse_line(ll: LogicalLine, path: str) -> tuple[MasterService | None, Warnin
                             "implemented; affix runs smtpd on this port")
         return MasterService(service, host, port, overrides, ll.line, path, command,
                              args, tuple(words[2:7])), warn
+    if kind == "pass" and command == "smtpd":  # postscreen's hand-off (parse_mastercf)
+        return MasterService(service, None, 0, overrides, ll.line, path, command, args,
+                             tuple(words[2:7]), kind), None
     if command in BUILT_IN and kind != "inet":
         return None, None
     return None, Warning_(path, ll.line, f"service {service} ({kind} {command}) is not run "
@@ -225,6 +229,7 @@ def parse_mastercf(text: str, path: str = "master.cf",
                    ) -> tuple[list[MasterService], list[Warning_]]:
     """Every smtpd service (for a name and type given twice, the last wins) and the warnings."""
     services: dict[str, MasterService] = {}
+    handoffs: dict[str, MasterService] = {}
     warnings: list[Warning_] = []
     for ll in logical_lines(text):
         if ll.text[0].isspace():
@@ -234,10 +239,32 @@ def parse_mastercf(text: str, path: str = "master.cf",
         svc, warn = parse_line(ll, path)
         if warn is not None:
             warnings.append(warn)
-        if svc is not None:
+        if svc is not None and svc.kind == "pass":
+            handoffs[svc.name] = svc
+        elif svc is not None:
             services.pop(svc.name, None)
             services[svc.name] = svc
-    return list(services.values()), warnings
+    return _behind_postscreen(list(services.values()), handoffs, warnings), warnings
+
+
+def _behind_postscreen(services: list[MasterService], handoffs: dict[str, MasterService],
+                       warnings: list[Warning_]) -> list[MasterService]:
+    """A postscreen port runs smtpd with the -o settings of the `smtpd pass` service that
+    postscreen would hand its clients to: with Postfix, those apply to all port 25 mail."""
+    handoff = handoffs.get("smtpd")
+    out = []
+    for svc in services:
+        if svc.command == "postscreen" and handoff is not None:
+            svc = replace(svc, overrides={**svc.overrides, **handoff.overrides})
+            warnings.append(Warning_(handoff.path, handoff.line, f"service {handoff.name} "
+                                     f"(pass smtpd): its -o settings apply to service "
+                                     f"{svc.name}, where affix runs smtpd for postscreen"))
+            handoffs.pop("smtpd", None)
+        out.append(svc)
+    for unused in handoffs.values():  # nothing hands clients to them
+        warnings.append(Warning_(unused.path, unused.line, f"service {unused.name} (pass "
+                                 "smtpd) is not run by affix; line skipped"))
+    return out
 
 
 # Used when a config directory has no master.cf: Postfix's standard SMTP service on port 25.

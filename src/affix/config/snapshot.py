@@ -19,6 +19,7 @@ from affix.config import netif
 from affix.config.errors import ConfigError
 from affix.config.maincf import Entry, ExpansionError, Warning_, expand, parse_maincf
 from affix.config.params import PARAMS, Kind
+from affix.config.unsupported import missing_feature
 
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -291,12 +292,16 @@ class Config:
         return problems
 
     def unused_warnings(self, used_elsewhere: set[str] = frozenset()) -> list[Warning_]:
-        """main.cf names affix does not know and nothing references (config.md §1)."""
-        referenced = set(used_elsewhere) | set(self.list("smtpd_restriction_classes"))
-        for value in [e.value for e in self.entries.values()] + list(self.overrides.values()):
-            referenced |= referenced_names(value)
+        """main.cf names affix does not know and nothing it uses refers to (config.md §1),
+        and settings of Postfix features affix does not have (config/unsupported.py)."""
+        referenced = self._referenced(set(used_elsewhere))
         out: list[Warning_] = []
         for name, entry in self.entries.items():
+            missing = missing_feature(name, entry.value)
+            if missing:
+                out.append(Warning_(self.main_cf, entry.line, f"Postfix feature affix does "
+                                    f"not have: {name}={entry.value} ({missing})"))
+                continue
             if name in PARAMS or name in referenced:
                 continue
             if name in postfix_parameter_names():
@@ -307,6 +312,19 @@ class Config:
         return out
 
 
+    def _referenced(self, used: set[str]) -> set[str]:
+        """The names that the values of used parameters refer to, and theirs in turn: a
+        `$smtpd_milters` in non_smtpd_milters, which affix ignores, uses nothing."""
+        used |= set(self.list("smtpd_restriction_classes"))
+        values = list(self.overrides.values())
+        values += [e.value for name, e in self.entries.items() if name in PARAMS or name in used]
+        referenced: set[str] = set()
+        while values:
+            names = set().union(*map(referenced_names, values)) - referenced - used
+            referenced |= names
+            values = [self.entries[n].value for n in names if n in self.entries]
+        return referenced | used
+
     def undefined_warnings(self) -> list[Warning_]:
         """$name references to parameters nobody defines: they expand to nothing, so a typo
         such as `mydestination = $myhostnme` quietly turns the server into a relay-denier
@@ -316,7 +334,7 @@ class Config:
             param = PARAMS.get(name)
             if param is not None and param.raw:
                 continue
-            for ref in sorted(referenced_names(entry.value)):
+            for ref in sorted(referenced_names(entry.value, plain_only=True)):
                 if is_digits(ref) or ref in PARAMS or ref in self.entries:
                     continue
                 if ref in postfix_parameter_names():
@@ -329,9 +347,15 @@ class Config:
         return out
 
 
-def referenced_names(value: str) -> set[str]:
-    """Names a value refers to as $name, ${name...} or $(name...)."""
-    return set(re.findall(r"\$[({]?\s*([A-Za-z0-9_]+)", value))
+# $name, ${name} / $(name), ${name?...} / ${name:...} (group 3: the condition); $$ is a "$"
+_REFERENCE = re.compile(r"\$(?:\$|([A-Za-z0-9_]+)|[({]\s*([A-Za-z0-9_]+)\s*([?:])?)")
+
+
+def referenced_names(value: str, plain_only: bool = False) -> set[str]:
+    """Names a value refers to as $name, ${name...} or $(name...); `plain_only`: not those
+    in ${name?value} or ${name:value}, which mean something when `name` is empty too."""
+    return {m.group(1) or m.group(2) for m in _REFERENCE.finditer(value)
+            if (m.group(1) or m.group(2)) and not (plain_only and m.group(3))}
 
 
 def did_you_mean(name: str) -> str:

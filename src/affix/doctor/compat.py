@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from affix.config.params import RENAMED
 from affix.config.snapshot import referenced_names
+from affix.config.unsupported import missing_feature
 from affix.doctor.context import LintContext
 from affix.doctor.findings import Finding, Severity
 from affix.doctor.registry import check, finding
@@ -54,25 +55,6 @@ def bad_values(ctx: LintContext) -> Iterator[Finding]:
                       "every affix program stops with this fatal error", "fix the value")
 
 
-# Postfix parameters whose setting means the admin counts on something affix does not do yet
-# (README, "What affix does not do"): set, they are no harmless leftover.
-_NOT_DONE = {
-    "smtpd_milters": "no milter runs: no DKIM signing, no milter spam or virus checks",
-    "non_smtpd_milters": "no milter runs for local mail: no DKIM signing of it",
-    "smtpd_client_connection_rate_limit": "no client rate limit is enforced",
-    "smtpd_client_message_rate_limit": "no client rate limit is enforced",
-    "smtpd_client_recipient_rate_limit": "no client rate limit is enforced",
-    "smtpd_client_new_tls_session_rate_limit": "no client rate limit is enforced",
-    "smtpd_client_auth_rate_limit": "no client rate limit is enforced",
-}
-
-
-def _not_done(name: str) -> str | None:
-    if name.startswith("postscreen_"):
-        return "postscreen does not run: its tests do not happen"
-    return _NOT_DONE.get(name)
-
-
 @check(("AFX-CFG-005", W, "an unknown parameter"),
        ("AFX-CFG-006", I, "a Postfix parameter affix does not use"),
        ("AFX-CFG-007", W, "a Postfix feature affix does not have yet"))
@@ -86,8 +68,8 @@ def unknown_names(ctx: LintContext) -> Iterator[Finding]:
             used |= referenced_names(value)
     for note in ctx.cfg.unused_warnings(used):
         name = note.message.split(": ", 1)[1].split("=", 1)[0]
-        missing = _not_done(name)
-        if note.message.startswith("Postfix parameter") and missing:
+        missing = missing_feature(name, ctx.cfg.entries[name].value)
+        if missing:
             yield finding("AFX-CFG-007", ctx.where(name),
                           f"{name}: affix does not have this Postfix feature yet",
                           missing, "see README, \"What affix does not do (yet)\"")

@@ -47,7 +47,8 @@ def master_lines(ctx: LintContext) -> Iterator[Finding]:
 
 @check(("AFX-MCF-004", W, "an unknown parameter in a -o override"),
        ("AFX-MCF-005", E, "a -o value of the wrong type (the server does not start)"),
-       ("AFX-MCF-008", I, "a -o override of a Postfix parameter affix does not use"))
+       ("AFX-MCF-008", I, "a -o override of a Postfix parameter affix does not use"),
+       ("AFX-MCF-009", W, "a -o override asks for a Postfix feature affix does not have"))
 def overrides(ctx: LintContext) -> Iterator[Finding]:
     for service in ctx.services:
         if service.master is None:
@@ -60,6 +61,10 @@ def overrides(ctx: LintContext) -> Iterator[Finding]:
                                   f"service {service.name}: {item.message}",
                                   "harmless: it configures a part of Postfix affix does not "
                                   "have", "keep it for Postfix, or remove it")
+            elif isinstance(item, Warning_) and item.message.startswith("Postfix feature"):
+                yield finding("AFX-MCF-009", where, f"service {service.name}: {item.message}",
+                              "the service runs without it",
+                              "see README, \"What affix does not do (yet)\"")
             elif isinstance(item, Warning_):
                 yield finding("AFX-MCF-004", where, f"service {service.name}: {item.message}",
                               "the override is ignored", "check the parameter name")
