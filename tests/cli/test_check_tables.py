@@ -113,6 +113,23 @@ def test_check_warns_that_sasl_authentication_is_not_implemented(tmp_path, affix
             in result.stdout + result.stderr)
 
 
+def test_check_says_what_an_override_asking_for_a_missing_feature_loses(tmp_path, affix):
+    """Port 465 and a filtered port, as tutorials set them up: no TLS at connect, no filter."""
+    _config(tmp_path)
+    (tmp_path / "master.cf").write_text(
+        "127.0.0.1:2599 inet n - n - - smtpd\n"
+        "127.0.0.1:2465 inet n - n - - smtpd\n  -o smtpd_tls_wrappermode=yes\n"
+        "127.0.0.1:2526 inet n - n - - smtpd -o content_filter=spamassassin\n")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0
+    assert (f"{tmp_path}/master.cf:2: warning: Postfix feature affix does not have: "
+            "-o smtpd_tls_wrappermode=yes (no TLS at connect (port 465): the service speaks "
+            "plain SMTP, which clients expecting TLS cannot talk to)") in result.stdout
+    assert (f"{tmp_path}/master.cf:4: warning: Postfix feature affix does not have: "
+            "-o content_filter=spamassassin (mail is not handed to this content filter") \
+        in result.stdout
+
+
 def test_check_refuses_a_network_no_address_can_match(tmp_path, affix):
     """mynetworks = 192.168.1.0/33 would make every client's search a temporary failure
     (451 to all); the lists that only inherit it are not reported again."""

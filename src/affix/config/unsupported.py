@@ -42,6 +42,8 @@ UNSUPPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "sender_canonical_maps": ("sender addresses are not rewritten", ()),
     "recipient_canonical_maps": ("recipient addresses are not rewritten", ()),
     "masquerade_domains": ("sender addresses are not masqueraded", ()),
+    "smtpd_tls_wrappermode": ("no TLS at connect (port 465): the service speaks plain SMTP, "
+                              "which clients expecting TLS cannot talk to", ("no",)),
     "queue_minfree": ("mail is not refused when the queue's file system runs low", ("0",)),
     "smtpd_client_connection_rate_limit": (_RATE, ("0",)),
     "smtpd_client_message_rate_limit": (_RATE, ("0",)),

@@ -62,6 +62,8 @@ def overrides(ctx: LintContext) -> Iterator[Finding]:
                                   "harmless: it configures a part of Postfix affix does not "
                                   "have", "keep it for Postfix, or remove it")
             elif isinstance(item, Warning_) and item.message.startswith("Postfix feature"):
+                if WRAPPERMODE in item.message:  # AFX-MCF-007 says more
+                    continue
                 yield finding("AFX-MCF-009", where, f"service {service.name}: {item.message}",
                               "the service runs without it",
                               "see README, \"What affix does not do (yet)\"")
