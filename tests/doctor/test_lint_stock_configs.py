@@ -22,7 +22,7 @@ smtpd_relay_restrictions = permit_mynetworks permit_sasl_authenticated defer_una
 myhostname = mx.example.org
 alias_maps = hash:%DIR%/aliases
 alias_database = hash:%DIR%/aliases
-myorigin = /etc/mailname
+myorigin = %DIR%/mailname
 mydestination = $myhostname, example.org, localhost.localdomain, localhost
 relayhost =
 mynetworks = 127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128
@@ -67,6 +67,7 @@ def test_debian_installed_main_cf_gives_only_info(lab):
     _need(DEBIAN / "main.cf.debian", DEBIAN / "main.cf.tls", PROTO / "master.cf.proto")
     text = (DEBIAN / "main.cf.debian").read_text() + (DEBIAN / "main.cf.tls").read_text()
     (lab.dir / "main.cf").write_text(text + lab.sub(POSTINST))
+    (lab.dir / "mailname").write_text("example.org\n")  # postinst writes /etc/mailname
     shutil.copy(PROTO / "master.cf.proto", lab.dir / "master.cf")
     (lab.dir / "aliases").write_text("# See man 5 aliases for format\npostmaster:    root\n")
     [unbuilt] = _above_info(lab.lint())  # Postfix's aliases.db is no use to affix
@@ -89,6 +90,7 @@ def test_debian_submission_examples_uncommented(lab):
     _need(DEBIAN / "main.cf.debian", DEBIAN / "main.cf.tls", PROTO / "master.cf.proto")
     text = (DEBIAN / "main.cf.debian").read_text() + (DEBIAN / "main.cf.tls").read_text()
     (lab.dir / "main.cf").write_text(text + lab.sub(POSTINST))
+    (lab.dir / "mailname").write_text("example.org\n")
     (lab.dir / "aliases").write_text("postmaster: root\n")
     build_alias_table(f"hash:{lab.dir}/aliases")
     master = (PROTO / "master.cf.proto").read_text().splitlines()

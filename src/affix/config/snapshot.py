@@ -171,8 +171,24 @@ class Config:
         except ExpansionError as e:
             culprit = e.param or name
             raise ConfigError(f"parameter {culprit}: {e.message}", *self._pos(culprit)) from None
+        if name == "myorigin" and value.startswith("/"):
+            value = self._mailname(value)
         self._memo[name] = value
         return value
+
+    def _mailname(self, path: str) -> str:
+        """Debian's `myorigin = /etc/mailname`: the domain is the file's first line (as its
+        Postfix reads it; upstream Postfix would take the path itself as the domain)."""
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                first = f.readline().strip()
+        except OSError as e:
+            raise ConfigError(f"myorigin = {path}: cannot read the mail name from it: "
+                              f"{e.strerror}", *self._pos("myorigin")) from None
+        if not first:
+            raise ConfigError(f"myorigin = {path}: the file's first line is empty (it names "
+                              "the mail domain)", *self._pos("myorigin"))
+        return first
 
     def _typed(self, kind: str, name: str, parse: Callable[[str], Any]) -> Any:
         """A parsed value, memoized like get() (the snapshot never changes)."""
