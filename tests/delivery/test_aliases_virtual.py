@@ -133,6 +133,24 @@ def test_alias_list_file_and_command(tmp_path, shared_dir):
         assert box.stat().st_uid == out.stat().st_uid != 0
 
 
+def test_an_alias_to_dev_null_discards_and_a_fifo_is_refused_without_waiting(tmp_path,
+                                                                             shared_dir):
+    """aliases(5): delivery to a file is not limited to regular files (`devnull: /dev/null`
+    throws mail away); a FIFO nobody reads is refused at once instead of holding local."""
+    os.mkfifo(shared_dir / "fifo", 0o666)
+    (shared_dir / "fifo").chmod(0o666)  # whoever the delivery runs as may open it
+    cfg = _alias_config(tmp_path, f"devnull: /dev/null\nfifo: {shared_dir}/fifo\n")
+    use_log(tmp_path)
+    deliver(cfg, envelope("a@example.org", "devnull@example.test", "fifo@example.test"),
+            message("gone"))
+    text = read_log(tmp_path)
+    assert "to=<devnull@example.test>, relay=local" in text
+    assert "status=sent (delivered to file: /dev/null)" in text
+    assert re.search(r"to=<fifo@example\.test>, relay=local, .*dsn=5\.2\.0, "
+                     rf"status=bounced \(cannot append message to file {shared_dir}/fifo: "
+                     r"cannot open file: No such device or address\)", text)
+
+
 def test_a_command_learns_the_addresses_and_the_client_from_its_environment(tmp_path,
                                                                            shared_dir):
     out = shared_dir / "env.out"
@@ -231,7 +249,7 @@ def test_newaliases_warns_about_a_bad_line_and_builds_the_others(tmp_path, affix
 def test_virtual_mailbox_delivery(tmp_path, vmail):
     (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
                                        "bob@virt.test    virt.test/bob\n"
-                                       "eve@virt.test    /tmp/affix-escaped/\n")
+                                       f"eve@virt.test    {vmail.base.parent}/escaped/\n")
     _postmap(tmp_path / "vmailbox")
     cfg = make_config(tmp_path, f"virtual_mailbox_domains = virt.test\n"
                                 f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
@@ -244,8 +262,9 @@ def test_virtual_mailbox_delivery(tmp_path, vmail):
                                     "alice@virt.test\nDelivered-To: alice@virt.test\n")
     assert "Subject: virtual" in (vmail.base / "virt.test" / "bob").read_text()
     # a map value is below the base, even one that starts with a slash
-    assert len(list((vmail.base / "tmp" / "affix-escaped" / "new").iterdir())) == 1
-    assert not os.path.exists("/tmp/affix-escaped")
+    inside = vmail.base / vmail.base.parent.relative_to("/") / "escaped"
+    assert len(list((inside / "new").iterdir())) == 1
+    assert not (vmail.base.parent / "escaped").exists()
     text = read_log(tmp_path)
     assert re.search(rf"postfix/virtual\[\d+\]: {qid}: to=<alice@virt\.test>, relay=virtual, "
                      r".*status=sent \(delivered to maildir\)", text)

@@ -457,7 +457,8 @@ class LocalAgent:
             if self.cfg.bool("strict_mailbox_ownership") and what == "mailbox" else None
         try:
             privs.run_file_op(runner, "mbox", path, record, limit=limit, owner=owner,
-                              strict_uid=strict, locks=self.cfg.list("mailbox_delivery_lock"),
+                              strict_uid=strict, devices=what != "mailbox",
+                              locks=self.cfg.list("mailbox_delivery_lock"),
                               attempts=self.cfg.int("deliver_lock_attempts"),
                               delay=self.cfg.time("deliver_lock_delay"),
                               stale=self.cfg.time("stale_lock_time"))

@@ -114,11 +114,16 @@ def _fcntl_lock(fd: int, attempts: int, delay: float) -> None:
     raise LockError("unable to lock for exclusive access: Resource temporarily unavailable")
 
 
-def open_mbox(path: str, owner: tuple[int, int] | None, strict_uid: int | None) -> int:
-    """Open (creating mode 0600) for append; refuse links and foreign files."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 0o600)
+def open_mbox(path: str, owner: tuple[int, int] | None, strict_uid: int | None,
+              devices: bool = False) -> int:
+    """Open (creating mode 0600) for append; refuse links and foreign files, and devices
+    unless `devices` allows a character device (an alias to /dev/null)."""
+    # O_NONBLOCK: a FIFO with nobody reading would hold the delivery for ever
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                 | os.O_NONBLOCK, 0o600)
     st = os.fstat(fd)
+    if devices and stat.S_ISCHR(st.st_mode):
+        return fd
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)
         raise OSError(errno.EPERM, "file is not a regular file with one link", path)
@@ -133,9 +138,17 @@ def open_mbox(path: str, owner: tuple[int, int] | None, strict_uid: int | None) 
 
 def append_mbox(path: str, record: bytes, *, limit: int = 0, locks: tuple[str, ...] = (
         "fcntl", "dotlock"), attempts: int = 20, delay: float = 1.0, stale: float = 500.0,
-                owner: tuple[int, int] | None = None, strict_uid: int | None = None) -> None:
-    """Append one mbox record under the configured locks; on failure truncate back."""
-    fd = open_mbox(path, owner, strict_uid)
+                owner: tuple[int, int] | None = None, strict_uid: int | None = None,
+                devices: bool = False) -> None:
+    """Append one mbox record under the configured locks; on failure truncate back.
+    `devices`: a character device may be the destination (written to as it is)."""
+    fd = open_mbox(path, owner, strict_uid, devices)
+    if devices and stat.S_ISCHR(os.fstat(fd).st_mode):  # nothing to lock or truncate
+        try:
+            _write_all(fd, record)
+        finally:
+            os.close(fd)
+        return
     lock = None
     try:
         if "dotlock" in locks:
