@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ VALIDATORS: list[str] = [
     "affix.check:check_tls_files",
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
+    "affix.check:check_policy_sockets",
     "affix.check:check_tables",
 ]
 
@@ -225,6 +227,33 @@ def check_restriction_lists(cfg: Config,
     for svc in services:
         for problem in check_restrictions(svc.config(cfg)):
             yield ConfigError(problem)
+
+
+def check_policy_sockets(cfg: Config,
+                         services: Sequence[MasterService]) -> Iterable[Warning_]:
+    """A check_policy_service on a UNIX socket that nobody listens on answers 451 to every
+    client that reaches it. The usual cause: the policy server was a master.cf `spawn`
+    service (policyd-spf), which affix does not run."""
+    from affix.policy.validate import unix_policy_services
+
+    seen: set[str] = set()
+    for svc in services:
+        scfg = svc.config(cfg)
+        for param, value, path in unix_policy_services(scfg):
+            if path in seen:
+                continue
+            seen.add(path)
+            try:
+                listening = stat.S_ISSOCK(os.stat(path).st_mode)
+            except OSError:
+                listening = False
+            if not listening:
+                file, line = scfg.position(param)
+                yield Warning_(file or cfg.main_cf, line or 0,
+                               f"{param}: check_policy_service {value}: no policy server "
+                               f"listens on {path}: every request that reaches it is deferred "
+                               "(451 4.3.5) until one does (affix does not run master.cf "
+                               "spawn services: start the policy server yourself)")
 
 
 def check_tables(cfg: Config,

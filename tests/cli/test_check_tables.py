@@ -130,6 +130,34 @@ def test_check_says_what_an_override_asking_for_a_missing_feature_loses(tmp_path
         in result.stdout
 
 
+def test_check_warns_of_a_policy_service_socket_nobody_listens_on(tmp_path, affix):
+    """The usual policyd-spf setup: its spawn service is not run by affix, so the socket
+    never appears and every outside client would meet 451."""
+    import socket
+
+    _config(tmp_path, "smtpd_recipient_restrictions = permit_mynetworks,",
+            "  reject_unauth_destination, check_policy_service unix:private/policyd-spf,",
+            f"  check_policy_service unix:{tmp_path}/live",
+            "policyd-spf_time_limit = 3600")
+    (tmp_path / "master.cf").write_text(
+        "127.0.0.1:2599 inet n - n - - smtpd\n"
+        "policyd-spf unix - n n - 0 spawn user=nobody argv=/usr/bin/policyd-spf\n")
+    live = socket.socket(socket.AF_UNIX)
+    live.bind(str(tmp_path / "live"))
+    try:
+        result = affix("-c", str(tmp_path), "check")
+    finally:
+        live.close()
+    assert result.returncode == 0
+    assert (f"{tmp_path}/main.cf:4: warning: smtpd_recipient_restrictions: "
+            "check_policy_service unix:private/policyd-spf: no policy server listens on "
+            f"{tmp_path}/q/private/policyd-spf: every request that reaches it is deferred "
+            "(451 4.3.5) until one does") in result.stdout
+    assert f"{tmp_path}/live:" not in result.stdout
+    assert ("main.cf:7: warning: Postfix parameter not used by affix: "
+            "policyd-spf_time_limit=3600") in result.stdout
+
+
 def test_check_refuses_a_network_no_address_can_match(tmp_path, affix):
     """mynetworks = 192.168.1.0/33 would make every client's search a temporary failure
     (451 to all); the lists that only inherit it are not reported again."""

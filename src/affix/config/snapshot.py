@@ -320,7 +320,7 @@ class Config:
                 continue
             if name in PARAMS or name in referenced:
                 continue
-            if name in postfix_parameter_names():
+            if name in postfix_parameter_names() or name.endswith(_PER_SERVICE):
                 message = f"Postfix parameter not used by affix: {name}={entry.value}"
             else:
                 message = f"unused parameter: {name}={entry.value}" + did_you_mean(name)
@@ -362,6 +362,12 @@ class Config:
                 out.append(Warning_(self.main_cf, entry.line, message))
         return out
 
+
+# Postfix's parameters of one master.cf service or transport: `policyd-spf_time_limit`,
+# `dovecot_destination_recipient_limit` (affix runs neither)
+_PER_SERVICE = ("_time_limit", "_destination_concurrency_limit",
+                "_destination_recipient_limit", "_destination_rate_delay",
+                "_initial_destination_concurrency", "_extra_recipient_limit", "_recipient_limit")
 
 # $name, ${name} / $(name), ${name?...} / ${name:...} (group 3: the condition); $$ is a "$"
 _REFERENCE = re.compile(r"\$(?:\$|([A-Za-z0-9_]+)|[({]\s*([A-Za-z0-9_]+)\s*([?:])?)")

@@ -6,13 +6,15 @@ reaches the bad element: unknown names, missing or malformed arguments, bad RBL 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from affix.ascii import is_digits
 from affix.config.snapshot import Config
 from affix.dns.dnsbl import parse_rbl_spec
 from affix.policy import lists as L
 from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
 from affix.policy.policy_client import PolicyEndpoint
-from affix.policy.registry import Arg, lookup
+from affix.policy.registry import Arg, RestrictionSpec, lookup
 
 # config.md §3: at least one of these must be in the relay or recipient list.
 RELAY_BLOCKERS = frozenset({"reject_unauth_destination", "defer_unauth_destination", "reject",
@@ -69,17 +71,23 @@ def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> st
     return None
 
 
-def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset[str],
-                   bare_ok: bool) -> list[str]:
-    problems: list[tuple[str, str]] = []  # (the word at fault, what is wrong)
+def _elements(items: list[str]) -> Iterator[tuple[str, RestrictionSpec | None, str | None]]:
+    """(name, its registry entry or None, the argument it takes or None) per list element."""
     i = 0
     while i < len(items):
         name, i = items[i], i + 1
         spec = lookup(name)
+        value = None
+        if spec is not None and spec.arg is not Arg.NONE and i < len(items):
+            value, i = items[i], i + 1
+        yield name, spec, value
+
+
+def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset[str],
+                   bare_ok: bool) -> list[str]:
+    problems: list[tuple[str, str]] = []  # (the word at fault, what is wrong)
+    for name, spec, value in _elements(items):
         if spec is not None:
-            value = None
-            if spec.arg is not Arg.NONE and i < len(items):
-                value, i = items[i], i + 1
             if spec.arg is not Arg.NONE:
                 problem = _argument_problem(cfg, name, spec.arg, value)
                 if problem:
@@ -91,6 +99,21 @@ def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset
         elif name not in classes and name.lower() != "warn_if_reject":
             problems.append((name, f'unknown smtpd restriction: "{name}"'))
     return [f"{cfg.where_word(param, word)}: {param}: {p}" for word, p in problems]
+
+
+def unix_policy_services(cfg: Config) -> Iterator[tuple[str, str, str]]:
+    """(list, argument, socket path) of each check_policy_service on a UNIX socket."""
+    classes = sorted(set(cfg.list("smtpd_restriction_classes")))
+    for param in [*L.ALL_LISTS, *classes]:
+        for _, spec, value in _elements(cfg.list(param)):
+            if spec is None or spec.arg is not Arg.SERVICE or value is None:
+                continue
+            try:
+                endpoint = PolicyEndpoint.parse(cfg, value)
+            except ValueError:
+                continue  # check_restrictions reports it
+            if endpoint.kind == "unix":
+                yield param, value, endpoint.path
 
 
 def check_restrictions(cfg: Config) -> list[str]:
