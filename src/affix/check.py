@@ -207,6 +207,10 @@ def check_service_overrides(cfg: Config,
                 yield Warning_(svc.path, svc.line, f"unknown parameter in -o {name}={value}"
                                + did_you_mean(name))
                 continue
+            param = PARAMS.get(name)
+            if param is None or not param.raw:
+                for message in cfg.undefined_in(f"-o {name}", value):
+                    yield Warning_(svc.path, svc.line, message)
             try:
                 svc_cfg.check_value(name)
             except ConfigError as e:
@@ -338,7 +342,7 @@ def check_config(config_dir: str | None) -> Checked:
     for svc in services:  # master.cf `-o x=$name` uses name too (config.md §1)
         for value in svc.overrides.values():
             used |= referenced_names(value)
-    warnings = [*cfg.warnings, *cfg.unused_warnings(used), *cfg.undefined_warnings(),
+    warnings = [*cfg.warnings, *cfg.unused_warnings(used), *cfg.undefined_warnings(used),
                 *master_warnings, *notes]
     if problems:
         raise ConfigProblems(sorted(problems, key=lambda p: (p.file or "", p.line or 0)),

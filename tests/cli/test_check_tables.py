@@ -158,6 +158,22 @@ def test_check_warns_of_a_policy_service_socket_nobody_listens_on(tmp_path, affi
             "policyd-spf_time_limit=3600") in result.stdout
 
 
+def test_check_warns_of_an_undefined_name_in_a_master_cf_override(tmp_path, affix):
+    """Debian's submission block: `$mua_client_restrictions` is empty unless main.cf defines
+    it, and the service then runs with no client restrictions at all."""
+    _config(tmp_path, "mua_sender_restrictions = reject_non_fqdn_sender")
+    (tmp_path / "master.cf").write_text(
+        "127.0.0.1:2587 inet n - n - - smtpd\n"
+        "  -o smtpd_client_restrictions=$mua_client_restrictions\n"
+        "  -o smtpd_sender_restrictions=$mua_sender_restrictions\n")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0
+    [warning] = [line for line in result.stdout.splitlines() if "refers to" in line]
+    assert warning.startswith(
+        f"{tmp_path}/master.cf:1: warning: -o smtpd_client_restrictions refers to "
+        "$mua_client_restrictions, which is not defined: it expands to an empty value")
+
+
 def test_check_refuses_a_network_no_address_can_match(tmp_path, affix):
     """mynetworks = 192.168.1.0/33 would make every client's search a temporary failure
     (451 to all); the lists that only inherit it are not reported again."""

@@ -176,6 +176,8 @@ CASES = [
          {"smtpd_helo_restrictions": "reject_invalid_helo_hostname"}),
     Case("AFX-CFG-006", {"command_directory": "/usr/sbin"}, {}),
     Case("AFX-CFG-007", {"smtpd_milters": "inet:127.0.0.1:8891"}, {}),
+    Case("AFX-CFG-008", {"mydestination": "$myhostnme, localhost"},
+         {"mydestination": "$myhostname, localhost"}),
     Case("AFX-VIRT-001", {"virtual_mailbox_maps": "inline:{ a@v.example=v.example/a/ }",
                           "virtual_uid_maps": "static:5000", "virtual_gid_maps": "static:5000"},
          {"virtual_mailbox_maps": "inline:{ a@v.example=v.example/a/ }",

@@ -63,6 +63,8 @@ MASTER_CASES = [
                submission("syslog_name=postfix/submission")),
     MasterCase("AFX-MCF-009", submission("content_filter=amavis:[127.0.0.1]:10024"),
                submission("content_filter=")),
+    MasterCase("AFX-MCF-010", submission("smtpd_client_restrictions=$mua_client_restrictions"),
+               submission("smtpd_client_restrictions=$smtpd_helo_restrictions")),
     MasterCase("AFX-MCF-006",
                submission("smtpd_sasl_auth_enable=yes",
                           "smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination"),

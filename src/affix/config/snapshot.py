@@ -341,25 +341,33 @@ class Config:
             values = [self.entries[n].value for n in names if n in self.entries]
         return referenced | used
 
-    def undefined_warnings(self) -> list[Warning_]:
+    def undefined_warnings(self, used_elsewhere: set[str] = frozenset()) -> list[Warning_]:
         """$name references to parameters nobody defines: they expand to nothing, so a typo
         such as `mydestination = $myhostnme` quietly turns the server into a relay-denier
-        for its own domain. Values expanded later with per-event variables are not checked."""
+        for its own domain. Values expanded later with per-event variables are not checked,
+        nor those of parameters affix does not use (unused_warnings names them)."""
+        used = self._referenced(set(used_elsewhere))
         out: list[Warning_] = []
         for name, entry in self.entries.items():
             param = PARAMS.get(name)
-            if param is not None and param.raw:
+            if (param is not None and param.raw) or (param is None and name not in used):
                 continue
-            for ref in sorted(referenced_names(entry.value, plain_only=True)):
-                if is_digits(ref) or ref in PARAMS or ref in self.entries:
-                    continue
-                if ref in postfix_parameter_names():
-                    message = (f"{name} refers to ${ref}, a Postfix parameter affix does not "
-                               "know: it expands to an empty value")
-                else:
-                    message = (f"{name} refers to ${ref}, which is not defined: it expands to "
-                               "an empty value" + did_you_mean(ref))
-                out.append(Warning_(self.main_cf, entry.line, message))
+            out += [Warning_(self.main_cf, entry.line, message)
+                    for message in self.undefined_in(name, entry.value)]
+        return out
+
+    def undefined_in(self, label: str, value: str) -> list[str]:
+        """What undefined_warnings says of `value` (a master.cf -o value too), under `label`."""
+        out = []
+        for ref in sorted(referenced_names(value, plain_only=True)):
+            if is_digits(ref) or ref in PARAMS or ref in self.entries:
+                continue
+            if ref in postfix_parameter_names():
+                out.append(f"{label} refers to ${ref}, a Postfix parameter affix does not "
+                           "know: it expands to an empty value")
+            else:
+                out.append(f"{label} refers to ${ref}, which is not defined: it expands to "
+                           "an empty value" + did_you_mean(ref))
         return out
 
 

@@ -9,7 +9,7 @@ from affix.config.params import RENAMED
 from affix.config.snapshot import referenced_names
 from affix.config.unsupported import missing_feature
 from affix.doctor.context import LintContext
-from affix.doctor.findings import Finding, Severity
+from affix.doctor.findings import Finding, Severity, Where
 from affix.doctor.registry import check, finding
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO  # noqa: E741
@@ -53,6 +53,14 @@ def bad_values(ctx: LintContext) -> Iterator[Finding]:
         param = (name.group(1) or name.group(2)) if name else ""
         yield finding("AFX-CFG-004", ctx.where(param), problem.message,
                       "every affix program stops with this fatal error", "fix the value")
+
+
+@check(("AFX-CFG-008", W, "a $reference to a parameter nobody defines"))
+def undefined_references(ctx: LintContext) -> Iterator[Finding]:
+    for note in ctx.cfg.undefined_warnings():
+        yield finding("AFX-CFG-008", Where(note.file, note.line), note.message,
+                      "the value is used with that part empty",
+                      "define the parameter, or fix the name")
 
 
 @check(("AFX-CFG-005", W, "an unknown parameter"),

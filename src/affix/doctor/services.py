@@ -48,7 +48,8 @@ def master_lines(ctx: LintContext) -> Iterator[Finding]:
 @check(("AFX-MCF-004", W, "an unknown parameter in a -o override"),
        ("AFX-MCF-005", E, "a -o value of the wrong type (the server does not start)"),
        ("AFX-MCF-008", I, "a -o override of a Postfix parameter affix does not use"),
-       ("AFX-MCF-009", W, "a -o override asks for a Postfix feature affix does not have"))
+       ("AFX-MCF-009", W, "a -o override asks for a Postfix feature affix does not have"),
+       ("AFX-MCF-010", W, "a -o value refers to a parameter nobody defines"))
 def overrides(ctx: LintContext) -> Iterator[Finding]:
     for service in ctx.services:
         if service.master is None:
@@ -67,6 +68,10 @@ def overrides(ctx: LintContext) -> Iterator[Finding]:
                 yield finding("AFX-MCF-009", where, f"service {service.name}: {item.message}",
                               "the service runs without it",
                               "see README, \"What affix does not do (yet)\"")
+            elif isinstance(item, Warning_) and " refers to $" in item.message:
+                yield finding("AFX-MCF-010", where, f"service {service.name}: {item.message}",
+                              "the service runs with the value empty",
+                              "define the parameter in main.cf, or fix the name")
             elif isinstance(item, Warning_):
                 yield finding("AFX-MCF-004", where, f"service {service.name}: {item.message}",
                               "the override is ignored", "check the parameter name")
