@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TextIO
 
+from affix.ascii import printable
+
 
 class MailLog:
     """A process-wide sink for mail log lines (file, stream and/or syslog)."""
@@ -45,7 +47,9 @@ class MailLog:
     def write(self, program: str, text: str, severity: str | None = None,
               syslog_name: str | None = None) -> None:
         tag = f"{syslog_name or self.syslog_name}/{program}[{_pid}]"
-        body = f"{severity}: {text}" if severity else text
+        # what clients send ends up in lines (addresses, HELO, DSN parameters): a CR or an
+        # escape sequence must not split an event or reach the terminal of whoever reads it
+        body = printable(f"{severity}: {text}" if severity else text)
         line = f"{self._date()} {self.host} {tag}: {body}\n"
         with self._lock:
             if self.path:

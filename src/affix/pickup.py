@@ -22,11 +22,12 @@ import os
 from collections.abc import Callable
 
 from affix import log
+from affix.ascii import printable
 from affix.cleanup.service import INTERNAL, LOCAL, Cleanup, SubmitError
 from affix.config.snapshot import Config
 from affix.delivery import bounce
 from affix.queue import maildrop
-from affix.queue.envelope import Envelope, Recipient, printable
+from affix.queue.envelope import Envelope, Recipient
 from affix.reply import Reply
 from affix.smtpd.args import ArgError, parse_notify
 

@@ -144,6 +144,22 @@ def test_dsn_and_body_parameters_given_twice_or_unknown_are_refused(smtpd):
         "501 5.5.4 Bad ENVID parameter syntax")
 
 
+def test_control_characters_from_the_client_reach_the_log_as_question_marks(smtpd):
+    """An escape sequence in an address must not reach the terminal of whoever reads the log,
+    and a bare CR must not split one event into two lines (fail2ban, pflogsumm read lines)."""
+    server = smtpd()
+    c = server.client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("MAIL FROM:<a\x1b[31mb@example.org>>").startswith("501 5.1.7")
+    assert server.wait_log("in MAIL command").endswith("in MAIL command: <a?[31mb@example.org>>")
+    assert c.cmd("MAIL FROM:<a@example.org> NOTIFY=\x1b[2J").startswith("5")
+    c.cmd("QUIT")
+    server.wait_log("disconnect from")
+    assert "\x1b" not in server.log and "\r" not in server.log
+    assert all(line.startswith(server.log[:3]) or not line
+               for line in server.log.split("\n")), server.log
+
+
 def test_null_sender_accepted(smtpd):
     c = smtpd().client()
     c.cmd("EHLO client.example")

@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from affix.ascii import printable
 from affix.cleanup import headers as hdr
 from affix.config.snapshot import Config
-from affix.queue.envelope import Envelope, Recipient, printable
+from affix.queue.envelope import Envelope, Recipient
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def printable(text: str) -> str:
-    """A client-given value as it may be stored: non-printable characters become `?` (HELO
-    names, as Postfix's printable(); ENVID and ORCPT wherever a DSN quotes them), so that no
-    stored value can add a line to a queue file, a log or a notice."""
-    if text.isprintable():  # as a rule: one C call instead of a generator step a character
-        return text
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
 @dataclass
 class Recipient:
     address: str

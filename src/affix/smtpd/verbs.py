@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from affix import log
-from affix.ascii import is_digits
+from affix.ascii import is_digits, printable
 from affix.config.snapshot import split_list
 from affix.dns.names import valid_address_literal, valid_hostname
 from affix.policy.request import NameStatus, Stage, Verdict
-from affix.queue.envelope import Envelope, Recipient, printable
+from affix.queue.envelope import Envelope, Recipient
 from affix.reply import Reply
 from affix.smtpd import replies
 from affix.smtpd.args import (
