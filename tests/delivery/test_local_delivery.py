@@ -57,6 +57,22 @@ def test_maildir_delivery_prepends_return_path_original_and_delivered_to(tmp_pat
     assert list(store_for(cfg).iterate("active")) == []
 
 
+def test_mail_for_a_content_filter_waits_rather_than_going_round_it(tmp_path):
+    """A FILTER action (header_checks or an access table) asks for a scan affix cannot make:
+    delivering the mail unscanned would defeat it, so it waits, as when the filter is down."""
+    (tmp_path / "header_checks").write_text("/^Subject: scan/ FILTER scan:[127.0.0.1]:10025\n")
+    cfg = make_config(tmp_path, f"header_checks = regexp:{tmp_path}/header_checks\n")
+    use_log(tmp_path)
+    qid = deliver(cfg, envelope("a@example.org", RCPT), message("scan me"), until_empty=False)
+    assert maildir_files(tmp_path) == []
+    assert list(store_for(cfg).iterate("deferred")) == [qid]
+    text = read_log(tmp_path)
+    assert (f"warning: {qid}: content filter scan:[127.0.0.1]:10025: affix cannot hand mail "
+            "to a content filter; the message waits in the queue") in text
+    assert re.search(rf"{qid}: to=<{RCPT}>, relay=none, .*dsn=4\.3\.0, status=deferred "
+                     r"\(mail transport unavailable\)", text)
+
+
 def test_mbox_delivery_writes_from_line_quotes_from_and_ends_with_blank_line(tmp_path):
     cfg = make_config(tmp_path, f"mail_spool_directory = {tmp_path}/spool\n")
     (tmp_path / "spool").mkdir()

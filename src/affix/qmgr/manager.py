@@ -416,10 +416,15 @@ class QueueManager:
     async def _deliver(self, msg: qfile.QueuedMessage, index: int,
                        attempt: _Attempt) -> list[Outcome]:
         rcpt = msg.envelope.recipients[index]
+        if msg.envelope.filter:  # a FILTER action: the mail must not go round the filter
+            return self._not_handed(msg, rcpt, attempt, f"{msg.queue_id}: content filter "
+                                    f"{msg.envelope.filter}: affix cannot hand mail to a "
+                                    "content filter; the message waits in the queue",
+                                    "mail transport unavailable")
         try:
             agent = self.agents[self.router.transport(rcpt.address)]
         except TableError as e:
-            return self._unresolved(msg, rcpt, attempt, e)
+            return self._not_handed(msg, rcpt, attempt, str(e), "address resolver failure")
         key = (agent.name, agent.destination(rcpt.address))
         sem = self._dest_sems.get(key)
         if sem is None:
@@ -456,13 +461,13 @@ class QueueManager:
                         f"{o.unsynced}: {failed[o.unsynced].strerror}", o.relay, o.orig_to)
                 for o in outcomes]
 
-    def _unresolved(self, msg: qfile.QueuedMessage, rcpt: Recipient, attempt: _Attempt,
-                    error: TableError) -> list[Outcome]:
-        """mydestination or virtual_mailbox_domains could not be searched: the recipient is
-        deferred, as Postfix's qmgr does when the address resolver fails."""
-        log.qmgr_warning(str(error))
-        outcome = Outcome(rcpt.address, DEFERRED, "4.3.0", "address resolver failure", "none",
-                          rcpt.original)
+    def _not_handed(self, msg: qfile.QueuedMessage, rcpt: Recipient, attempt: _Attempt,
+                    warning: str, why: str) -> list[Outcome]:
+        """The recipient cannot go to any agent now: mydestination or virtual_mailbox_domains
+        could not be searched (Postfix's qmgr: the address resolver failed), or the message
+        is for a content filter; it is deferred, with a warning."""
+        log.qmgr_warning(warning)
+        outcome = Outcome(rcpt.address, DEFERRED, "4.3.0", why, "none", rcpt.original)
         now = time.time()
         a = attempt.activated - attempt.arrival
         log.delivery_status("error", msg.queue_id, outcome.to, outcome.orig_to, outcome.relay,
