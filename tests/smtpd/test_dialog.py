@@ -160,6 +160,19 @@ def test_control_characters_from_the_client_reach_the_log_as_question_marks(smtp
                for line in server.log.split("\n")), server.log
 
 
+def test_a_tab_or_a_bare_cr_separates_words_as_a_space_does(smtpd):
+    """As Postfix's smtpd splits a command: any ASCII white space ends a word."""
+    c = smtpd().client()
+    assert c.cmd("EHLO\tclient.example").startswith("250-mx.example.jp\n")
+    assert c.cmd("NOOP\tx") == "250 2.0.0 Ok"
+    assert c.cmd("NOOP\rRSET") == "250 2.0.0 Ok"
+    assert c.cmd("MAIL\tFROM:<a@example.org>\tSIZE=10") == "250 2.1.0 Ok"
+    assert c.cmd("RCPT TO:<b@example.jp>\x0bNOTIFY=NEVER") == "250 2.1.5 Ok"
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<a@example.org>\rRCPT TO:<b@example.jp>") == (
+        "555 5.5.4 Unsupported option: RCPT")
+
+
 def test_null_sender_accepted(smtpd):
     c = smtpd().client()
     c.cmd("EHLO client.example")

@@ -34,6 +34,18 @@ _SPECIALS = frozenset('<>()[],;:\\"')
 _PLAIN_ADDRESS = re.compile(r'[^\x00-\x20\x7f"\\<>(),;]*')
 
 
+# white space between the words of a command, as Postfix's smtpd splits them: a TAB or a
+# bare CR separates words as a space does
+SPACE = " \t\n\v\f\r"
+_WORD_END = re.compile(r"[ \t\n\v\f\r]+")
+
+
+def split_word(text: str) -> tuple[str, str]:
+    """(the first word, the rest after the white space that ends it)."""
+    m = _WORD_END.search(text)
+    return (text, "") if m is None else (text[:m.start()], text[m.end():])
+
+
 def parse_path(arg: str, keyword: str, strict: bool) -> Path | None:
     """Parse `FROM:<addr> ...` (keyword "FROM") or `TO:<addr> ...`.
 
@@ -43,31 +55,31 @@ def parse_path(arg: str, keyword: str, strict: bool) -> Path | None:
     if arg[:len(head)].upper() != head:
         return None
     rest = arg[len(head):]
-    if rest[:1] in (" ", "\t"):
+    if rest[:1] and rest[0] in SPACE:
         if strict:
             raise ValueError("space after colon")
-        rest = rest.lstrip(" \t")
+        rest = rest.lstrip(SPACE)
     if not rest:
         return None
     if rest[0] == "<":
         end = _closing_bracket(rest)
-        if end < 0 or (end + 1 < len(rest) and rest[end + 1] not in " \t"):
+        if end < 0 or (end + 1 < len(rest) and rest[end + 1] not in SPACE):
             raise ValueError("unbalanced <>")
         address, tail = rest[1:end].strip(), rest[end + 1:]
     elif strict:
         raise ValueError("missing <>")
     else:
-        address, _, tail = rest.partition(" ")
-    return Path(check_address(address), tuple(tail.split()))
+        address, tail = split_word(rest)
+    return Path(check_address(address), tuple(w for w in _WORD_END.split(tail) if w))
 
 
 def address_token(arg: str) -> str:
     """The address as the client wrote it in `FROM:<a b@x> SIZE=1` (`<a b@x>`), for the
     warning about a bad one (Postfix names the address, not the whole argument)."""
-    rest = arg.partition(":")[2].lstrip(" \t")
+    rest = arg.partition(":")[2].lstrip(SPACE)
     start = rest.find(">") if rest.startswith("<") else 0  # `<...>` may hold spaces
-    end = rest.find(" ", max(start, 0))
-    return rest if end < 0 else rest[:end]
+    end = _WORD_END.search(rest, max(start, 0))
+    return rest if end is None else rest[:end.start()]
 
 
 def _closing_bracket(text: str) -> int:

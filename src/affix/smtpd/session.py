@@ -21,6 +21,7 @@ from affix import log
 from affix.policy.request import SessionState
 from affix.reply import Reply
 from affix.smtpd import eager, replies
+from affix.smtpd.args import split_word
 from affix.smtpd.content import ChunkReader, DataReader
 from affix.smtpd.settings import SmtpdSettings
 from affix.smtpd.stats import CommandStats
@@ -305,6 +306,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
         if text is None:
             return
         verb, _, arg = text.partition(" ")
+        if not verb.isalpha():  # a TAB or a bare CR may end the verb too (Postfix: any space)
+            verb, arg = split_word(text)
         verb = verb.upper()
         cmd = COMMANDS.get(verb)
         if cmd is None:
