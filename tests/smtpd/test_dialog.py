@@ -301,13 +301,25 @@ def test_bad_syntax_nul_and_utf8(smtpd):
     assert c.reply() == "252 2.0.0 ユーザー"
 
 
-def test_unicode_address_needs_smtputf8(smtpd):
+def test_unicode_address_needs_smtputf8_only_with_strict_smtputf8(smtpd):
+    """Postfix 3.7's default (strict_smtputf8 = no) takes a UTF-8 address without the
+    SMTPUTF8 parameter; strict_smtputf8 = yes refuses it."""
     c = smtpd().client()
     c.cmd("EHLO client.example")
     c.send("MAIL FROM:<ユーザー@example.jp>\r\n".encode())
-    assert c.reply() == "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
-    c.send("MAIL FROM:<ユーザー@example.jp> SMTPUTF8\r\n".encode())
     assert c.reply() == "250 2.1.0 Ok"
+    c.send("RCPT TO:<ユーザー@example.jp>\r\n".encode())
+    assert c.reply() == "250 2.1.5 Ok"
+    assert c.cmd("DATA").startswith("354 ")
+    assert c.cmd("Subject: x\r\n\r\nbody\r\n.").startswith("250 2.0.0 Ok: queued as ")
+    strict = smtpd("strict_smtputf8 = yes\n").client()
+    strict.cmd("EHLO client.example")
+    strict.send("MAIL FROM:<ユーザー@example.jp>\r\n".encode())
+    assert strict.reply() == "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+    strict.send("MAIL FROM:<ユーザー@example.jp> SMTPUTF8\r\n".encode())
+    assert strict.reply() == "250 2.1.0 Ok"
+    strict.send("RCPT TO:<ユーザー@example.jp>\r\n".encode())
+    assert strict.reply() == "250 2.1.5 Ok"
 
 
 def test_non_smtp_commands_hang_up(smtpd):

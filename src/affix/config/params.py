@@ -116,6 +116,8 @@ _ALL: tuple[Param, ...] = (
     _p("default_database_type", S, "hash", "Table type used when a command names no type."),
     _p("soft_bounce", B, "no", "Turn permanent errors (5xx) into temporary ones (4xx)."),
     _p("smtputf8_enable", B, _LEVEL1 % ("no", "yes"), "Support SMTPUTF8 (RFC 6531)."),
+    _p("strict_smtputf8", B, "no", "Refuse UTF-8 addresses in a transaction that did not ask "
+       "for SMTPUTF8 (553 5.6.7)."),
     _p("strict_rfc821_envelopes", B, "no", "Require <> around MAIL/RCPT addresses."),
     _p("allow_untrusted_routing", B, "no", "Allow source-routed addresses through access OK."),
     _p("swap_bangpath", B, "yes", "Rewrite site!user into user@site."),

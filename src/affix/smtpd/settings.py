@@ -48,6 +48,7 @@ class SmtpdSettings:
     limit_exceptions: MatchList
     xclient_hosts: MatchList
     smtputf8: bool
+    strict_smtputf8: bool  # UTF-8 addresses only with SMTPUTF8 declared
     strict_rfc821: bool
     delay_reject: bool
     tls_level: str  # "none", "may" or "encrypt"
@@ -94,6 +95,7 @@ class SmtpdSettings:
             limit_exceptions=MatchList(cfg, "smtpd_client_event_limit_exceptions", tables),
             xclient_hosts=MatchList(cfg, "smtpd_authorized_xclient_hosts", tables),
             smtputf8=cfg.bool("smtputf8_enable"),
+            strict_smtputf8=cfg.bool("smtputf8_enable") and cfg.bool("strict_smtputf8"),
             strict_rfc821=cfg.bool("strict_rfc821_envelopes"),
             delay_reject=cfg.bool("smtpd_delay_reject"),
             tls_level=level, tls_context=context, tls_error=tls_err,

@@ -238,7 +238,7 @@ class Verbs:
         reply = self._mail_params(txn, path.params)
         if reply is not None:
             return reply
-        if self.s.smtputf8 and not txn.smtputf8 and not path.address.isascii():
+        if self.s.strict_smtputf8 and not txn.smtputf8 and not path.address.isascii():
             return replies.UTF8_UNDECLARED
         if self.s.size_limit and txn.size_hint > self.s.size_limit:
             self.log_reject("MAIL", replies.SIZE_FIXED_LIMIT, sender=path.address)
@@ -318,7 +318,7 @@ class Verbs:
             notify, orcpt = self._rcpt_params(path.params)
         except ArgError as e:
             return e.reply
-        if self.s.smtputf8 and not txn.smtputf8 and not path.address.isascii():
+        if self.s.strict_smtputf8 and not txn.smtputf8 and not path.address.isascii():
             return replies.UTF8_UNDECLARED
         if self.s.rcpt_limit and len(txn.recipients) >= self.s.rcpt_limit:
             txn.overshoot += 1  # the first overshoot RCPTs are not errors
