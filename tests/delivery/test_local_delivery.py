@@ -57,6 +57,16 @@ def test_maildir_delivery_prepends_return_path_original_and_delivered_to(tmp_pat
     assert list(store_for(cfg).iterate("active")) == []
 
 
+def test_mail_to_an_address_literal_of_this_server_is_local(tmp_path):
+    """smtpd accepts user@[our address] as local mail: the queue manager must deliver it
+    here too, not leave it to wait for an SMTP client that does not exist."""
+    cfg = make_config(tmp_path, "inet_interfaces = 127.0.0.1\n")
+    use_log(tmp_path)
+    deliver(cfg, envelope("a@example.org", f"{USER}@[127.0.0.1]"), message("literal"))
+    assert len(maildir_files(tmp_path)) == 1
+    assert f"to=<{USER}@[127.0.0.1]>, relay=local" in read_log(tmp_path)
+
+
 def test_mail_for_a_content_filter_waits_rather_than_going_round_it(tmp_path):
     """A FILTER action (header_checks or an access table) asks for a scan affix cannot make:
     delivering the mail unscanned would defeat it, so it waits, as when the filter is down."""

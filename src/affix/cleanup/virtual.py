@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 
 from affix.cleanup import replies
+from affix.config.netif import is_own_literal, own_interfaces
 from affix.config.snapshot import Config, split_list
 from affix.reply import Reply
 from affix.tables.access import split_extension, virtual_address_keys
@@ -117,8 +118,6 @@ class VirtualAliases:
         """Bare `user` keys apply to $myorigin, mydestination and this host's addresses."""
         if domain == self.cfg.get("myorigin").lower():
             return True
-        if domain.startswith("[") and domain.endswith("]"):
-            literal = domain[1:-1].removeprefix("ipv6:")
-            return literal in (self.cfg.list("inet_interfaces")
-                               + self.cfg.list("proxy_interfaces"))
+        if domain.startswith("["):
+            return is_own_literal(domain, own_interfaces(self.cfg))
         return self._local.match_domain(domain)

@@ -18,6 +18,10 @@ import struct
 import subprocess
 import time
 from ipaddress import IPv4Interface, IPv6Interface
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from affix.config.snapshot import Config
 
 Iface = IPv4Interface | IPv6Interface
 
@@ -133,6 +137,20 @@ def is_own_address(addr: str, interfaces: list[str]) -> bool:
         return False
     every, fixed = _interface_addresses(tuple(interfaces))
     return ip in fixed or (every and ip in _own_listing()[1])
+
+
+def own_interfaces(cfg: Config) -> list[str]:
+    """The addresses this server is known by: inet_interfaces and proxy_interfaces."""
+    return cfg.list("inet_interfaces") + cfg.list("proxy_interfaces")
+
+
+def is_own_literal(domain: str, interfaces: list[str]) -> bool:
+    """`domain` is an address literal (`[192.0.2.1]`, `[ipv6:2001:db8::1]`) of this server:
+    mail to user@[our address] is local mail (Postfix's resolve_local)."""
+    if not (domain.startswith("[") and domain.endswith("]")):
+        return False
+    inner = domain[1:-1]
+    return is_own_address(inner[5:] if inner.lower().startswith("ipv6:") else inner, interfaces)
 
 
 # Both are asked per message with the same few values (the client, the config's list): the

@@ -22,11 +22,6 @@ async def permit_mynetworks(ev: Evaluation, arg: str | None) -> Result:
     return Result.OK if matched else Result.DUNNO
 
 
-def own_addresses_match(ev: Evaluation, addr: str) -> bool:
-    """inet_interfaces (and proxy_interfaces) as addresses of this server."""
-    return is_own_address(addr, ev.cfg.list("inet_interfaces") + ev.cfg.list("proxy_interfaces"))
-
-
 @restriction("permit_inet_interfaces")
 async def permit_inet_interfaces(ev: Evaluation, arg: str | None) -> Result:
     """The client's address is one this server listens on (inet_interfaces only)."""

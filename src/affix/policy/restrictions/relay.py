@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from affix.config.netif import is_own_literal, own_interfaces
 from affix.policy.evaluation import Evaluation
 from affix.policy.names import canonical_address, strip_one_dot
 from affix.policy.registry import Result, obsolete, restriction
-from affix.policy.restrictions.client import own_addresses_match
 from affix.tables import TableError
 
 
@@ -27,10 +27,8 @@ class Destination:
 
 def is_final_domain(ev: Evaluation, domain: str) -> bool:
     """mydestination, our own [address] literals, virtual alias and mailbox domains."""
-    if domain.startswith("[") and domain.endswith("]"):
-        inner = domain[1:-1]
-        inner = inner[5:] if inner.lower().startswith("ipv6:") else inner
-        return own_addresses_match(ev, inner)
+    if domain.startswith("["):
+        return is_own_literal(domain, own_interfaces(ev.cfg))
     for param in ("mydestination", "virtual_alias_domains", "virtual_mailbox_domains"):
         if ev.engine.matchlist(param).match_domain(domain):
             return True

@@ -9,11 +9,11 @@ the SMTP-time lookup through the same tables.
 
 from __future__ import annotations
 
+from affix.config.netif import is_own_literal, own_interfaces
 from affix.policy.evaluation import Evaluation
 from affix.policy.names import canonical_address, strip_one_dot
 from affix.policy.registry import Result, restriction
 from affix.policy.restrictions.access import RECIPIENT_CLASS, SENDER_CLASS
-from affix.policy.restrictions.client import own_addresses_match
 from affix.tables import TableError
 from affix.tables.access import virtual_address_keys
 
@@ -36,8 +36,7 @@ def found_in(ev: Evaluation, param: str, keys: list[str]) -> bool:
 
 def _is_local_domain(ev: Evaluation, domain: str) -> bool:
     if domain.startswith("["):
-        inner = domain[1:-1]
-        return own_addresses_match(ev, inner[5:] if inner.lower().startswith("ipv6:") else inner)
+        return is_own_literal(domain, own_interfaces(ev.cfg))
     return ev.engine.matchlist("mydestination").match_domain(domain)
 
 
