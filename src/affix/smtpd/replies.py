@@ -166,6 +166,9 @@ def config_error(hostname: str) -> Reply:
     return Reply(421, "4.3.5", f"{hostname} Server configuration error")
 
 
+BARE_LF = "bare <LF> received"  # also the text of its log line (no code, no host name)
+
+
 def bare_newline(code: int, hostname: str) -> Reply:
     """smtpd_forbid_bare_newline=reject; the DSN class follows the configured code."""
-    return Reply(code, f"{str(code)[0]}.5.2", f"{hostname} Error: bare <LF> received")
+    return Reply(code, f"{str(code)[0]}.5.2", f"{hostname} Error: {BARE_LF}")

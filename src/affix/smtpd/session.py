@@ -294,10 +294,11 @@ class SmtpSession(Verbs, asyncio.Protocol):
                              self.s.syslog_name)
 
     def _bare_lf_command(self, line: bytes) -> None:
-        """smtpd_forbid_bare_newline=reject: log, reply and hang up."""
-        verb = line.split(b" ", 1)[0].decode("ascii", "replace").upper() or "UNKNOWN"
+        """smtpd_forbid_bare_newline=reject: log, reply and hang up. The line is not read as a
+        command: the log names the stage the session was at (the last command's), as
+        Postfix's does."""
         reply = replies.bare_newline(self.s.bare_newline_code, self.s.hostname)
-        self.log_reject(verb, reply)
+        self.log_reject(self.where, reply, text=replies.BARE_LF)
         self.send(reply, self.hangup)
 
     # --- commands -----------------------------------------------------------------------

@@ -412,9 +412,8 @@ class Verbs:
             return replies.MESSAGE_TOO_BIG
         if reader.bare_lf and self.bare_mode == "reject":  # type: ignore[attr-defined]
             reply = replies.bare_newline(self.s.bare_newline_code, self.s.hostname)
-            self.log_reject("END-OF-MESSAGE", reply)
-            self.reset_transaction()
-            self.after = self.hangup  # type: ignore[attr-defined]
+            self.log_reject("END-OF-MESSAGE", reply, text=replies.BARE_LF)
+            self.reset_transaction()  # the session goes on, as Postfix's does
             return reply
         return await self._deliver(reader.content(), reader.size)
 
@@ -658,10 +657,13 @@ class Verbs:
         self.client_changed()  # type: ignore[attr-defined]
 
     # --- helpers ------------------------------------------------------------------------
-    def log_reject(self, stage: str, reply: Reply, sender: str | None = None) -> None:
-        """A reject smtpd produces itself (the engine logs its own)."""
+    def log_reject(self, stage: str, reply: Reply, sender: str | None = None,
+                   text: str | None = None) -> None:
+        """A reject smtpd produces itself (the engine logs its own); `text`: what the line
+        says instead of the reply."""
         st = self.state
-        log.smtpd_action("reject", st.queue_id, stage, st.client, str(reply),
+        log.smtpd_action("reject", st.queue_id, stage, st.client,
+                         str(reply) if text is None else text,
                          sender=sender if sender is not None else st.sender,
                          recipient=st.recipients[0] if len(st.recipients) == 1 else None,
                          protocol=st.protocol, helo=st.helo, syslog_name=self.s.syslog_name)
