@@ -167,6 +167,24 @@ def test_lost_connection_in_data_reports_bytes(smtpd):
     c.close()
     assert server.wait_log("lost connection").endswith(
         "lost connection after DATA (17 bytes) from unknown[127.0.0.1]")
+    # the DATA that never ended counts as a failed command, as Postfix counts it
+    assert server.wait_log("disconnect from").endswith(
+        "ehlo=1 mail=1 rcpt=1 data=0/1 commands=3/4")
+
+
+def test_lost_connection_in_bdat_reports_bytes_and_counts_the_bdat(smtpd):
+    server = smtpd()
+    c = server.client()
+    c.cmd("EHLO client.example")
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.jp>")
+    c.send(b"BDAT 100 LAST\r\nSubject: gone\r\n")
+    time.sleep(0.1)
+    c.close()
+    assert server.wait_log("lost connection").endswith(
+        "lost connection after BDAT (15 bytes) from unknown[127.0.0.1]")
+    assert server.wait_log("disconnect from").endswith(
+        "ehlo=1 mail=1 rcpt=1 bdat=0/1 commands=3/4")
 
 
 def test_unknown_commands_restart_the_timeout_as_any_request(smtpd):

@@ -138,9 +138,10 @@ class DataReader:
 class ChunkReader:
     """One BDAT chunk (RFC 3030 2): exactly `remaining` bytes, no un-stuffing."""
 
-    __slots__ = ("remaining", "keep")
+    __slots__ = ("size", "remaining", "keep")
 
     def __init__(self, size: int, keep: bool):
+        self.size = size
         self.remaining = size
         self.keep = keep  # False: read and discard (no transaction, or a failed one)
 

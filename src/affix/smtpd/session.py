@@ -113,6 +113,10 @@ class SmtpSession(Verbs, asyncio.Protocol):
         self._shutdown()
 
     def _shutdown(self) -> None:
+        # a DATA or BDAT whose content never ended counts as a failed command (data=0/1)
+        interrupted = {DATA: "DATA", CHUNK: "BDAT"}.get(self.mode)
+        if interrupted is not None:
+            self.stats.count(COMMANDS[interrupted].stat, False)
         self.mode = CLOSED
         if self.timer is not None:
             self.timer.cancel()
@@ -131,6 +135,10 @@ class SmtpSession(Verbs, asyncio.Protocol):
     def _where_detail(self) -> str:
         if self.mode == DATA and isinstance(self.reader, DataReader):
             return f"DATA ({self.reader.raw_bytes + len(self.buf)} bytes)"
+        if self.mode == CHUNK and isinstance(self.reader, ChunkReader):
+            reader = self.reader
+            read = reader.size - reader.remaining + min(len(self.buf), reader.remaining)
+            return f"BDAT ({read} bytes)"
         return self.where
 
     def hangup(self) -> None:
