@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from affix.smtpd.received import rfc2822_date
 
 
@@ -140,6 +142,25 @@ def test_bare_lf_ends_lines_and_dot_in_mode_no(smtpd):
     c.send(b"Subject: old\n\nbody\n.\n")
     server.assert_queued(c.reply())
     assert _body(server.cleanup.messages[0][1]) == b"Subject: old\n\nbody\n"
+
+
+@pytest.mark.parametrize("mode", ["no", "normalize"])
+def test_a_bare_cr_in_the_content_is_stored_as_a_space(smtpd, mode):
+    """As Postfix stores it: a `<CR>.<CR>` kept raw could end the message at a later hop
+    that reads a CR as a line end. DATA and BDAT alike."""
+    server = smtpd(f"smtpd_forbid_bare_newline = {mode}\n")
+    c = server.client()
+    _open_transaction(c)
+    c.cmd("DATA")
+    c.send(b"X-H: a\rb\r\n\r\nline1\rstill1\r\n\r.\rMAIL FROM:<x@y>\r\n.\r\n")
+    server.assert_queued(c.reply())
+    assert _body(server.cleanup.messages[0][1]) == (
+        b"X-H: a b\n\nline1 still1\n . MAIL FROM:<x@y>\n")
+    c.cmd("MAIL FROM:<a@example.org>")
+    c.cmd("RCPT TO:<b@example.jp>")
+    c.send(b"BDAT 12 LAST\r\nX-C: a\r\r\nb\r\n")
+    assert c.reply().startswith("250 2.0.0 Ok: 12 bytes queued as ")
+    assert _body(server.cleanup.messages[1][1]) == b"X-C: a \nb\n"
 
 
 def test_bare_lf_reject_mode_in_data(smtpd):

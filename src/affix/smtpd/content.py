@@ -13,11 +13,18 @@ Line ends (smtpd_forbid_bare_newline, smtp-and-logs.md §2 "DATA content handlin
   `<CR><LF>.<CR><LF>` ends the message. That is the SMTP smuggling fix: an embedded `\n.\n`
   or `\r.\r` can never split one message into two;
 - mode "reject" also remembers that a bare LF was seen; the session rejects at the end.
+A CR that ends no line is stored as a space (without_bare_cr), in every mode.
 """
 
 from __future__ import annotations
 
 _EARLY = 65536  # process complete lines once this much is buffered
+
+
+def without_bare_cr(text: bytes | bytearray) -> bytes | bytearray:
+    """Content with LF line ends, a CR left alone in it made a space, as Postfix stores it: a
+    `<CR>.<CR>` kept raw might end a message at a later hop that reads CR as a line end."""
+    return text.replace(b"\r", b" ") if b"\r" in text else text
 
 
 class DataReader:
@@ -115,6 +122,7 @@ class DataReader:
         text = raw.replace(b"\r\n", b"\n") if lf_count else raw
         if lf_count != len(raw) - len(text):  # fewer CRLFs than LFs
             self.bare_lf = True
+        text = without_bare_cr(text)
         if self._line_start and text[:1] == b".":
             text = text[1:]
         if self._dots:

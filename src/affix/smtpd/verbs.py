@@ -33,6 +33,7 @@ from affix.smtpd.args import (
     split_param,
     unknown_notify_word,
 )
+from affix.smtpd.content import without_bare_cr
 from affix.smtpd.ehlo import discarded_names, ehlo_keywords
 from affix.smtpd.received import received_header, with_protocol
 from affix.smtpd.xclient import TEMPUNAVAIL, UNAVAILABLE, parse_xclient
@@ -473,7 +474,7 @@ class Verbs:
         if not last:
             return replies.bdat_chunk_ok(int(words[0]))
         self.where = "END-OF-MESSAGE"
-        content = b"".join(txn.bdat_parts).replace(b"\r\n", b"\n")
+        content = without_bare_cr(b"".join(txn.bdat_parts).replace(b"\r\n", b"\n"))
         txn.bdat_parts = []
         size = txn.bdat_size
         return replies.bdat_last(size, await self._deliver(content, size))
