@@ -302,8 +302,12 @@ def _alias_table_problems(spec: str, cfg: Config) -> list[str]:
     try:
         open_table(spec, cfg).close()
     except TableError as e:
-        # an alias index is built by newaliases, not by postmap's counterpart
-        problems.append(re.sub(r'run "affix map [^"]*"', 'run "affix newaliases"', str(e)))
+        # an alias index is built by newaliases (from the tables alias_database names), not by
+        # postmap's counterpart
+        hint = 'run "affix newaliases"'
+        if spec not in cfg.list("alias_database"):
+            hint = f'list {spec} in alias_database too, then run "affix newaliases"'
+        problems.append(re.sub(r'run "affix map [^"]*"', hint, str(e)))
     return problems
 
 

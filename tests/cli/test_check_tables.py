@@ -69,6 +69,24 @@ def test_check_reads_alias_tables_in_aliases_format(tmp_path, affix):
     assert f"{tmp_path}/aliases:1: missing colon in alias entry" in broken.stdout + broken.stderr
 
 
+def test_an_alias_table_newaliases_does_not_build_gets_the_hint_that_works(tmp_path, affix):
+    """newaliases builds what alias_database names: for a second alias table, `run affix
+    newaliases` alone would bring the same error back."""
+    for name in ("aliases", "more"):
+        (tmp_path / name).write_text(f"{name}: root\n")
+    _config(tmp_path, f"alias_maps = hash:{tmp_path}/aliases, hash:{tmp_path}/more",
+            f"alias_database = hash:{tmp_path}/aliases")
+    assert affix("-c", str(tmp_path), "newaliases").returncode == 0
+    before = affix("-c", str(tmp_path), "check")
+    assert before.returncode == 1
+    assert (f'list hash:{tmp_path}/more in alias_database too, then run "affix newaliases"'
+            in before.stdout)
+    _config(tmp_path, f"alias_maps = hash:{tmp_path}/aliases, hash:{tmp_path}/more",
+            f"alias_database = hash:{tmp_path}/aliases, hash:{tmp_path}/more")
+    assert affix("-c", str(tmp_path), "newaliases").returncode == 0
+    assert affix("-c", str(tmp_path), "check").returncode == 0
+
+
 def test_a_stale_index_is_a_warning_not_an_error(tmp_path, affix):
     """A forgotten `affix map` before a reboot must not keep the mail server down: Postfix
     warns and answers from the old index (tables.md §1). start and reload run this check."""
