@@ -36,7 +36,18 @@ _NOTES = """
 - **master.cf**: affix runs the `inet` services whose command is `smtpd`. A configuration
   directory without master.cf gets one service, `smtp inet n - n - - smtpd` (port 25 on every
   address in inet_interfaces). Without any configuration directory affix uses its built-in
-  configuration and listens on 127.0.0.1:2525.
+  configuration and listens on 127.0.0.1:2525. The `smtpd pass` service behind postscreen
+  lends its `-o` settings to the postscreen port, where affix runs smtpd.
+- **myorigin** may name a file, as Debian's Internet Site setup writes it
+  (`myorigin = /etc/mailname`): the mail name is the file's first line, as with Debian's
+  Postfix.
+- Settings of Postfix features affix does not have (content_filter, milters,
+  mailbox_transport, relayhost, ...: src/affix/config/unsupported.py) are warned about at
+  start and by `affix check`, saying what does not happen. A FILTER action keeps its message
+  in the queue rather than deliver it unscanned.
+- A reject by **smtpd_end_of_data_restrictions** ends the transaction; Postfix keeps its sender
+  and recipients, so that a client's next MAIL gets `503 5.5.1 Error: nested MAIL command`.
+  A BCC action that fires several times adds its recipient once.
 - Old names still honoured: {renamed}.
 
 ## All parameters
