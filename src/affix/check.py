@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -42,6 +41,7 @@ VALIDATORS: list[str] = [
     "affix.check:check_service_overrides",
     "affix.check:check_restriction_lists",
     "affix.check:check_policy_sockets",
+    "affix.check:check_virtual_setup",
     "affix.check:check_tables",
 ]
 
@@ -233,31 +233,54 @@ def check_restriction_lists(cfg: Config,
             yield ConfigError(problem)
 
 
+def check_virtual_setup(cfg: Config, services: Sequence[MasterService]) -> Iterable[Warning_]:
+    """A virtual mailbox setup whose deliveries would all wait (delivery/virtual.py)."""
+    from affix.delivery.virtual import setup_problems
+
+    for name, problem in setup_problems(cfg):
+        file, line = cfg.position(name)
+        yield Warning_(file or cfg.main_cf, line or 0,
+                       f"{problem}: when affix runs as root, every virtual delivery waits in "
+                       "the queue (4.3.5 mail system configuration error)")
+
+
 def check_policy_sockets(cfg: Config,
                          services: Sequence[MasterService]) -> Iterable[Warning_]:
-    """A check_policy_service on a UNIX socket that nobody listens on answers 451 to every
-    client that reaches it. The usual cause: the policy server was a master.cf `spawn`
-    service (policyd-spf), which affix does not run."""
+    """A check_policy_service on a UNIX socket that nobody listens on gives every client that
+    reaches it the default action (451 4.3.5 unless changed). The usual cause: the policy
+    server was a master.cf `spawn` service (policyd-spf), which affix does not run."""
     from affix.policy.validate import unix_policy_services
 
     seen: set[str] = set()
     for svc in services:
         scfg = svc.config(cfg)
-        for param, value, path in unix_policy_services(scfg):
-            if path in seen:
+        for param, value, endpoint in unix_policy_services(scfg):
+            if endpoint.path in seen or _listening(endpoint.path):
                 continue
-            seen.add(path)
-            try:
-                listening = stat.S_ISSOCK(os.stat(path).st_mode)
-            except OSError:
-                listening = False
-            if not listening:
-                file, line = scfg.position(param)
-                yield Warning_(file or cfg.main_cf, line or 0,
-                               f"{param}: check_policy_service {value}: no policy server "
-                               f"listens on {path}: every request that reaches it is deferred "
-                               "(451 4.3.5) until one does (affix does not run master.cf "
-                               "spawn services: start the policy server yourself)")
+            seen.add(endpoint.path)
+            action = endpoint.default_action.strip()
+            outcome = (f"is deferred ({action})" if action[:1] == "4"
+                       else f"gets the default action {action}")
+            file, line = scfg.position(param)
+            yield Warning_(file or cfg.main_cf, line or 0,
+                           f"{param}: check_policy_service {value}: no policy server "
+                           f"listens on {endpoint.path}: every request that reaches it "
+                           f"{outcome} until one does (affix does not run master.cf spawn "
+                           "services: start the policy server yourself)")
+
+
+def _listening(path: str) -> bool:
+    """Whether a server accepts connections on the UNIX socket `path` (a socket file left
+    behind by a stopped server does not count)."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def check_tables(cfg: Config,

@@ -440,7 +440,8 @@ async def _serve(config_dir: str | None, checked: Checked, foreground: bool,
         server = Server(config_dir, checked, foreground, role)
         await server.start()
     except ConfigError as e:
-        log.fatal("master", str(e))
+        for line in str(e).splitlines():  # several problems: a log line each
+            log.fatal("master", line)
         ready(str(e))
         return 1
     server.install_signals()

@@ -162,6 +162,7 @@ def test_check_warns_of_a_policy_service_socket_nobody_listens_on(tmp_path, affi
         "policyd-spf unix - n n - 0 spawn user=nobody argv=/usr/bin/policyd-spf\n")
     live = socket.socket(socket.AF_UNIX)
     live.bind(str(tmp_path / "live"))
+    live.listen()
     try:
         result = affix("-c", str(tmp_path), "check")
     finally:
@@ -170,8 +171,18 @@ def test_check_warns_of_a_policy_service_socket_nobody_listens_on(tmp_path, affi
     assert (f"{tmp_path}/main.cf:4: warning: smtpd_recipient_restrictions: "
             "check_policy_service unix:private/policyd-spf: no policy server listens on "
             f"{tmp_path}/q/private/policyd-spf: every request that reaches it is deferred "
-            "(451 4.3.5) until one does") in result.stdout
+            "(451 4.3.5 Server configuration problem) until one does") in result.stdout
     assert f"{tmp_path}/live:" not in result.stdout
+    # a socket file its server left behind listens no more; a default action is named
+    (tmp_path / "live").unlink()
+    left = socket.socket(socket.AF_UNIX)
+    left.bind(str(tmp_path / "live"))
+    left.close()
+    with open(tmp_path / "main.cf", "a") as f:
+        f.write("smtpd_policy_service_default_action = DUNNO\n")
+    result = affix("-c", str(tmp_path), "check")
+    assert (f"no policy server listens on {tmp_path}/live: every request that reaches it "
+            "gets the default action DUNNO until one does") in result.stdout
     assert ("main.cf:7: warning: Postfix parameter not used by affix: "
             "policyd-spf_time_limit=3600") in result.stdout
 
@@ -190,6 +201,22 @@ def test_check_warns_of_an_undefined_name_in_a_master_cf_override(tmp_path, affi
     assert warning.startswith(
         f"{tmp_path}/master.cf:1: warning: -o smtpd_client_restrictions refers to "
         "$mua_client_restrictions, which is not defined: it expands to an empty value")
+
+
+def test_check_warns_of_a_virtual_setup_whose_mail_would_all_wait(tmp_path, affix):
+    """Mail is not written as root: without owners (or with a relative base) every virtual
+    delivery waits, and the admin hears of it before the first message."""
+    _config(tmp_path, "virtual_mailbox_domains = v.example",
+            "virtual_mailbox_maps = inline:{ a@v.example=v.example/a/ }")
+    result = affix("-c", str(tmp_path), "check")
+    assert result.returncode == 0
+    assert [line.split(": warning: ")[1] for line in result.stdout.splitlines()
+            if "virtual" in line] == [
+        f"{name}: when affix runs as root, every virtual delivery waits in the queue (4.3.5 "
+        "mail system configuration error)" for name in (
+            "virtual_mailbox_base = (empty) is not an absolute directory",
+            "virtual_uid_maps is empty: the virtual mailboxes have no owner",
+            "virtual_gid_maps is empty: the virtual mailboxes have no owner")]
 
 
 def test_check_refuses_a_network_no_address_can_match(tmp_path, affix):

@@ -344,3 +344,18 @@ def test_a_rebuilt_table_is_reopened_and_logged_as_smtpds(instance, tmp_path):
     wait_for(lambda: "has changed -- reopening" in instance.maillog)
     assert re.search(rf"postfix/smtpd\[\d+\]: table hash:{clients} has changed -- reopening",
                      instance.maillog)
+
+
+def test_the_queue_layout_is_made_before_the_server_says_it_started(tmp_path):
+    """run_server makes it before it listens: a sendmail or a queue tool run right after
+    `daemon started` finds every queue directory (the queue manager's first turn made
+    incoming/ a moment later once, and a test saw the gap)."""
+    from affix.daemon import make_directories
+    from affix.queue.store import QUEUES
+    from fixtures.qhelp import make_config
+
+    cfg = make_config(tmp_path)
+    make_directories(cfg)
+    queue = tmp_path / "queue"
+    assert all((queue / name).is_dir() for name in QUEUES)
+    assert oct((queue / "incoming").stat().st_mode & 0o777) == "0o700"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from affix.config.errors import ConfigError
-from affix.config.mastercf import DEFAULT_MASTERCF, load_master, parse_mastercf
+from affix.config.mastercf import DEFAULT_MASTERCF, load_master, parse_command, parse_mastercf
 from affix.config.snapshot import load_config
 
 SUBMISSION = """\
@@ -43,6 +43,18 @@ def test_options_end_where_the_commands_own_arguments_begin():
     [smtp] = services
     assert smtp.overrides == {"smtpd_helo_required": "yes"}
     assert len(warnings) == 1 and "spamassassin" in warnings[0].message
+
+
+@pytest.mark.parametrize("words, overrides, args", [
+    (["-vo", "smtpd_tls_security_level=encrypt"], {"smtpd_tls_security_level": "encrypt"},
+     ("-v",)),
+    (["-ts", "-o", "a=b"], {"a": "b"}, ("-t", "s")),
+    (["-oa=b", "-n", "name", "-o", "c=d"], {"a": "b", "c": "d"}, ("-n", "name")),
+    (["-v", "--", "-o", "x=y"], {}, ("-v", "-o", "x=y")),
+])
+def test_grouped_options_are_read_as_getopt_reads_them(words, overrides, args):
+    """A lost -o smtpd_tls_security_level=encrypt would leave submission in plain text."""
+    assert parse_command(words, "master.cf", 1) == (overrides, args)
 
 
 def test_the_smtpd_behind_postscreen_keeps_its_settings():

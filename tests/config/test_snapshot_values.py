@@ -170,7 +170,10 @@ def test_conditional_references_and_dollar_signs_are_no_undefined_names(tmp_path
 
 def test_myorigin_naming_a_file_reads_the_mail_name_from_it_as_debian_does(tmp_path):
     (tmp_path / "mailname").write_text("kororo.jp\n# not read\n")
-    assert config(tmp_path, f"myorigin = {tmp_path}/mailname\n").get("myorigin") == "kororo.jp"
+    cfg = config(tmp_path, f"myorigin = {tmp_path}/mailname\nmydestination = $myorigin, "
+                           "localhost\n")
+    assert cfg.get("myorigin") == "kororo.jp"
+    assert cfg.list("mydestination") == ["kororo.jp", "localhost"]
     missing = config(tmp_path, f"myorigin = {tmp_path}/nothing\n")
     assert [str(e) for e in missing.validate()] == [
         f"{tmp_path}/main.cf:1: myorigin = {tmp_path}/nothing: cannot read the mail name "

@@ -249,14 +249,19 @@ def test_newaliases_warns_about_a_bad_line_and_builds_the_others(tmp_path, affix
 def test_virtual_mailbox_delivery(tmp_path, vmail):
     (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
                                        "bob@virt.test    virt.test/bob\n"
-                                       f"eve@virt.test    {vmail.base.parent}/escaped/\n")
+                                       f"eve@virt.test    {vmail.base.parent}/escaped/\n"
+                                       "mallory@virt.test virt.test/../../climbed/\n")
     _postmap(tmp_path / "vmailbox")
-    cfg = make_config(tmp_path, f"virtual_mailbox_domains = virt.test\n"
-                                f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox\n"
-                                + vmail.main_cf)
+    # the usual catch-all: the client's local part becomes part of the path
+    (tmp_path / "vcatch").write_text("/^(.+)@catch\\.test$/ catch.test/$1/\n")
+    cfg = make_config(tmp_path, f"virtual_mailbox_domains = virt.test, catch.test\n"
+                                f"virtual_mailbox_maps = hash:{tmp_path}/vmailbox, "
+                                f"regexp:{tmp_path}/vcatch\n" + vmail.main_cf)
     use_log(tmp_path)
     qid = deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test",
-                                "eve@virt.test"), message("virtual"))
+                                "eve@virt.test", "mallory@virt.test",
+                                "../../up@catch.test", "ok@catch.test"), message("virtual"),
+                  until_empty=False)
     [f] = (vmail.base / "virt.test" / "alice" / "new").iterdir()
     assert f.read_text().startswith("Return-Path: <>\nX-Original-To: "
                                     "alice@virt.test\nDelivered-To: alice@virt.test\n")
@@ -270,6 +275,13 @@ def test_virtual_mailbox_delivery(tmp_path, vmail):
                      r".*status=sent \(delivered to maildir\)", text)
     assert "to=<bob@virt.test>, relay=virtual" in text and "(delivered to mailbox)" in text
     assert 'dsn=5.1.1, status=bounced (unknown user: "carol@virt.test")' in text
+    # a `..` in the path, from the map or from the client's text: the mail waits
+    assert len(list((vmail.base / "catch.test" / "ok" / "new").iterdir())) == 1
+    for who in ("mallory@virt.test", "../../up@catch.test"):
+        assert re.search(rf"to=<{re.escape(who)}>, relay=virtual, .*dsn=4\.3\.5, "
+                         r"status=deferred \(mail system configuration error\)", text)
+        assert f"warning: recipient {who}: virtual_mailbox_maps result" in text
+    assert sorted(p.name for p in vmail.base.parent.iterdir()) == ["vmail"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root delivers with other users' ids")

@@ -144,3 +144,11 @@ def test_recommended_main_and_master_have_no_findings(lab):
     for name in ("main.cf", "master.cf"):
         shutil.copy(RECOMMENDED / name, lab.dir / name)
     assert lab.lint() == []
+
+
+def test_an_undefined_reference_in_a_parameter_only_master_cf_uses_is_reported(lab):
+    """As `affix check` reports it: mua_sender_restrictions is used through an -o value."""
+    lab.main({"mua_sender_restrictions": "reject_non_fqdn_sender, $mua_typo"})
+    lab.master(submission("smtpd_sender_restrictions=$mua_sender_restrictions"))
+    [found] = [f for f in lab.lint() if f.check == "AFX-CFG-008"]
+    assert "mua_sender_restrictions refers to $mua_typo" in found.message

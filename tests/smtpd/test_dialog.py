@@ -323,13 +323,15 @@ def test_unicode_address_needs_smtputf8_only_with_strict_smtputf8(smtpd):
 
 
 def test_non_smtp_commands_hang_up(smtpd):
-    for line in ("GET / HTTP/1.0", "CONNECT example.org:25", "Subject: hello", "<html>"):
+    for line in ("GET / HTTP/1.0", "CONNECT example.org:25", "Subject: hello", "<html>",
+                 "Subject:\thello"):
         server = smtpd()
         c = server.client()
         assert c.cmd(line) == "221 2.7.0 Error: I can break rules, too. Goodbye."
         assert c.closed()
         warning = server.wait_log("non-SMTP command")
-        assert warning.endswith(f"warning: non-SMTP command from unknown[127.0.0.1]: {line}")
+        shown = line.replace("\t", "\\t")  # as Postfix escapes it
+        assert warning.endswith(f"warning: non-SMTP command from unknown[127.0.0.1]: {shown}")
 
 
 def test_a_command_starting_with_a_non_ascii_letter_is_non_smtp_and_logged_shortened(smtpd):

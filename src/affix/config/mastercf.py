@@ -152,31 +152,38 @@ _OPTIONS_WITH_ARGUMENT = frozenset("imnost")
 
 def parse_command(words: list[str], path: str,
                   line: int) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The -o overrides and the other words of a command. Options end at the first word that
-    is not one, as for the daemon's own option parser: in `pipe flags=R argv=spamc -oi ...`
-    the `-oi` belongs to the command pipe runs."""
+    """The -o overrides and the other words of a command, read as a Postfix daemon's option
+    parser reads them: letters may be grouped (`-vo name=value`), an option's argument is the
+    rest of its word or the next word, and options end at the first word that is not one (in
+    `pipe flags=R argv=spamc -oi ...` the `-oi` belongs to the command pipe runs)."""
     overrides: dict[str, str] = {}
     args: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
-        if word == "--" or not word.startswith("-") or word == "-":
-            args.extend(words[i + (word == "--"):])
-            break
-        if word[1] != "o" and word[-1] in _OPTIONS_WITH_ARGUMENT and i + 1 < len(words):
-            args += words[i:i + 2]  # e.g. -n name: its argument is no end of the options
-            i += 2
-            continue
-        if word == "-o" or word.startswith("-o") and len(word) > 2:
-            value = word[2:] if len(word) > 2 else (words[i + 1] if i + 1 < len(words) else "")
-            if not value:
-                raise ConfigError('-o needs an argument "name=value"', path, line)
-            i += 1 if len(word) > 2 else 2
-            name, val = parse_override(value, path, line)
-            overrides[name] = val
-            continue
-        args.append(word)
         i += 1
+        if word == "--" or not word.startswith("-") or word == "-":
+            args.extend(words[i - (word != "--"):])
+            break
+        flags = ""  # the letters without an argument (e.g. -v), kept as written
+        for j in range(1, len(word)):
+            letter = word[j]
+            if letter not in _OPTIONS_WITH_ARGUMENT:
+                flags += letter
+                continue
+            value = word[j + 1:]
+            if not value and i < len(words):
+                value, i = words[i], i + 1
+            if letter != "o":
+                args += [f"-{letter}", value]
+            elif not value:
+                raise ConfigError('-o needs an argument "name=value"', path, line)
+            else:
+                name, val = parse_override(value, path, line)
+                overrides[name] = val
+            break
+        if flags:
+            args.append(f"-{flags}")
     return overrides, tuple(args)
 
 

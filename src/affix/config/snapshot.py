@@ -167,7 +167,7 @@ class Config:
         if param is not None and param.raw:
             return raw or ""
         try:
-            value = "" if raw is None else expand(raw, self.raw, _stack=(name,))
+            value = "" if raw is None else expand(raw, self._expansion_raw, _stack=(name,))
         except ExpansionError as e:
             culprit = e.param or name
             raise ConfigError(f"parameter {culprit}: {e.message}", *self._pos(culprit)) from None
@@ -175,6 +175,14 @@ class Config:
             value = self._mailname(value)
         self._memo[name] = value
         return value
+
+    def _expansion_raw(self, name: str) -> str | None:
+        """What `$name` stands for inside another value: the raw value, but for a myorigin
+        that names a file, the mail name in it (`mydestination = $myorigin, localhost`)."""
+        raw = self.raw(name)
+        if name == "myorigin" and raw is not None and raw.strip().startswith("/"):
+            return self.get("myorigin")
+        return raw
 
     def _mailname(self, path: str) -> str:
         """Debian's `myorigin = /etc/mailname`: the domain is the file's first line (as its

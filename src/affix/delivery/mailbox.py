@@ -122,7 +122,7 @@ def open_mbox(path: str, owner: tuple[int, int] | None, strict_uid: int | None,
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
                  | os.O_NONBLOCK, 0o600)
     st = os.fstat(fd)
-    if devices and stat.S_ISCHR(st.st_mode):
+    if devices and stat.S_ISCHR(st.st_mode) and st.st_nlink == 1:
         return fd
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
         os.close(fd)

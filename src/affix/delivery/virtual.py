@@ -1,12 +1,14 @@
 """virtual(8): mailboxes for users that are not system accounts (virtual(5) setup).
 
 virtual_mailbox_maps gives each address (or `@domain`) a path below virtual_mailbox_base (an
-absolute directory; the path is appended to it, so a map value cannot leave it); a path ending
+absolute directory; the path is appended to it); a path ending
 in `/` is a Maildir, otherwise an mbox file. virtual_uid_maps/virtual_gid_maps say whose the
 mail is: when affix runs as root, the delivery (and any directory it makes) is done with that
 uid and gid, and a recipient without both, or with a uid under virtual_minimum_uid or gid 0,
 waits in the queue with "mail system configuration error", as with Postfix's virtual(8): mail
-is never written as root. virtual_mailbox_limit caps each file.
+is not written as root (unless virtual_minimum_uid = 0 lets the maps say uid 0). A path with a
+`..` component waits too: a regexp map may put the client's text in it. virtual_mailbox_limit
+caps each file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,22 @@ from affix.delivery import mailbox, privs
 from affix.delivery.agent import DeliveryRequest, Outcome, outcome_for
 from affix.delivery.maps import DeliveryMaps
 from affix.tables.base import TableError
+
+
+def setup_problems(cfg: Config) -> list[tuple[str, str]]:
+    """(parameter, what is wrong) for each setting that makes every virtual delivery wait:
+    `affix check` warns of them at start, lint reports them (AFX-VIRT-001/002)."""
+    if not cfg.get("virtual_mailbox_maps").strip():
+        return []
+    problems = []
+    base = cfg.get("virtual_mailbox_base")
+    if not base.startswith("/"):
+        problems.append(("virtual_mailbox_base", f"virtual_mailbox_base = {base or '(empty)'} "
+                                                 "is not an absolute directory"))
+    for name in ("virtual_uid_maps", "virtual_gid_maps"):
+        if not cfg.get(name).strip():
+            problems.append((name, f"{name} is empty: the virtual mailboxes have no owner"))
+    return problems
 
 
 class VirtualAgent:
@@ -72,6 +90,12 @@ class VirtualAgent:
                 log.warning("virtual", f"recipient {address}: {problem}")
                 return out("4.3.5", "mail system configuration error")
             who = privs.Privs(int(uid or 0), int(gid or 0), address, base)
+        if ".." in where.split("/") or "\0" in where:
+            # a regexp map's $1 is the client's text: `a/../../x@domain` must not climb out
+            # of the base, nor into another user's mailbox below it
+            log.warning("virtual", f"recipient {address}: virtual_mailbox_maps result "
+                                   f'"{where}" has a ".." component: refused')
+            return out("4.3.5", "mail system configuration error")
         path = f"{base.rstrip('/')}/{where.lstrip('/')}"
         orig = r.original or r.address
         headers = mailbox.delivery_headers(request.envelope.sender, orig, r.address)

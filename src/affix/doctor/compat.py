@@ -55,9 +55,19 @@ def bad_values(ctx: LintContext) -> Iterator[Finding]:
                       "every affix program stops with this fatal error", "fix the value")
 
 
+def _used_by_master(ctx: LintContext) -> set[str]:
+    """master.cf -o names and their $references count as uses, as the server counts them."""
+    used: set[str] = set(RENAMED)
+    for svc in ctx.master.services:
+        used |= set(svc.overrides)
+        for value in svc.overrides.values():
+            used |= referenced_names(value)
+    return used
+
+
 @check(("AFX-CFG-008", W, "a $reference to a parameter nobody defines"))
 def undefined_references(ctx: LintContext) -> Iterator[Finding]:
-    for note in ctx.cfg.undefined_warnings():
+    for note in ctx.cfg.undefined_warnings(_used_by_master(ctx)):
         yield finding("AFX-CFG-008", Where(note.file, note.line), note.message,
                       "the value is used with that part empty",
                       "define the parameter, or fix the name")
@@ -67,14 +77,8 @@ def undefined_references(ctx: LintContext) -> Iterator[Finding]:
        ("AFX-CFG-006", I, "a Postfix parameter affix does not use"),
        ("AFX-CFG-007", W, "a Postfix feature affix does not have yet"))
 def unknown_names(ctx: LintContext) -> Iterator[Finding]:
-    """The names `affix check` warns about (Config.unused_warnings), master.cf -o values and
-    their $references counting as uses, as the server counts them."""
-    used: set[str] = set(RENAMED)
-    for svc in ctx.master.services:
-        used |= set(svc.overrides)
-        for value in svc.overrides.values():
-            used |= referenced_names(value)
-    for note in ctx.cfg.unused_warnings(used):
+    """The names `affix check` warns about (Config.unused_warnings)."""
+    for note in ctx.cfg.unused_warnings(_used_by_master(ctx)):
         name = note.message.split(": ", 1)[1].split("=", 1)[0]
         missing = missing_feature(name, ctx.cfg.entries[name].value)
         if missing:

@@ -101,8 +101,8 @@ def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset
     return [f"{cfg.where_word(param, word)}: {param}: {p}" for word, p in problems]
 
 
-def unix_policy_services(cfg: Config) -> Iterator[tuple[str, str, str]]:
-    """(list, argument, socket path) of each check_policy_service on a UNIX socket."""
+def unix_policy_services(cfg: Config) -> Iterator[tuple[str, str, PolicyEndpoint]]:
+    """(list, argument, endpoint) of each check_policy_service on a UNIX socket."""
     classes = sorted(set(cfg.list("smtpd_restriction_classes")))
     for param in [*L.ALL_LISTS, *classes]:
         for _, spec, value in _elements(cfg.list(param)):
@@ -113,7 +113,7 @@ def unix_policy_services(cfg: Config) -> Iterator[tuple[str, str, str]]:
             except ValueError:
                 continue  # check_restrictions reports it
             if endpoint.kind == "unix":
-                yield param, value, endpoint.path
+                yield param, value, endpoint
 
 
 def check_restrictions(cfg: Config) -> list[str]:

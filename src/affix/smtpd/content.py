@@ -13,18 +13,28 @@ Line ends (smtpd_forbid_bare_newline, smtp-and-logs.md §2 "DATA content handlin
   `<CR><LF>.<CR><LF>` ends the message. That is the SMTP smuggling fix: an embedded `\n.\n`
   or `\r.\r` can never split one message into two;
 - mode "reject" also remembers that a bare LF was seen; the session rejects at the end.
-A CR that ends no line is stored as a space (without_bare_cr), in every mode.
+A CR that ends no line is dropped before a line end and stored as a space elsewhere
+(without_bare_cr), in every mode.
 """
 
 from __future__ import annotations
 
+import re
+
 _EARLY = 65536  # process complete lines once this much is buffered
 
 
+_CR_BEFORE_LF = re.compile(rb"\r+\n")
+
+
 def without_bare_cr(text: bytes | bytearray) -> bytes | bytearray:
-    """Content with LF line ends, a CR left alone in it made a space, as Postfix stores it: a
-    `<CR>.<CR>` kept raw might end a message at a later hop that reads CR as a line end."""
-    return text.replace(b"\r", b" ") if b"\r" in text else text
+    """Content with LF line ends, without a CR that ends no line: those just before a line's
+    end go (as Postfix's smtp_get() drops them), any other becomes a space (as Postfix
+    stores it, seen in its queue files): a `<CR>.<CR>` kept raw might end the message at a
+    later hop that reads CR as a line end."""
+    if b"\r" not in text:
+        return text
+    return _CR_BEFORE_LF.sub(b"\n", text).replace(b"\r", b" ")
 
 
 class DataReader:

@@ -366,7 +366,7 @@ class SmtpSession(Verbs, asyncio.Protocol):
             self.send(replies.access_denied(self.state.client))
             self.errors += 1
             return
-        head = text.split(" ", 1)[0]
+        head = split_word(text)[0]
         first = text[:1]
         if (verb in _NON_SMTP or not (first.isascii() and first.isalpha())
                 or (head.endswith(":") and len(head) > 1)):
