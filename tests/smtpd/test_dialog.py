@@ -173,6 +173,16 @@ def test_a_tab_or_a_bare_cr_separates_words_as_a_space_does(smtpd):
         "555 5.5.4 Unsupported option: RCPT")
 
 
+def test_a_verb_is_ascii_whatever_unicode_case_folding_says(smtpd):
+    c = smtpd().client()
+    c.cmd("EHLO client.example")
+    assert c.cmd("noop") == "250 2.0.0 Ok"
+    assert c.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
+    assert c.cmd("rcpt TO:<b@example.jp>") == "250 2.1.5 Ok"
+    c.send("RſET\r\n".encode())  # LATIN SMALL LETTER LONG S upper-cases to S
+    assert c.reply() == "500 5.5.2 Error: command not recognized"
+
+
 def test_null_sender_accepted(smtpd):
     c = smtpd().client()
     c.cmd("EHLO client.example")

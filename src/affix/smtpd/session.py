@@ -317,7 +317,8 @@ class SmtpSession(Verbs, asyncio.Protocol):
         verb, _, arg = text.partition(" ")
         if not verb.isalpha():  # a TAB or a bare CR may end the verb too (Postfix: any space)
             verb, arg = split_word(text)
-        verb = verb.upper()
+        # ASCII only: str.upper() makes 'ſ' an S, and 'ſTARTTLS' is no STARTTLS to Postfix
+        verb = verb.upper() if verb.isascii() else verb
         cmd = COMMANDS.get(verb)
         if cmd is None:
             self._unknown(verb, text)
