@@ -250,7 +250,8 @@ def test_virtual_mailbox_delivery(tmp_path, vmail):
     (tmp_path / "vmailbox").write_text("alice@virt.test  virt.test/alice/\n"
                                        "bob@virt.test    virt.test/bob\n"
                                        f"eve@virt.test    {vmail.base.parent}/escaped/\n"
-                                       "mallory@virt.test virt.test/../../climbed/\n")
+                                       "mallory@virt.test virt.test/../../climbed/\n"
+                                       "dan@virt.test    other.test/mbox/dan\n")
     _postmap(tmp_path / "vmailbox")
     # the usual catch-all: the client's local part becomes part of the path
     (tmp_path / "vcatch").write_text("/^(.+)@catch\\.test$/ catch.test/$1/\n")
@@ -259,13 +260,15 @@ def test_virtual_mailbox_delivery(tmp_path, vmail):
                                 f"regexp:{tmp_path}/vcatch\n" + vmail.main_cf)
     use_log(tmp_path)
     qid = deliver(cfg, envelope("", "alice@virt.test", "bob@virt.test", "carol@virt.test",
-                                "eve@virt.test", "mallory@virt.test",
+                                "eve@virt.test", "mallory@virt.test", "dan@virt.test",
                                 "../../up@catch.test", "ok@catch.test"), message("virtual"),
                   until_empty=False)
     [f] = (vmail.base / "virt.test" / "alice" / "new").iterdir()
     assert f.read_text().startswith("Return-Path: <>\nX-Original-To: "
                                     "alice@virt.test\nDelivered-To: alice@virt.test\n")
     assert "Subject: virtual" in (vmail.base / "virt.test" / "bob").read_text()
+    # an mbox whose directories do not exist yet: made (by the owner), not a failure
+    assert "Subject: virtual" in (vmail.base / "other.test" / "mbox" / "dan").read_text()
     # a map value is below the base, even one that starts with a slash
     inside = vmail.base / vmail.base.parent.relative_to("/") / "escaped"
     assert len(list((inside / "new").iterdir())) == 1

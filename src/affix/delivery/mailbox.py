@@ -139,9 +139,12 @@ def open_mbox(path: str, owner: tuple[int, int] | None, strict_uid: int | None,
 def append_mbox(path: str, record: bytes, *, limit: int = 0, locks: tuple[str, ...] = (
         "fcntl", "dotlock"), attempts: int = 20, delay: float = 1.0, stale: float = 500.0,
                 owner: tuple[int, int] | None = None, strict_uid: int | None = None,
-                devices: bool = False) -> None:
+                devices: bool = False, parents: bool = False) -> None:
     """Append one mbox record under the configured locks; on failure truncate back.
-    `devices`: a character device may be the destination (written to as it is)."""
+    `devices`: a character device may be the destination (written to as it is); `parents`:
+    make missing parent directories (mode 0700, by whoever runs this)."""
+    if parents:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = open_mbox(path, owner, strict_uid, devices)
     if devices and stat.S_ISCHR(os.fstat(fd).st_mode):  # nothing to lock or truncate
         try:

@@ -120,7 +120,7 @@ class VirtualAgent:
                 privs.run_file_op(who, "maildir", path, headers + request.content, limit=limit)
                 return out("2.0.0", "delivered to maildir")
             record = mailbox.mbox_record(request.envelope.sender, headers, request.content)
-            privs.run_file_op(who, "mbox", path, record, limit=limit,
+            privs.run_file_op(who, "mbox", path, record, limit=limit, parents=True,
                               locks=self.cfg.list("mailbox_delivery_lock"),
                               attempts=self.cfg.int("deliver_lock_attempts"),
                               delay=self.cfg.time("deliver_lock_delay"),
