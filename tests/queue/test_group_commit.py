@@ -118,8 +118,8 @@ def test_fast_storage_is_written_on_the_loop_and_slow_storage_on_the_thread(tmp_
         assert inline[-1]
         real = os.fsync
 
-        def slow_fsync(fd: int) -> None:  # a disk that takes 5 ms per sync
-            threading.Event().wait(0.005)
+        def slow_fsync(fd: int) -> None:  # a disk that takes 20 ms per sync
+            threading.Event().wait(0.02)
             real(fd)
 
         monkeypatch.setattr(os, "fsync", slow_fsync)

@@ -22,11 +22,19 @@ from __future__ import annotations
 import asyncio
 import time
 
-from affix.offload import SESSIONS_LIMIT, Offload, settle
+from affix.offload import Offload, settle
 from affix.queue.store import QueueFile, QueueStore
 
 # bytes of a thread-bound batch that the loop writes itself (more may wait for the disk)
 LOOP_WRITES_UPTO = 65536
+
+# seconds one commit may take on the loop. Above SESSIONS_LIMIT: on a busy box the same fast
+# fsync takes 1-3 ms of wall time (the process waits for a CPU), which sent commits to the
+# thread, whose hand-offs cost more CPU than the syncs. bench.e2e -w 2, 1 KB, three
+# interleaved pairs of runs: affix's CPU per message at c=10 1.95/1.81/2.27 ms with 1 ms,
+# 1.71/1.66/2.08 with 5 ms; at c=50 1.97/1.75/2.45 against 1.56/1.54/2.12. A disk whose
+# syncs take longer (on average) still goes to the thread; other sessions wait meanwhile.
+COMMIT_LIMIT = 0.005
 
 
 class GroupCommit:
@@ -34,11 +42,11 @@ class GroupCommit:
         self.store = store
         self._waiting: list[tuple[QueueFile, bytes, asyncio.Future[None]]] = []
         self._running = False
-        # On the loop while one commit costs under SESSIONS_LIMIT. Measured on an SSD-backed
+        # On the loop while one commit costs under COMMIT_LIMIT. Measured on an SSD-backed
         # ext4 (fsync ~0.2 ms, a commit ~0.4 ms), 2 workers at c=10: 840-880 accepted msg/s
         # on the loop against 480-790 through the thread, with less CPU per message. On a
         # disk whose syncs take milliseconds, the thread's shared directory fsyncs win.
-        self.offload = Offload(SESSIONS_LIMIT)
+        self.offload = Offload(COMMIT_LIMIT)
 
     async def commit(self, qf: QueueFile, data: bytes) -> None:
         """Write `data` as the file's content and make it durable; raises OSError on a write
