@@ -194,7 +194,7 @@ def check_service_overrides(cfg: Config,
     for svc in services:
         svc_cfg = svc.config(cfg)
         for name, value in svc.overrides.items():
-            missing = missing_feature(name, value)
+            missing = missing_feature(name, svc_cfg.expanded_or_raw(name, value))
             if missing:
                 yield Warning_(svc.path, svc.line, "Postfix feature affix does not have: "
                                f"-o {name}={value} ({missing})")

@@ -159,6 +159,13 @@ def test_settings_that_ask_for_a_missing_feature_warn_whatever_refers_to_them(tm
         "when the queue's file system runs low)"]
 
 
+def test_a_setting_that_expands_to_nothing_asks_for_no_missing_feature(tmp_path):
+    cfg = config(tmp_path, "scanner =\ncontent_filter = $scanner\n"
+                           "relayhost = ${use_relay?[smtp.example.net]}\n")
+    assert [w.message for w in cfg.unused_warnings()
+            if "feature" in w.message] == []
+
+
 def test_conditional_references_and_dollar_signs_are_no_undefined_names(tmp_path):
     cfg = config(tmp_path, "message_size_limit = ${big_mail:52428800}\n"
                            "smtpd_banner = $myhostname ESMTP ${unset_thing?ready}$$literal\n"

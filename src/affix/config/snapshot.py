@@ -321,7 +321,7 @@ class Config:
         referenced = self._referenced(set(used_elsewhere))
         out: list[Warning_] = []
         for name, entry in self.entries.items():
-            missing = missing_feature(name, entry.value)
+            missing = missing_feature(name, self.expanded_or_raw(name, entry.value))
             if missing:
                 out.append(Warning_(self.main_cf, entry.line, f"Postfix feature affix does "
                                     f"not have: {name}={entry.value} ({missing})"))
@@ -335,6 +335,14 @@ class Config:
             out.append(Warning_(self.main_cf, entry.line, message))
         return out
 
+
+    def expanded_or_raw(self, name: str, raw: str) -> str:
+        """A value as it takes effect (`content_filter = $empty` asks for nothing); the raw
+        text when it does not expand (validate() reports that)."""
+        try:
+            return self.get(name)
+        except ConfigError:
+            return raw
 
     def _referenced(self, used: set[str]) -> set[str]:
         """The names that the values of used parameters refer to, and theirs in turn: a
