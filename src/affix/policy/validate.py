@@ -13,8 +13,9 @@ from affix.config.snapshot import Config
 from affix.dns.dnsbl import parse_rbl_spec
 from affix.policy import lists as L
 from affix.policy import restrictions as _restrictions  # noqa: F401 - registers them all
+from affix.policy.evaluation import steps
 from affix.policy.policy_client import PolicyEndpoint
-from affix.policy.registry import Arg, RestrictionSpec, lookup
+from affix.policy.registry import Arg
 
 # config.md §3: at least one of these must be in the relay or recipient list.
 RELAY_BLOCKERS = frozenset({"reject_unauth_destination", "defer_unauth_destination", "reject",
@@ -71,22 +72,10 @@ def _argument_problem(cfg: Config, name: str, arg: Arg, value: str | None) -> st
     return None
 
 
-def _elements(items: list[str]) -> Iterator[tuple[str, RestrictionSpec | None, str | None]]:
-    """(name, its registry entry or None, the argument it takes or None) per list element."""
-    i = 0
-    while i < len(items):
-        name, i = items[i], i + 1
-        spec = lookup(name)
-        value = None
-        if spec is not None and spec.arg is not Arg.NONE and i < len(items):
-            value, i = items[i], i + 1
-        yield name, spec, value
-
-
 def _list_problems(cfg: Config, param: str, items: list[str], classes: frozenset[str],
                    bare_ok: bool) -> list[str]:
     problems: list[tuple[str, str]] = []  # (the word at fault, what is wrong)
-    for name, spec, value in _elements(items):
+    for name, value, spec in steps(items):
         if spec is not None:
             if spec.arg is not Arg.NONE:
                 problem = _argument_problem(cfg, name, spec.arg, value)
@@ -105,7 +94,7 @@ def unix_policy_services(cfg: Config) -> Iterator[tuple[str, str, PolicyEndpoint
     """(list, argument, endpoint) of each check_policy_service on a UNIX socket."""
     classes = sorted(set(cfg.list("smtpd_restriction_classes")))
     for param in [*L.ALL_LISTS, *classes]:
-        for _, spec, value in _elements(cfg.list(param)):
+        for _, value, spec in steps(cfg.list(param)):
             if spec is None or spec.arg is not Arg.SERVICE or value is None:
                 continue
             try:
