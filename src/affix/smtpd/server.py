@@ -37,7 +37,7 @@ class SessionContext:
 
 
 class SmtpService:
-    def __init__(self, name: str, host: str | None, port: int,
+    def __init__(self, name: str, host: str | list[str] | None, port: int,
                  context: Callable[[], SessionContext], reuse_port: bool = False):
         self.name = name
         self.reuse_port = reuse_port  # worker processes share the port (daemon.py)
